@@ -1,0 +1,24 @@
+//! The readiness checks services share.
+
+use platform_dapr::Sidecar;
+use sqlx::PgPool;
+
+use crate::Check;
+
+/// Ready when the Dapr sidecar can serve outbound calls.
+pub fn dapr_sidecar(sidecar: &Sidecar) -> Check {
+    let sidecar = sidecar.clone();
+    Check::new("dapr", move || {
+        let sidecar = sidecar.clone();
+        async move { sidecar.check_outbound().await.map_err(|e| e.to_string()) }
+    })
+}
+
+/// Ready when the service's own database answers a trivial query.
+pub fn postgres(pool: &PgPool) -> Check {
+    let pool = pool.clone();
+    Check::new("postgres", move || {
+        let pool = pool.clone();
+        async move { sqlx::query("SELECT 1").execute(&pool).await.map(|_| ()).map_err(|e| e.to_string()) }
+    })
+}

@@ -1,0 +1,41 @@
+//! The middleware stack around every service router.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::middleware;
+use platform_problem::{method_not_allowed_fallback, not_found_fallback};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps `router` with: problem+json fallbacks, request timeout (so draining
+/// on shutdown ends), HTTP metrics, a tracing span per request carrying the
+/// request id, and `x-request-id` generation/propagation.
+pub fn wrap(router: Router, request_timeout: Duration) -> Router {
+    router
+        .fallback(not_found_fallback)
+        .method_not_allowed_fallback(method_not_allowed_fallback)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(middleware::from_fn(platform_telemetry::record_http_metrics))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!(
+                        "http.request",
+                        http.method = %req.method(),
+                        http.path = %req.uri().path(),
+                        http.request_id = %request_id,
+                    )
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG).latency_unit(tower_http::LatencyUnit::Millis)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -1,0 +1,76 @@
+//! The HTTP scaffolding every service shares, so that a service's own crate
+//! holds only its routes and domain code:
+//!
+//! * [`readiness`]: `/healthz` (the process is alive) and `/readyz` (every
+//!   dependency, the Dapr sidecar included, answers), plus `/metrics`.
+//! * [`layers`]: request id, tracing span, HTTP metrics, request timeout and
+//!   problem+json fallbacks around a service's router.
+//! * [`shutdown`]: SIGTERM/SIGINT, then drain in-flight requests.
+
+mod bootstrap;
+pub mod checks;
+pub mod layers;
+pub mod readiness;
+pub mod shutdown;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use bootstrap::{StartupError, run_service};
+pub use readiness::{Check, CheckFuture, Readiness};
+
+/// A bound, not yet serving HTTP server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    shutdown_grace: Duration,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port, for tests). After a shutdown
+    /// signal, in-flight requests get `shutdown_grace` to finish.
+    pub async fn bind(addr: SocketAddr, router: Router, shutdown_grace: Duration) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self { listener, router, shutdown_grace })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until SIGTERM/SIGINT or `stop` resolves, then stops accepting,
+    /// lets in-flight requests finish (bounded by the request timeout layer)
+    /// and returns.
+    pub async fn run_until_stopped(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let addr = self.local_addr()?;
+        tracing::info!(server.address = %addr, "listening");
+        let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown::signal_or(stop).await;
+            let _ = signalled_tx.send(());
+        });
+        let grace = self.shutdown_grace;
+        tokio::select! {
+            result = serve => result?,
+            () = async move {
+                if signalled_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(shutdown.grace_ms = grace.as_millis(), "in-flight requests outlived the shutdown grace; exiting anyway");
+            }
+        }
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}

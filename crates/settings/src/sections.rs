@@ -1,0 +1,135 @@
+//! Settings sections that every service shares.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+use crate::SettingsError;
+
+/// The service's own HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: IpAddr,
+    /// 0 binds a free port (tests).
+    pub port: u16,
+    /// A request that runs longer is answered 408 so that draining ends.
+    pub request_timeout_ms: u64,
+    /// How long in-flight requests get after SIGTERM before the process exits.
+    pub shutdown_grace_ms: u64,
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.request_timeout_ms == 0 {
+            return Err(SettingsError::Invalid("server.request_timeout_ms must be > 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Where this service's Dapr sidecar listens. Ports normally come from
+/// `DAPR_HTTP_PORT` / `DAPR_GRPC_PORT`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DaprSettings {
+    pub host: String,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    /// Sent as `dapr-api-token` when the sidecar requires one.
+    #[serde(default)]
+    pub api_token: Option<SecretString>,
+    /// How long a readiness probe waits for the sidecar.
+    pub probe_timeout_ms: u64,
+}
+
+impl DaprSettings {
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}:{}", self.host, self.http_port)
+    }
+
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}:{}", self.host, self.grpc_port)
+    }
+
+    pub fn probe_timeout(&self) -> Duration {
+        Duration::from_millis(self.probe_timeout_ms)
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.http_port == 0 || self.grpc_port == 0 {
+            return Err(SettingsError::Invalid(
+                "dapr.http_port and dapr.grpc_port must be set (DAPR_HTTP_PORT / DAPR_GRPC_PORT)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// `tracing` filter directives; `RUST_LOG` wins when set.
+    pub log_filter: String,
+    pub log_format: LogFormat,
+}
+
+/// A PostgreSQL database owned by this service alone.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: SecretString,
+    pub database_name: String,
+    pub require_ssl: bool,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+impl DatabaseSettings {
+    /// Options for the server, without choosing a database.
+    pub fn server_options(&self) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .host(&self.host)
+            .port(self.port)
+            .username(&self.username)
+            .password(self.password.expose_secret())
+            .ssl_mode(if self.require_ssl { PgSslMode::Require } else { PgSslMode::Prefer })
+    }
+
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.server_options().database(&self.database_name)
+    }
+
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.max_connections == 0 {
+            return Err(SettingsError::Invalid("database.max_connections must be > 0".into()));
+        }
+        if self.database_name.is_empty() {
+            return Err(SettingsError::Invalid("database.database_name must be set".into()));
+        }
+        Ok(())
+    }
+}

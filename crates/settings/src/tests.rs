@@ -1,0 +1,61 @@
+use std::fs;
+
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+struct Sample {
+    server: ServerSettings,
+    database: DatabaseSettings,
+}
+
+const BASE: &str = r#"
+[server]
+host = "127.0.0.1"
+port = 8000
+request_timeout_ms = 1000
+shutdown_grace_ms = 1000
+
+[database]
+host = "localhost"
+port = 5432
+username = "svc"
+password = "base-secret"
+database_name = "svc"
+require_ssl = false
+max_connections = 5
+acquire_timeout_ms = 1000
+"#;
+
+#[test]
+fn environment_file_overrides_base_and_secrets_do_not_print() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("base.toml"), BASE).unwrap();
+    fs::write(dir.path().join("production.toml"), "[server]\nport = 9000\n").unwrap();
+    let source = Source { config_dir: dir.path().into(), environment: "production".into() };
+
+    let s: Sample = load(&source).unwrap();
+
+    assert_eq!(s.server.port, 9000);
+    assert_eq!(s.database.password.expose_secret(), "base-secret");
+    assert!(!format!("{s:?}").contains("base-secret"));
+}
+
+#[test]
+fn missing_base_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Source { config_dir: dir.path().into(), environment: "local".into() };
+    assert!(load::<Sample>(&source).is_err());
+}
+
+#[test]
+fn zero_request_timeout_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("base.toml"), BASE.replace("request_timeout_ms = 1000", "request_timeout_ms = 0"))
+        .unwrap();
+    let source = Source { config_dir: dir.path().into(), environment: "local".into() };
+    let s: Sample = load(&source).unwrap();
+    assert!(s.server.validate().is_err());
+}

@@ -1,0 +1,231 @@
+//! A real `daprd` sidecar for one app, with the repository's components,
+//! Resiliency, Subscriptions and Configuration.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::process::{ChildGuard, tail};
+use crate::{TestEnv, eventually, free_port, pinned_dapr_version, repo_root};
+
+/// Ports a sidecar will listen on; chosen before the app starts because the
+/// app needs them in its settings.
+#[derive(Debug, Clone)]
+pub struct DaprdOptions {
+    pub app_id: String,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub internal_grpc_port: u16,
+    pub metrics_port: u16,
+}
+
+impl DaprdOptions {
+    pub fn new(app_id: impl Into<String>) -> anyhow::Result<Self> {
+        Ok(Self {
+            app_id: app_id.into(),
+            http_port: free_port()?,
+            grpc_port: free_port()?,
+            internal_grpc_port: free_port()?,
+            metrics_port: free_port()?,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Daprd {
+    pub options: DaprdOptions,
+    log: PathBuf,
+    process: ChildGuard,
+    http: reqwest::Client,
+}
+
+/// `$DAPR_BIN_DIR/daprd` or `~/.dapr/bin/daprd`.
+fn daprd_binary() -> PathBuf {
+    std::env::var_os("DAPR_BIN_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".dapr/bin")))
+        .unwrap_or_default()
+        .join("daprd")
+}
+
+/// Refuses to run against anything but the pinned daprd.
+fn check_binary_version() -> anyhow::Result<()> {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let binary = daprd_binary();
+            let out = std::process::Command::new(&binary)
+                .arg("--version")
+                .output()
+                .map_err(|e| format!("cannot run {} (run `make dapr`): {e}", binary.display()))?;
+            let found = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let pinned = pinned_dapr_version().map_err(|e| e.to_string())?;
+            if found == pinned {
+                Ok(())
+            } else {
+                Err(format!("{} is version {found:?}, the repository pins {pinned} (run `make dapr`)", binary.display()))
+            }
+        })
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+impl Daprd {
+    /// Starts the sidecar for an app listening on `app_port` and waits until
+    /// it is healthy: components loaded, subscriptions started, app reachable.
+    pub async fn start(env: &TestEnv, options: DaprdOptions, app_port: u16) -> anyhow::Result<Self> {
+        check_binary_version()?;
+        let root = repo_root();
+        let path = |p: &str| root.join(p).display().to_string();
+        let args: Vec<String> = vec![
+            "--app-id".into(), options.app_id.clone(),
+            "--app-port".into(), app_port.to_string(),
+            "--app-protocol".into(), "http".into(),
+            "--app-channel-address".into(), "127.0.0.1".into(),
+            "--dapr-listen-addresses".into(), "127.0.0.1".into(),
+            "--dapr-http-port".into(), options.http_port.to_string(),
+            "--dapr-grpc-port".into(), options.grpc_port.to_string(),
+            "--dapr-internal-grpc-port".into(), options.internal_grpc_port.to_string(),
+            "--metrics-port".into(), options.metrics_port.to_string(),
+            "--resources-path".into(), path("components/local"),
+            "--resources-path".into(), path("dapr-config/resiliency"),
+            "--resources-path".into(), path("dapr-config/subscriptions"),
+            "--config".into(), path("dapr-config/local/config.yaml"),
+            "--log-level".into(), "info".into(),
+        ];
+        let envs = vec![
+            ("REDIS_HOST".to_owned(), env.redis.host()),
+            ("PLATFORM_NAME_RESOLUTION_DB".to_owned(), env.name_resolution_db().display().to_string()),
+        ];
+        let log = env.dir().join(format!("daprd-{}.log", options.app_id));
+        let process = ChildGuard::spawn(format!("daprd {}", options.app_id), &daprd_binary(), &args, &envs, &log)?;
+        let mut daprd = Self { options, log, process, http: reqwest::Client::new() };
+        daprd.wait_healthy(Duration::from_secs(60)).await?;
+        let version = daprd.runtime_version().await?;
+        let pinned = pinned_dapr_version()?;
+        anyhow::ensure!(version == pinned, "sidecar reports runtime {version}, expected {pinned}");
+        Ok(daprd)
+    }
+
+    async fn wait_healthy(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.process.exited() {
+                anyhow::bail!("{} exited with {status}:\n{}", self.process.name, tail(&self.log, 40));
+            }
+            let healthy = self
+                .http
+                .get(format!("{}/v1.0/healthz", self.http_base()))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if healthy {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("{} not healthy after {timeout:?}:\n{}", self.process.name, tail(&self.log, 40));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn http_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.options.http_port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+
+    /// `runtimeVersion` from the sidecar's metadata endpoint.
+    pub async fn runtime_version(&self) -> anyhow::Result<String> {
+        let body: serde_json::Value =
+            self.http.get(format!("{}/v1.0/metadata", self.http_base())).send().await?.json().await?;
+        body["runtimeVersion"]
+            .as_str()
+            .map(ToOwned::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("metadata without runtimeVersion: {body}"))
+    }
+
+    /// Publishes a complete CloudEvent as is (its `id` is kept), through this
+    /// sidecar's pub/sub API.
+    pub async fn publish_cloudevent(&self, pubsub: &str, topic: &str, event: &serde_json::Value) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!("{}/v1.0/publish/{pubsub}/{topic}", self.http_base()))
+            .header("content-type", "application/cloudevents+json")
+            .body(serde_json::to_vec(event)?)
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success(), "publish answered {}: {}", res.status(), res.text().await?);
+        Ok(())
+    }
+
+    /// Publishes raw bytes with a content type (for malformed-event tests).
+    pub async fn publish_raw(&self, pubsub: &str, topic: &str, content_type: &str, body: Vec<u8>) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!("{}/v1.0/publish/{pubsub}/{topic}?metadata.rawPayload=true", self.http_base()))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success(), "publish answered {}: {}", res.status(), res.text().await?);
+        Ok(())
+    }
+
+    /// Sum of a Prometheus counter over the series whose labels contain every
+    /// `name="value"` pair of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
+        let text = self
+            .http
+            .get(format!("http://127.0.0.1:{}/metrics", self.options.metrics_port))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(sum_metric(&text, name, labels))
+    }
+
+    /// Waits until the counter reaches at least `at_least`.
+    pub async fn wait_for_metric(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        at_least: f64,
+        timeout: Duration,
+    ) -> anyhow::Result<f64> {
+        eventually(timeout, &format!("{name}{labels:?} >= {at_least}"), || async {
+            self.metric(name, labels).await.ok().filter(|v| *v >= at_least)
+        })
+        .await
+    }
+
+    /// The sidecar's log so far (for assertions and failure messages).
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail(&self.log, lines)
+    }
+}
+
+fn sum_metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sum_metric;
+
+    #[test]
+    fn sums_matching_series_only() {
+        let text = "# HELP x\nx_total{a=\"1\",s=\"retry\"} 2\nx_total{a=\"2\",s=\"retry\"} 3\nx_total{a=\"1\",s=\"success\"} 7\nx_total_other{s=\"retry\"} 100\n";
+        assert!((sum_metric(text, "x_total", &[("s", "retry")]) - 5.0).abs() < f64::EPSILON);
+        assert!((sum_metric(text, "x_total", &[]) - 12.0).abs() < f64::EPSILON);
+        assert!(sum_metric(text, "missing", &[]).abs() < f64::EPSILON);
+    }
+}

@@ -1,0 +1,69 @@
+//! Integration-test harness.
+//!
+//! Everything a test starts is real: `daprd` built by `scripts/install-dapr.sh`
+//! (its version is checked against the pin in `tools/dapr/go.mod`), a
+//! `redis-server` of its own, a PostgreSQL database of its own on the local
+//! server. Nothing is shared between tests, so they run in parallel.
+//!
+//! Processes are killed when their guard is dropped, also when the test
+//! panics, and are started under `setpriv --pdeathsig SIGKILL` so that they
+//! die with the test thread even if the test process is killed.
+
+mod daprd;
+mod ports;
+mod postgres;
+mod process;
+mod redis;
+mod repo;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use daprd::{Daprd, DaprdOptions};
+pub use ports::free_port;
+pub use postgres::TestDatabase;
+pub use redis::TestRedis;
+pub use repo::{pinned_dapr_version, repo_root};
+
+/// The shared surroundings of one test: its own Redis and a scratch folder
+/// (logs, the name-resolution database of its sidecars).
+#[derive(Debug)]
+pub struct TestEnv {
+    pub redis: TestRedis,
+    dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("platform-test-").tempdir()?;
+        let redis = TestRedis::start(dir.path()).await?;
+        Ok(Self { redis, dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where this test's sidecars register and resolve each other.
+    pub fn name_resolution_db(&self) -> PathBuf {
+        self.dir.path().join("name-resolution.db")
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

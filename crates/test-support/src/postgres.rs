@@ -1,0 +1,60 @@
+//! A PostgreSQL database per test, created on the local server (started by
+//! `scripts/infra.sh`) with the owning service's role, dropped afterwards.
+
+use platform_settings::DatabaseSettings;
+use sqlx::{Connection, Executor, PgConnection};
+
+#[derive(Debug)]
+pub struct TestDatabase {
+    settings: DatabaseSettings,
+}
+
+impl TestDatabase {
+    /// Creates `<service database>_t_<random>` owned by the service's role.
+    /// `base` are the service's own settings (role, password, server).
+    pub async fn create(base: &DatabaseSettings) -> anyhow::Result<Self> {
+        let name = format!("{}_t_{}", base.database_name, uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect_with(&base.connect_options()).await.map_err(|e| {
+            anyhow::anyhow!("cannot reach PostgreSQL as {} (run `make infra`): {e}", base.username)
+        })?;
+        admin.execute(format!(r#"CREATE DATABASE "{name}""#).as_str()).await?;
+        admin.close().await?;
+        let mut settings = base.clone();
+        settings.database_name = name;
+        Ok(Self { settings })
+    }
+
+    /// The service's settings pointing at this test's database.
+    pub fn settings(&self) -> &DatabaseSettings {
+        &self.settings
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<PgConnection> {
+        Ok(PgConnection::connect_with(&self.settings.connect_options()).await?)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop is synchronous; run the async DROP on a thread of its own and
+        // wait for it, so no database outlives the test.
+        let settings = self.settings.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let mut base = settings.clone();
+                base.database_name = settings.username.clone();
+                let mut admin = PgConnection::connect_with(&base.connect_options()).await?;
+                admin
+                    .execute(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, settings.database_name).as_str())
+                    .await?;
+                admin.close().await?;
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("test database {} not dropped: {error}", self.settings.database_name);
+        }
+    }
+}

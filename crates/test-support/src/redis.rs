@@ -1,0 +1,68 @@
+//! A Redis server per test: pub/sub streams and state cannot leak between
+//! tests, and there is nothing to clean up afterwards.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::process::{ChildGuard, tail};
+use crate::{eventually, free_port};
+
+#[derive(Debug)]
+pub struct TestRedis {
+    port: u16,
+    log: PathBuf,
+    _process: ChildGuard,
+}
+
+impl TestRedis {
+    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let log = dir.join("redis.log");
+        let args: Vec<String> = [
+            "--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no",
+            "--dir", &dir.display().to_string(),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        let process = ChildGuard::spawn("redis-server", Path::new("redis-server"), &args, &[], &log)?;
+        let redis = Self { port, log, _process: process };
+        eventually(Duration::from_secs(10), "redis to answer PING", || async {
+            redis.command(&["PING"]).await.ok().filter(|r| r.contains("PONG"))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", tail(&redis.log, 20)))?;
+        Ok(redis)
+    }
+
+    /// `host:port`, as the components' `REDIS_HOST` expects.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Sends one command (RESP) and returns the raw reply text.
+    pub async fn command(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes()).await?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await??;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// Number of entries in a stream (a pub/sub topic).
+    pub async fn stream_len(&self, stream: &str) -> anyhow::Result<u64> {
+        let reply = self.command(&["XLEN", stream]).await?;
+        reply
+            .trim()
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("unexpected XLEN reply {reply:?}"))
+    }
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs (Debian packages) and starts the local infrastructure on loopback:
+# Redis (Dapr state store + pub/sub) and PostgreSQL (one database and role per
+# service that owns SQL data). Idempotent; a server that is already answering
+# is left alone, and only servers this script started are stopped by `stop`.
+#
+#   scripts/infra.sh up     install what is missing, start, create databases
+#   scripts/infra.sh down   stop what `up` started
+#   scripts/infra.sh status
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+run_dir="${PLATFORM_RUN_DIR:-$here/.run}"
+log_dir="$run_dir/logs"
+redis_port="${REDIS_PORT:-6379}"
+pg_port="${PGPORT:-5432}"
+pg_version="${PG_VERSION:-15}"
+# Services that own a SQL database. payments keeps its state in the Dapr
+# state store (see docs/architecture.md).
+sql_services=(auth bookkeeping communication)
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() { # packages...
+  local need=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p"); done
+  [ "${#need[@]}" -eq 0 ] && return 0
+  if [ "$apt_updated" -eq 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  log "installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}
+
+redis_up() { redis-cli -h 127.0.0.1 -p "$redis_port" ping 2>/dev/null | grep -q PONG; }
+pg_up() { pg_isready -q -h 127.0.0.1 -p "$pg_port"; }
+
+start_redis() {
+  if redis_up; then log "redis already answering on 127.0.0.1:$redis_port (left alone)"; return; fi
+  # The Debian package starts its own service where systemd runs; here we run
+  # our own instance so that data and logs stay under .run/.
+  mkdir -p "$run_dir/redis" "$log_dir"
+  redis-server --bind 127.0.0.1 --port "$redis_port" --daemonize yes \
+    --dir "$run_dir/redis" --appendonly yes --appendfsync everysec \
+    --pidfile "$run_dir/redis/redis.pid" --logfile "$log_dir/redis.log" >/dev/null
+  for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+  redis_up || { log "redis did not start; see $log_dir/redis.log"; exit 1; }
+  touch "$run_dir/redis/started-by-us"
+  log "redis started on 127.0.0.1:$redis_port"
+}
+
+start_postgres() {
+  if pg_up; then log "postgresql already answering on 127.0.0.1:$pg_port (left alone)"
+  else
+    if ! pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$pg_version/main"; then
+      as_root pg_createcluster "$pg_version" main --port "$pg_port" >/dev/null
+    fi
+    as_root pg_ctlcluster "$pg_version" main start
+    for _ in $(seq 100); do pg_up && break; sleep 0.1; done
+    pg_up || { log "postgresql did not start; see /var/log/postgresql/"; exit 1; }
+    mkdir -p "$run_dir/postgres" && touch "$run_dir/postgres/started-by-us"
+    log "postgresql $pg_version started on 127.0.0.1:$pg_port"
+  fi
+  # One role and one database per service; a role owns only its database.
+  # CREATEDB lets the test harness create a database per test for that role.
+  for svc in "${sql_services[@]}"; do
+    as_root runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -p "$pg_port" -d postgres <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$svc') THEN
+    CREATE ROLE $svc LOGIN CREATEDB PASSWORD '$svc';
+  END IF;
+END \$\$;
+SELECT 'CREATE DATABASE $svc OWNER $svc'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$svc')\gexec
+SQL
+  done
+  log "databases ready: ${sql_services[*]}"
+}
+
+stop_redis() {
+  [ -f "$run_dir/redis/started-by-us" ] || return 0
+  redis-cli -h 127.0.0.1 -p "$redis_port" shutdown >/dev/null 2>&1 || true
+  rm -f "$run_dir/redis/started-by-us"; log "redis stopped"
+}
+
+stop_postgres() {
+  [ -f "$run_dir/postgres/started-by-us" ] || return 0
+  as_root pg_ctlcluster "$pg_version" main stop -m fast || true
+  rm -f "$run_dir/postgres/started-by-us"; log "postgresql stopped"
+}
+
+case "${1:-up}" in
+  up)
+    apt_install redis-server redis-tools "postgresql-$pg_version" postgresql-client-common
+    # The Debian package may start a system redis bound to 6379; that is fine,
+    # it then counts as "already answering".
+    start_redis
+    start_postgres
+    ;;
+  down) stop_redis; stop_postgres ;;
+  status)
+    redis_up && echo "redis: up (127.0.0.1:$redis_port)" || echo "redis: down"
+    pg_up && echo "postgresql: up (127.0.0.1:$pg_port)" || echo "postgresql: down" ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

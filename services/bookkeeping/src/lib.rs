@@ -1,0 +1,11 @@
+//! `bookkeeping`: the double-entry ledger.
+//!
+//! Owns the PostgreSQL database `bookkeeping` (migrations in `migrations/`).
+//! Consumes domain events over Dapr pub/sub through declarative
+//! subscriptions (`dapr-config/subscriptions/`), applying each event exactly
+//! once through the [`inbox`].
+
+pub mod inbox;
+mod routes;
+pub mod settings;
+pub mod startup;

@@ -1,0 +1,8 @@
+//! `communication`: the platform's notification service (email, SMS, push).
+//!
+//! So far the service skeleton: settings, logging, metrics, health and
+//! readiness (sidecar and its own PostgreSQL database), graceful shutdown.
+//! Its capabilities are tracked in their own issue.
+
+pub mod settings;
+pub mod startup;
