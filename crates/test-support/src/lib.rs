@@ -9,6 +9,7 @@
 //! panics, and are started under `setpriv --pdeathsig SIGKILL` so that they
 //! die with the test thread even if the test process is killed.
 
+mod app;
 mod daprd;
 mod ports;
 mod postgres;
@@ -19,6 +20,7 @@ mod repo;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use app::RunningApp;
 pub use daprd::{Daprd, DaprdOptions};
 pub use ports::free_port;
 pub use postgres::TestDatabase;

@@ -1,0 +1,66 @@
+//! A service under test, served in-process on a free port.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use platform_server::Server;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::eventually;
+
+/// The service's real router and server, run by the test's runtime; dropped
+/// (or [`RunningApp::stop`]ped) it shuts down the way SIGTERM would.
+#[derive(Debug)]
+pub struct RunningApp {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningApp {
+    pub fn start(server: Server) -> anyhow::Result<Self> {
+        let addr = server.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { addr, stop: Some(stop), task: Some(task) })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Waits until `/readyz` answers 200 (sidecar and dependencies ready).
+    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let url = self.url("/readyz");
+        eventually(timeout, "the app's /readyz to answer 200", || async {
+            client.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+        })
+        .await
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns when the server has stopped.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
