@@ -29,6 +29,11 @@ impl SidecarError {
 impl From<tonic::Status> for SidecarError {
     fn from(status: tonic::Status) -> Self {
         let message = status.message().to_owned();
+        // A connection that cannot be made surfaces as Unknown with a
+        // transport error as its source.
+        if std::error::Error::source(&status).is_some_and(|s| s.is::<tonic::transport::Error>()) {
+            return Self::Unavailable(message);
+        }
         match status.code() {
             Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Cancelled => {
                 Self::Unavailable(message)

@@ -48,21 +48,21 @@ pub fn init_tracing(service: &'static str, settings: &TelemetrySettings) -> Resu
     Ok(())
 }
 
-static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROMETHEUS: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
-/// Installs the process-wide Prometheus recorder (idempotent) and returns the
-/// handle that renders the exposition text.
+/// Installs the process-wide Prometheus recorder (once, also under
+/// concurrent calls) and returns the handle that renders the exposition text.
 pub fn init_metrics() -> Result<PrometheusHandle, TelemetryError> {
-    if let Some(handle) = PROMETHEUS.get() {
-        return Ok(handle.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("duration_seconds".into()),
-            &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
-        )
-        .map_err(|e| TelemetryError::Metrics(e.to_string()))?
-        .install_recorder()
-        .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
-    Ok(PROMETHEUS.get_or_init(|| handle).clone())
+    PROMETHEUS
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("duration_seconds".into()),
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                )
+                .and_then(PrometheusBuilder::install_recorder)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(TelemetryError::Metrics)
 }

@@ -37,6 +37,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn start() -> anyhow::Result<Self> {
+        init_tracing();
         let dir = tempfile::Builder::new().prefix("platform-test-").tempdir()?;
         let redis = TestRedis::start(dir.path()).await?;
         Ok(Self { redis, dir })
@@ -68,4 +69,12 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Logs of the code under test, shown for failing tests (`RUST_LOG` filters;
+/// warnings and errors by default).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }

@@ -14,7 +14,7 @@ use crate::{eventually, free_port};
 pub struct TestRedis {
     port: u16,
     log: PathBuf,
-    _process: ChildGuard,
+    process: ChildGuard,
 }
 
 impl TestRedis {
@@ -29,13 +29,17 @@ impl TestRedis {
         .map(ToString::to_string)
         .collect();
         let process = ChildGuard::spawn("redis-server", Path::new("redis-server"), &args, &[], &log)?;
-        let redis = Self { port, log, _process: process };
+        let redis = Self { port, log, process: process };
         eventually(Duration::from_secs(10), "redis to answer PING", || async {
             redis.command(&["PING"]).await.ok().filter(|r| r.contains("PONG"))
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}\n{}", tail(&redis.log, 20)))?;
         Ok(redis)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.id()
     }
 
     /// `host:port`, as the components' `REDIS_HOST` expects.

@@ -24,7 +24,7 @@ impl PaymentId {
 
     /// The key under which the payment is kept in the state store.
     pub fn state_key(self) -> String {
-        format!("payment||{}", self.0)
+        format!("payment:{}", self.0)
     }
 }
 
