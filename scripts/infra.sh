@@ -15,9 +15,6 @@ log_dir="$run_dir/logs"
 redis_port="${REDIS_PORT:-6379}"
 pg_port="${PGPORT:-5432}"
 pg_version="${PG_VERSION:-15}"
-# Services that own a SQL database. payments keeps its state in the Dapr
-# state store (see docs/architecture.md).
-sql_services=(auth bookkeeping communication)
 
 log() { printf '[infra] %s\n' "$*" >&2; }
 
@@ -62,20 +59,9 @@ start_postgres() {
     mkdir -p "$run_dir/postgres" && touch "$run_dir/postgres/started-by-us"
     log "postgresql $pg_version started on 127.0.0.1:$pg_port"
   fi
-  # One role and one database per service; a role owns only its database.
-  # CREATEDB lets the test harness create a database per test for that role.
-  for svc in "${sql_services[@]}"; do
-    as_root runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -p "$pg_port" -d postgres <<SQL
-DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$svc') THEN
-    CREATE ROLE $svc LOGIN CREATEDB PASSWORD '$svc';
-  END IF;
-END \$\$;
-SELECT 'CREATE DATABASE $svc OWNER $svc'
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$svc')\gexec
-SQL
-  done
-  log "databases ready: ${sql_services[*]}"
+  as_root runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -p "$pg_port" -d postgres \
+    -f - < "$here/scripts/sql/service-databases.sql"
+  log "service databases ready (scripts/sql/service-databases.sql)"
 }
 
 stop_redis() {

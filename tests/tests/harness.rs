@@ -10,10 +10,14 @@ use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestEnv, pinned_dap
 
 fn alive(pid: u32) -> bool {
     // A zombie still has /proc/<pid>; check its state too.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.split_whitespace().nth(2).is_some_and(|state| state != "Z"))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.split_whitespace()
+            .nth(2)
+            .is_some_and(|state| state != "Z")
+    })
 }
 
+#[expect(clippy::unwrap_used, reason = "test set-up fails the test loudly")]
 async fn payments_with_sidecar(env: &TestEnv) -> (RunningApp, Daprd) {
     let source = Source {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/payments/config"),
@@ -33,7 +37,10 @@ async fn payments_with_sidecar(env: &TestEnv) -> (RunningApp, Daprd) {
 async fn the_sidecar_is_the_pinned_daprd() {
     let env = TestEnv::start().await.unwrap();
     let (_app, daprd) = payments_with_sidecar(&env).await;
-    assert_eq!(daprd.runtime_version().await.unwrap(), pinned_dapr_version().unwrap());
+    assert_eq!(
+        daprd.runtime_version().await.unwrap(),
+        pinned_dapr_version().unwrap()
+    );
 }
 
 #[test]
@@ -41,7 +48,10 @@ fn a_panicking_test_leaves_no_process_behind() {
     let pids = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&pids);
     let outcome = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async move {
             let env = TestEnv::start().await.unwrap();
             let (_app, daprd) = payments_with_sidecar(&env).await;

@@ -13,7 +13,10 @@ use sqlx::Row;
 
 fn source(service: &str) -> Source {
     Source {
-        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../services").join(service).join("config"),
+        config_dir: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../services")
+            .join(service)
+            .join("config"),
         environment: "test".into(),
     }
 }
@@ -31,7 +34,9 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     bk.dapr.grpc_port = bk_dapr.grpc_port;
     bk.database = db.settings().clone();
     let bk_app = RunningApp::start(bookkeeping::startup::build(bk).await.unwrap()).unwrap();
-    let bk_daprd = Daprd::start(&env, bk_dapr, bk_app.addr.port()).await.unwrap();
+    let bk_daprd = Daprd::start(&env, bk_dapr, bk_app.addr.port())
+        .await
+        .unwrap();
 
     // payments and its sidecar, on the same Redis and name-resolution file.
     let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
@@ -40,7 +45,9 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     pay.dapr.http_port = pay_dapr.http_port;
     pay.dapr.grpc_port = pay_dapr.grpc_port;
     let pay_app = RunningApp::start(payments::startup::build(pay).await.unwrap()).unwrap();
-    let pay_daprd = Daprd::start(&env, pay_dapr, pay_app.addr.port()).await.unwrap();
+    let pay_daprd = Daprd::start(&env, pay_dapr, pay_app.addr.port())
+        .await
+        .unwrap();
     bk_app.wait_ready(Duration::from_secs(20)).await.unwrap();
     pay_app.wait_ready(Duration::from_secs(20)).await.unwrap();
 
@@ -55,32 +62,56 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
         .unwrap();
     let payment_id = created["id"].as_str().unwrap().to_owned();
 
-    let pool = sqlx::PgPool::connect_with(db.settings().connect_options()).await.unwrap();
-    let row = eventually(Duration::from_secs(30), "bookkeeping to record the payment event", || {
-        let pool = pool.clone();
-        let payment_id = payment_id.clone();
-        async move {
-            sqlx::query("SELECT source, event_id, event_type, topic FROM inbox WHERE subject = $1")
+    let pool = sqlx::PgPool::connect_with(db.settings().connect_options())
+        .await
+        .unwrap();
+    let row = eventually(
+        Duration::from_secs(30),
+        "bookkeeping to record the payment event",
+        || {
+            let pool = pool.clone();
+            let payment_id = payment_id.clone();
+            async move {
+                sqlx::query(
+                    "SELECT source, event_id, event_type, topic FROM inbox WHERE subject = $1",
+                )
                 .bind(payment_id)
                 .fetch_optional(&pool)
                 .await
                 .ok()
                 .flatten()
-        }
-    })
+            }
+        },
+    )
     .await
-    .unwrap_or_else(|e| panic!("{e}\npayments sidecar:\n{}\nbookkeeping sidecar:\n{}", pay_daprd.log_tail(20), bk_daprd.log_tail(20)));
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\npayments sidecar:\n{}\nbookkeeping sidecar:\n{}",
+            pay_daprd.log_tail(20),
+            bk_daprd.log_tail(20)
+        )
+    });
 
     assert_eq!(row.get::<String, _>("source"), "payments");
-    assert_eq!(row.get::<String, _>("event_type"), "payments.payment.created");
+    assert_eq!(
+        row.get::<String, _>("event_type"),
+        "payments.payment.created"
+    );
     assert_eq!(row.get::<String, _>("topic"), "payments");
     let event_id: String = row.get("event_id");
-    assert!(event_id.starts_with("outbox-"), "the CloudEvent id is Dapr's outbox id: {event_id}");
+    assert!(
+        event_id.starts_with("outbox-"),
+        "the CloudEvent id is Dapr's outbox id: {event_id}"
+    );
 
     // Exactly one event for one state change, even after the outbox's own
     // redelivery window has passed.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let n: i64 = sqlx::query("SELECT count(*) AS n FROM inbox").fetch_one(&pool).await.unwrap().get("n");
+    let n: i64 = sqlx::query("SELECT count(*) AS n FROM inbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get("n");
     assert_eq!(n, 1);
     pool.close().await;
 }

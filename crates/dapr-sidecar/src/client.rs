@@ -64,7 +64,10 @@ impl Sidecar {
     /// ready, so there is no readiness cycle between app and sidecar.
     #[instrument(name = "dapr.healthz", skip_all)]
     pub async fn check_outbound(&self) -> Result<(), SidecarError> {
-        let mut req = self.http.get(format!("{}/v1.0/healthz/outbound", self.http_base)).timeout(self.probe_timeout);
+        let mut req = self
+            .http
+            .get(format!("{}/v1.0/healthz/outbound", self.http_base))
+            .timeout(self.probe_timeout);
         if let Some(token) = &self.api_token {
             req = req.header(API_TOKEN_HEADER, token.expose_secret());
         }
@@ -72,19 +75,30 @@ impl Sidecar {
         if res.status().is_success() {
             Ok(())
         } else {
-            Err(SidecarError::Unavailable(format!("sidecar health answered {}", res.status())))
+            Err(SidecarError::Unavailable(format!(
+                "sidecar health answered {}",
+                res.status()
+            )))
         }
     }
 
     /// The daprd version the sidecar reports.
     #[instrument(name = "dapr.metadata", skip_all)]
     pub async fn runtime_version(&self) -> Result<String, SidecarError> {
-        let res = self.grpc.clone().get_metadata(self.request(GetMetadataRequest {})).await?;
+        let res = self
+            .grpc
+            .clone()
+            .get_metadata(self.request(GetMetadataRequest {}))
+            .await?;
         Ok(res.into_inner().runtime_version)
     }
 
     #[instrument(name = "dapr.state.get", skip_all, fields(dapr.store = store, dapr.key = key))]
-    pub async fn get_state(&self, store: &str, key: &str) -> Result<Option<StateEntry>, SidecarError> {
+    pub async fn get_state(
+        &self,
+        store: &str,
+        key: &str,
+    ) -> Result<Option<StateEntry>, SidecarError> {
         let res = self
             .grpc
             .clone()
@@ -100,7 +114,10 @@ impl Sidecar {
             return Ok(None);
         }
         let etag = (!res.etag.is_empty()).then_some(res.etag);
-        Ok(Some(StateEntry { value: res.data, etag }))
+        Ok(Some(StateEntry {
+            value: res.data,
+            etag,
+        }))
     }
 
     /// Executes `operations` atomically. In an outbox-enabled store this is
@@ -113,10 +130,16 @@ impl Sidecar {
     ) -> Result<(), SidecarError> {
         let request = ExecuteStateTransactionRequest {
             store_name: store.to_owned(),
-            operations: operations.into_iter().map(StateOperation::into_proto).collect(),
+            operations: operations
+                .into_iter()
+                .map(StateOperation::into_proto)
+                .collect(),
             metadata: HashMap::new(),
         };
-        self.grpc.clone().execute_state_transaction(self.request(request)).await?;
+        self.grpc
+            .clone()
+            .execute_state_transaction(self.request(request))
+            .await?;
         Ok(())
     }
 
@@ -136,7 +159,10 @@ impl Sidecar {
             data_content_type: "application/json".to_owned(),
             metadata,
         };
-        self.grpc.clone().publish_event(self.request(request)).await?;
+        self.grpc
+            .clone()
+            .publish_event(self.request(request))
+            .await?;
         Ok(())
     }
 }

@@ -35,9 +35,10 @@ impl From<tonic::Status> for SidecarError {
             return Self::Unavailable(message);
         }
         match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Cancelled => {
-                Self::Unavailable(message)
-            }
+            Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Cancelled => Self::Unavailable(message),
             // Dapr reports an ETag mismatch as Aborted; some stores as
             // FailedPrecondition with a "possible etag mismatch" message.
             Code::Aborted => Self::EtagMismatch,

@@ -25,8 +25,16 @@ pub struct StateEntry {
 /// One operation of a state transaction.
 #[derive(Debug, Clone)]
 pub enum StateOperation {
-    Upsert { key: String, value: Vec<u8>, etag: Option<String>, metadata: HashMap<String, String> },
-    Delete { key: String, etag: Option<String> },
+    Upsert {
+        key: String,
+        value: Vec<u8>,
+        etag: Option<String>,
+        metadata: HashMap<String, String>,
+    },
+    Delete {
+        key: String,
+        etag: Option<String>,
+    },
 }
 
 /// The event that an outbox transaction publishes with a state change.
@@ -43,11 +51,19 @@ pub struct OutboxEvent {
 impl StateOperation {
     /// Upsert guarded by `etag` (`None` for "create or overwrite").
     pub fn upsert(key: impl Into<String>, value: Vec<u8>, etag: Option<String>) -> Self {
-        Self::Upsert { key: key.into(), value, etag, metadata: HashMap::new() }
+        Self::Upsert {
+            key: key.into(),
+            value,
+            etag,
+            metadata: HashMap::new(),
+        }
     }
 
     pub fn delete(key: impl Into<String>, etag: Option<String>) -> Self {
-        Self::Delete { key: key.into(), etag }
+        Self::Delete {
+            key: key.into(),
+            etag,
+        }
     }
 
     /// The two operations that save `value` under `key` and publish `event`
@@ -68,16 +84,37 @@ impl StateOperation {
             ("contentType".to_owned(), "application/json".to_owned()),
         ]);
         [
-            Self::Upsert { key: key.clone(), value, etag, metadata: envelope },
-            Self::Upsert { key, value: event.data, etag: None, metadata: projection },
+            Self::Upsert {
+                key: key.clone(),
+                value,
+                etag,
+                metadata: envelope,
+            },
+            Self::Upsert {
+                key,
+                value: event.data,
+                etag: None,
+                metadata: projection,
+            },
         ]
     }
 
     pub(crate) fn into_proto(self) -> TransactionalStateOperation {
         let (operation_type, item) = match self {
-            Self::Upsert { key, value, etag, metadata } => (
+            Self::Upsert {
+                key,
+                value,
+                etag,
+                metadata,
+            } => (
                 "upsert",
-                StateItem { key, value, etag: etag.map(|value| Etag { value }), metadata, options: None },
+                StateItem {
+                    key,
+                    value,
+                    etag: etag.map(|value| Etag { value }),
+                    metadata,
+                    options: None,
+                },
             ),
             Self::Delete { key, etag } => (
                 "delete",
@@ -90,7 +127,10 @@ impl StateOperation {
                 },
             ),
         };
-        TransactionalStateOperation { operation_type: operation_type.to_owned(), request: Some(item) }
+        TransactionalStateOperation {
+            operation_type: operation_type.to_owned(),
+            request: Some(item),
+        }
     }
 }
 
@@ -104,7 +144,11 @@ mod tests {
             "payment||1",
             b"{\"status\":\"created\"}".to_vec(),
             Some("7".into()),
-            OutboxEvent { event_type: "payments.payment.created".into(), subject: "1".into(), data: b"{}".to_vec() },
+            OutboxEvent {
+                event_type: "payments.payment.created".into(),
+                subject: "1".into(),
+                data: b"{}".to_vec(),
+            },
         );
         let state = state.into_proto();
         let projection = projection.into_proto();

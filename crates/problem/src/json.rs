@@ -49,11 +49,17 @@ fn rejection_to_problem(rejection: &JsonRejection) -> Problem {
             "The body does not match the expected schema",
         )
         .with_detail(e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => {
-            Problem::new(StatusCode::BAD_REQUEST, "malformed_json", "The body is not valid JSON")
-                .with_detail(e.body_text())
-        }
-        other => Problem::new(StatusCode::BAD_REQUEST, "invalid_request", "The request body could not be read")
-            .with_detail(other.body_text()),
+        JsonRejection::JsonSyntaxError(e) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "The body is not valid JSON",
+        )
+        .with_detail(e.body_text()),
+        other => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request body could not be read",
+        )
+        .with_detail(other.body_text()),
     }
 }

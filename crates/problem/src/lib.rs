@@ -39,7 +39,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, title: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        title: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             type_uri: Cow::Borrowed("about:blank"),
             title: title.into(),
@@ -77,7 +81,11 @@ impl Problem {
 
     /// The one body a 500 may have: nothing about the cause leaks.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error",
+        )
     }
 
     pub fn not_found() -> Self {
@@ -85,7 +93,11 @@ impl Problem {
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+        )
     }
 }
 
@@ -93,7 +105,9 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let retry_after = self.retry_after_secs;
-        let body = serde_json::to_vec(&self).unwrap_or_else(|_| br#"{"title":"Internal server error","status":500,"code":"internal_error"}"#.to_vec());
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| {
+            br#"{"title":"Internal server error","status":500,"code":"internal_error"}"#.to_vec()
+        });
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

@@ -18,14 +18,23 @@ async fn handler(Json(_): Json<Body1>) -> StatusCode {
 }
 
 async fn call(content_type: Option<&str>, body: &str) -> (StatusCode, String, serde_json::Value) {
-    let app = Router::new().route("/", post(handler)).fallback(not_found_fallback);
+    let app = Router::new()
+        .route("/", post(handler))
+        .fallback(not_found_fallback);
     let mut req = Request::post("/");
     if let Some(ct) = content_type {
         req = req.header(header::CONTENT_TYPE, ct);
     }
-    let res = app.oneshot(req.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+    let res = app
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
-    let ct = res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let ct = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     let bytes = to_bytes(res.into_body(), 1 << 16).await.unwrap();
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     (status, ct, json)
@@ -64,6 +73,8 @@ async fn valid_body_passes() {
 fn internal_error_has_no_detail_and_retry_after_is_a_header() {
     let res = Problem::internal().into_response();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let res = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "x").with_retry_after(3).into_response();
+    let res = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "x")
+        .with_retry_after(3)
+        .into_response();
     assert_eq!(res.headers()[header::RETRY_AFTER], "3");
 }

@@ -19,6 +19,12 @@ pub fn postgres(pool: &PgPool) -> Check {
     let pool = pool.clone();
     Check::new("postgres", move || {
         let pool = pool.clone();
-        async move { sqlx::query("SELECT 1").execute(&pool).await.map(|_| ()).map_err(|e| e.to_string()) }
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
     })
 }

@@ -34,9 +34,17 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (port 0 picks a free port, for tests). After a shutdown
     /// signal, in-flight requests get `shutdown_grace` to finish.
-    pub async fn bind(addr: SocketAddr, router: Router, shutdown_grace: Duration) -> std::io::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        router: Router,
+        shutdown_grace: Duration,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, router, shutdown_grace })
+        Ok(Self {
+            listener,
+            router,
+            shutdown_grace,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -29,7 +29,9 @@ pub struct Check {
 
 impl std::fmt::Debug for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Check").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Check")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,7 +41,10 @@ impl Check {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        Self { name, run: Box::new(move || Box::pin(run())) }
+        Self {
+            name,
+            run: Box::new(move || Box::pin(run())),
+        }
     }
 }
 
@@ -52,7 +57,10 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn new(checks: Vec<Check>, timeout: Duration) -> Self {
-        Self { checks: Arc::new(checks), timeout }
+        Self {
+            checks: Arc::new(checks),
+            timeout,
+        }
     }
 
     /// Runs every check; returns the failing ones with their reasons.
@@ -61,7 +69,10 @@ impl Readiness {
             match tokio::time::timeout(self.timeout, (check.run)()).await {
                 Ok(Ok(())) => None,
                 Ok(Err(reason)) => Some((check.name, reason)),
-                Err(_) => Some((check.name, format!("no answer within {} ms", self.timeout.as_millis()))),
+                Err(_) => Some((
+                    check.name,
+                    format!("no answer within {} ms", self.timeout.as_millis()),
+                )),
             }
         });
         let results = futures::future::join_all(runs).await;
@@ -71,9 +82,15 @@ impl Readiness {
     /// `/healthz`, `/readyz` and `/metrics`.
     pub fn routes(self, metrics: PrometheusHandle) -> Router {
         Router::new()
-            .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+            .route(
+                "/healthz",
+                get(|| async { Json(json!({ "status": "ok" })) }),
+            )
             .route("/readyz", get(readyz).with_state(self))
-            .route("/metrics", get(move || std::future::ready(metrics.render())))
+            .route(
+                "/metrics",
+                get(move || std::future::ready(metrics.render())),
+            )
     }
 }
 
@@ -85,9 +102,15 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
     for (check, reason) in &failures {
         tracing::warn!(readiness.check = check, readiness.reason = %reason, "not ready");
     }
-    let checks: serde_json::Map<_, _> =
-        failures.into_iter().map(|(name, reason)| (name.to_owned(), json!(reason))).collect();
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "A dependency is not ready")
-        .with_extension("checks", checks)
-        .into_response()
+    let checks: serde_json::Map<_, _> = failures
+        .into_iter()
+        .map(|(name, reason)| (name.to_owned(), json!(reason)))
+        .collect();
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "A dependency is not ready",
+    )
+    .with_extension("checks", checks)
+    .into_response()
 }

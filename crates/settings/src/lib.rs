@@ -42,7 +42,10 @@ impl Source {
             .map(PathBuf::from)
             .unwrap_or_else(|| default_dir.as_ref().to_path_buf());
         let environment = std::env::var("APP_ENVIRONMENT").unwrap_or_else(|_| "local".to_owned());
-        Self { config_dir, environment }
+        Self {
+            config_dir,
+            environment,
+        }
     }
 }
 
@@ -51,8 +54,12 @@ pub fn load<T: DeserializeOwned>(source: &Source) -> Result<T, SettingsError> {
     let mut builder = config::Config::builder()
         .add_source(config::File::from(source.config_dir.join("base.toml")))
         .add_source(
-            config::File::from(source.config_dir.join(format!("{}.toml", source.environment)))
-                .required(false),
+            config::File::from(
+                source
+                    .config_dir
+                    .join(format!("{}.toml", source.environment)),
+            )
+            .required(false),
         )
         .add_source(
             config::Environment::with_prefix("APP")

@@ -32,7 +32,9 @@ impl ServerSettings {
 
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.request_timeout_ms == 0 {
-            return Err(SettingsError::Invalid("server.request_timeout_ms must be > 0".into()));
+            return Err(SettingsError::Invalid(
+                "server.request_timeout_ms must be > 0".into(),
+            ));
         }
         Ok(())
     }
@@ -112,7 +114,11 @@ impl DatabaseSettings {
             .port(self.port)
             .username(&self.username)
             .password(self.password.expose_secret())
-            .ssl_mode(if self.require_ssl { PgSslMode::Require } else { PgSslMode::Prefer })
+            .ssl_mode(if self.require_ssl {
+                PgSslMode::Require
+            } else {
+                PgSslMode::Prefer
+            })
     }
 
     pub fn connect_options(&self) -> PgConnectOptions {
@@ -125,10 +131,14 @@ impl DatabaseSettings {
 
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.max_connections == 0 {
-            return Err(SettingsError::Invalid("database.max_connections must be > 0".into()));
+            return Err(SettingsError::Invalid(
+                "database.max_connections must be > 0".into(),
+            ));
         }
         if self.database_name.is_empty() {
-            return Err(SettingsError::Invalid("database.database_name must be set".into()));
+            return Err(SettingsError::Invalid(
+                "database.database_name must be set".into(),
+            ));
         }
         Ok(())
     }

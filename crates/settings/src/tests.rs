@@ -33,8 +33,15 @@ acquire_timeout_ms = 1000
 fn environment_file_overrides_base_and_secrets_do_not_print() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("base.toml"), BASE).unwrap();
-    fs::write(dir.path().join("production.toml"), "[server]\nport = 9000\n").unwrap();
-    let source = Source { config_dir: dir.path().into(), environment: "production".into() };
+    fs::write(
+        dir.path().join("production.toml"),
+        "[server]\nport = 9000\n",
+    )
+    .unwrap();
+    let source = Source {
+        config_dir: dir.path().into(),
+        environment: "production".into(),
+    };
 
     let s: Sample = load(&source).unwrap();
 
@@ -46,16 +53,25 @@ fn environment_file_overrides_base_and_secrets_do_not_print() {
 #[test]
 fn missing_base_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let source = Source { config_dir: dir.path().into(), environment: "local".into() };
+    let source = Source {
+        config_dir: dir.path().into(),
+        environment: "local".into(),
+    };
     assert!(load::<Sample>(&source).is_err());
 }
 
 #[test]
 fn zero_request_timeout_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("base.toml"), BASE.replace("request_timeout_ms = 1000", "request_timeout_ms = 0"))
-        .unwrap();
-    let source = Source { config_dir: dir.path().into(), environment: "local".into() };
+    fs::write(
+        dir.path().join("base.toml"),
+        BASE.replace("request_timeout_ms = 1000", "request_timeout_ms = 0"),
+    )
+    .unwrap();
+    let source = Source {
+        config_dir: dir.path().into(),
+        environment: "local".into(),
+    };
     let s: Sample = load(&source).unwrap();
     assert!(s.server.validate().is_err());
 }

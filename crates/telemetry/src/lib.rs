@@ -26,7 +26,10 @@ pub enum TelemetryError {
 }
 
 /// Installs the global `tracing` subscriber. Call once, from `main`.
-pub fn init_tracing(service: &'static str, settings: &TelemetrySettings) -> Result<(), TelemetryError> {
+pub fn init_tracing(
+    service: &'static str,
+    settings: &TelemetrySettings,
+) -> Result<(), TelemetryError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) => EnvFilter::try_new(directives),
         Err(_) => EnvFilter::try_new(&settings.log_filter),
@@ -36,9 +39,15 @@ pub fn init_tracing(service: &'static str, settings: &TelemetrySettings) -> Resu
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)
-        .with_target(true);
+        .with_target(true)
+        // Colours only for a terminal; files and collectors get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let result = match settings.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
     // A second initialisation (tests in one process) keeps the first subscriber.
@@ -58,7 +67,10 @@ pub fn init_metrics() -> Result<PrometheusHandle, TelemetryError> {
             PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".into()),
-                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
+                    ],
                 )
                 .and_then(PrometheusBuilder::install_recorder)
                 .map_err(|e| e.to_string())

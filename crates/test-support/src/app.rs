@@ -25,7 +25,11 @@ impl RunningApp {
         let task = tokio::spawn(server.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        Ok(Self { addr, stop: Some(stop), task: Some(task) })
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -37,7 +41,13 @@ impl RunningApp {
         let client = reqwest::Client::new();
         let url = self.url("/readyz");
         eventually(timeout, "the app's /readyz to answer 200", || async {
-            client.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+            client
+                .get(&url)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
         })
         .await
     }

@@ -63,7 +63,10 @@ fn check_binary_version() -> anyhow::Result<()> {
             if found == pinned {
                 Ok(())
             } else {
-                Err(format!("{} is version {found:?}, the repository pins {pinned} (run `make dapr`)", binary.display()))
+                Err(format!(
+                    "{} is version {found:?}, the repository pins {pinned} (run `make dapr`)",
+                    binary.display()
+                ))
             }
         })
         .clone()
@@ -73,37 +76,72 @@ fn check_binary_version() -> anyhow::Result<()> {
 impl Daprd {
     /// Starts the sidecar for an app listening on `app_port` and waits until
     /// it is healthy: components loaded, subscriptions started, app reachable.
-    pub async fn start(env: &TestEnv, options: DaprdOptions, app_port: u16) -> anyhow::Result<Self> {
+    pub async fn start(
+        env: &TestEnv,
+        options: DaprdOptions,
+        app_port: u16,
+    ) -> anyhow::Result<Self> {
         check_binary_version()?;
         let root = repo_root();
         let path = |p: &str| root.join(p).display().to_string();
         let args: Vec<String> = vec![
-            "--app-id".into(), options.app_id.clone(),
-            "--app-port".into(), app_port.to_string(),
-            "--app-protocol".into(), "http".into(),
-            "--app-channel-address".into(), "127.0.0.1".into(),
-            "--dapr-listen-addresses".into(), "127.0.0.1".into(),
-            "--dapr-http-port".into(), options.http_port.to_string(),
-            "--dapr-grpc-port".into(), options.grpc_port.to_string(),
-            "--dapr-internal-grpc-port".into(), options.internal_grpc_port.to_string(),
-            "--metrics-port".into(), options.metrics_port.to_string(),
-            "--resources-path".into(), path("components/local"),
-            "--resources-path".into(), path("dapr-config/resiliency"),
-            "--resources-path".into(), path("dapr-config/subscriptions"),
-            "--config".into(), path("dapr-config/local/config.yaml"),
-            "--log-level".into(), "info".into(),
+            "--app-id".into(),
+            options.app_id.clone(),
+            "--app-port".into(),
+            app_port.to_string(),
+            "--app-protocol".into(),
+            "http".into(),
+            "--app-channel-address".into(),
+            "127.0.0.1".into(),
+            "--dapr-listen-addresses".into(),
+            "127.0.0.1".into(),
+            "--dapr-http-port".into(),
+            options.http_port.to_string(),
+            "--dapr-grpc-port".into(),
+            options.grpc_port.to_string(),
+            "--dapr-internal-grpc-port".into(),
+            options.internal_grpc_port.to_string(),
+            "--metrics-port".into(),
+            options.metrics_port.to_string(),
+            "--resources-path".into(),
+            path("components/local"),
+            "--resources-path".into(),
+            path("dapr-config/resiliency"),
+            "--resources-path".into(),
+            path("dapr-config/subscriptions"),
+            "--config".into(),
+            path("dapr-config/local/config.yaml"),
+            "--log-level".into(),
+            "info".into(),
         ];
         let envs = vec![
             ("REDIS_HOST".to_owned(), env.redis.host()),
-            ("PLATFORM_NAME_RESOLUTION_DB".to_owned(), env.name_resolution_db().display().to_string()),
+            (
+                "PLATFORM_NAME_RESOLUTION_DB".to_owned(),
+                env.name_resolution_db().display().to_string(),
+            ),
         ];
         let log = env.dir().join(format!("daprd-{}.log", options.app_id));
-        let process = ChildGuard::spawn(format!("daprd {}", options.app_id), &daprd_binary(), &args, &envs, &log)?;
-        let mut daprd = Self { options, log, process, http: reqwest::Client::new() };
+        let process = ChildGuard::spawn(
+            format!("daprd {}", options.app_id),
+            &daprd_binary(),
+            &args,
+            &envs,
+            &log,
+        )?;
+        let mut daprd = Self {
+            options,
+            log,
+            process,
+            http: reqwest::Client::new(),
+        };
         daprd.wait_healthy(Duration::from_secs(60)).await?;
         let version = daprd.runtime_version().await?;
         let pinned = pinned_dapr_version()?;
-        anyhow::ensure!(version == pinned, "sidecar reports runtime {version}, expected {pinned}");
+        anyhow::ensure!(
+            version == pinned,
+            "sidecar reports runtime {version}, expected {pinned}"
+        );
         Ok(daprd)
     }
 
@@ -111,7 +149,11 @@ impl Daprd {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(status) = self.process.exited() {
-                anyhow::bail!("{} exited with {status}:\n{}", self.process.name, tail(&self.log, 40));
+                anyhow::bail!(
+                    "{} exited with {status}:\n{}",
+                    self.process.name,
+                    tail(&self.log, 40)
+                );
             }
             let healthy = self
                 .http
@@ -124,7 +166,11 @@ impl Daprd {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                anyhow::bail!("{} not healthy after {timeout:?}:\n{}", self.process.name, tail(&self.log, 40));
+                anyhow::bail!(
+                    "{} not healthy after {timeout:?}:\n{}",
+                    self.process.name,
+                    tail(&self.log, 40)
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -140,8 +186,13 @@ impl Daprd {
 
     /// `runtimeVersion` from the sidecar's metadata endpoint.
     pub async fn runtime_version(&self) -> anyhow::Result<String> {
-        let body: serde_json::Value =
-            self.http.get(format!("{}/v1.0/metadata", self.http_base())).send().await?.json().await?;
+        let body: serde_json::Value = self
+            .http
+            .get(format!("{}/v1.0/metadata", self.http_base()))
+            .send()
+            .await?
+            .json()
+            .await?;
         body["runtimeVersion"]
             .as_str()
             .map(ToOwned::to_owned)
@@ -150,28 +201,55 @@ impl Daprd {
 
     /// Publishes a complete CloudEvent as is (its `id` is kept), through this
     /// sidecar's pub/sub API.
-    pub async fn publish_cloudevent(&self, pubsub: &str, topic: &str, event: &serde_json::Value) -> anyhow::Result<()> {
+    pub async fn publish_cloudevent(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        event: &serde_json::Value,
+    ) -> anyhow::Result<()> {
         let res = self
             .http
-            .post(format!("{}/v1.0/publish/{pubsub}/{topic}", self.http_base()))
+            .post(format!(
+                "{}/v1.0/publish/{pubsub}/{topic}",
+                self.http_base()
+            ))
             .header("content-type", "application/cloudevents+json")
             .body(serde_json::to_vec(event)?)
             .send()
             .await?;
-        anyhow::ensure!(res.status().is_success(), "publish answered {}: {}", res.status(), res.text().await?);
+        anyhow::ensure!(
+            res.status().is_success(),
+            "publish answered {}: {}",
+            res.status(),
+            res.text().await?
+        );
         Ok(())
     }
 
     /// Publishes raw bytes with a content type (for malformed-event tests).
-    pub async fn publish_raw(&self, pubsub: &str, topic: &str, content_type: &str, body: Vec<u8>) -> anyhow::Result<()> {
+    pub async fn publish_raw(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<()> {
         let res = self
             .http
-            .post(format!("{}/v1.0/publish/{pubsub}/{topic}?metadata.rawPayload=true", self.http_base()))
+            .post(format!(
+                "{}/v1.0/publish/{pubsub}/{topic}?metadata.rawPayload=true",
+                self.http_base()
+            ))
             .header("content-type", content_type)
             .body(body)
             .send()
             .await?;
-        anyhow::ensure!(res.status().is_success(), "publish answered {}: {}", res.status(), res.text().await?);
+        anyhow::ensure!(
+            res.status().is_success(),
+            "publish answered {}: {}",
+            res.status(),
+            res.text().await?
+        );
         Ok(())
     }
 
@@ -180,7 +258,10 @@ impl Daprd {
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
         let text = self
             .http
-            .get(format!("http://127.0.0.1:{}/metrics", self.options.metrics_port))
+            .get(format!(
+                "http://127.0.0.1:{}/metrics",
+                self.options.metrics_port
+            ))
             .send()
             .await?
             .text()
@@ -196,9 +277,16 @@ impl Daprd {
         at_least: f64,
         timeout: Duration,
     ) -> anyhow::Result<f64> {
-        eventually(timeout, &format!("{name}{labels:?} >= {at_least}"), || async {
-            self.metric(name, labels).await.ok().filter(|v| *v >= at_least)
-        })
+        eventually(
+            timeout,
+            &format!("{name}{labels:?} >= {at_least}"),
+            || async {
+                self.metric(name, labels)
+                    .await
+                    .ok()
+                    .filter(|v| *v >= at_least)
+            },
+        )
         .await
     }
 
@@ -211,8 +299,15 @@ impl Daprd {
 fn sum_metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
-        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
-        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

@@ -38,7 +38,9 @@ pub struct TestEnv {
 impl TestEnv {
     pub async fn start() -> anyhow::Result<Self> {
         init_tracing();
-        let dir = tempfile::Builder::new().prefix("platform-test-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("platform-test-")
+            .tempdir()?;
         let redis = TestRedis::start(dir.path()).await?;
         Ok(Self { redis, dir })
     }
@@ -76,5 +78,8 @@ where
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }

@@ -14,10 +14,17 @@ impl TestDatabase {
     /// `base` are the service's own settings (role, password, server).
     pub async fn create(base: &DatabaseSettings) -> anyhow::Result<Self> {
         let name = format!("{}_t_{}", base.database_name, uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect_with(&base.connect_options()).await.map_err(|e| {
-            anyhow::anyhow!("cannot reach PostgreSQL as {} (run `make infra`): {e}", base.username)
-        })?;
-        admin.execute(format!(r#"CREATE DATABASE "{name}""#).as_str()).await?;
+        let mut admin = PgConnection::connect_with(&base.connect_options())
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot reach PostgreSQL as {} (run `make infra`): {e}",
+                    base.username
+                )
+            })?;
+        admin
+            .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await?;
         admin.close().await?;
         let mut settings = base.clone();
         settings.database_name = name;
@@ -40,13 +47,21 @@ impl Drop for TestDatabase {
         // wait for it, so no database outlives the test.
         let settings = self.settings.clone();
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async move {
                 let mut base = settings.clone();
                 base.database_name = settings.username.clone();
                 let mut admin = PgConnection::connect_with(&base.connect_options()).await?;
                 admin
-                    .execute(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, settings.database_name).as_str())
+                    .execute(
+                        format!(
+                            r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
+                            settings.database_name
+                        )
+                        .as_str(),
+                    )
                     .await?;
                 admin.close().await?;
                 Ok::<_, anyhow::Error>(())
@@ -54,7 +69,10 @@ impl Drop for TestDatabase {
         })
         .join();
         if let Ok(Err(error)) = dropped {
-            eprintln!("test database {} not dropped: {error}", self.settings.database_name);
+            eprintln!(
+                "test database {} not dropped: {error}",
+                self.settings.database_name
+            );
         }
     }
 }

@@ -24,7 +24,10 @@ impl ChildGuard {
         log: &Path,
     ) -> anyhow::Result<Self> {
         let name = name.into();
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         let err = out.try_clone()?;
         let mut cmd = if which("setpriv") {
             let mut c = Command::new("setpriv");
@@ -39,7 +42,9 @@ impl ChildGuard {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| anyhow::anyhow!("cannot start {name} ({}): {e}", program.display()))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {name} ({}): {e}", program.display()))?;
         Ok(Self { name, child })
     }
 

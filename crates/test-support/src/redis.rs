@@ -22,16 +22,29 @@ impl TestRedis {
         let port = free_port()?;
         let log = dir.join("redis.log");
         let args: Vec<String> = [
-            "--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no",
-            "--dir", &dir.display().to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir.display().to_string(),
         ]
         .iter()
         .map(ToString::to_string)
         .collect();
-        let process = ChildGuard::spawn("redis-server", Path::new("redis-server"), &args, &[], &log)?;
-        let redis = Self { port, log, process: process };
+        let process =
+            ChildGuard::spawn("redis-server", Path::new("redis-server"), &args, &[], &log)?;
+        let redis = Self { port, log, process };
         eventually(Duration::from_secs(10), "redis to answer PING", || async {
-            redis.command(&["PING"]).await.ok().filter(|r| r.contains("PONG"))
+            redis
+                .command(&["PING"])
+                .await
+                .ok()
+                .filter(|r| r.contains("PONG"))
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}\n{}", tail(&redis.log, 20)))?;

@@ -30,10 +30,16 @@ pub enum Claim<'c> {
 /// Starts a transaction and claims `event` in it. `lock_timeout_ms` bounds how
 /// long a concurrent claim of the same event (or a locked table) is waited
 /// for; past it the error is returned and the caller asks for redelivery.
-pub async fn claim<'c>(pool: &'c PgPool, event: &EventMeta<'_>, lock_timeout_ms: u64) -> Result<Claim<'c>, sqlx::Error> {
+pub async fn claim<'c>(
+    pool: &'c PgPool,
+    event: &EventMeta<'_>,
+    lock_timeout_ms: u64,
+) -> Result<Claim<'c>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // SET does not take bind parameters; the value is an integer we own.
-    sqlx::query(&format!("SET LOCAL lock_timeout = '{lock_timeout_ms}ms'")).execute(&mut *tx).await?;
+    sqlx::query(&format!("SET LOCAL lock_timeout = '{lock_timeout_ms}ms'"))
+        .execute(&mut *tx)
+        .await?;
     let inserted = sqlx::query(
         "INSERT INTO inbox (source, event_id, event_type, topic, subject)
          VALUES ($1, $2, $3, $4, $5)

@@ -31,7 +31,9 @@ impl Settings {
         self.dapr.validate()?;
         self.database.validate()?;
         if self.events.lock_timeout_ms == 0 {
-            return Err(SettingsError::Invalid("events.lock_timeout_ms must be > 0".into()));
+            return Err(SettingsError::Invalid(
+                "events.lock_timeout_ms must be > 0".into(),
+            ));
         }
         Ok(())
     }

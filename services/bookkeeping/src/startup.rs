@@ -34,8 +34,12 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         settings.dapr.probe_timeout(),
     );
 
-    let state = AppState { pool, lock_timeout_ms: settings.events.lock_timeout_ms };
-    let router = layers::wrap(routes::router(state), settings.server.request_timeout()).merge(readiness.routes(metrics));
+    let state = AppState {
+        pool,
+        lock_timeout_ms: settings.events.lock_timeout_ms,
+    };
+    let router = layers::wrap(routes::router(state), settings.server.request_timeout())
+        .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
 }

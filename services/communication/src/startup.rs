@@ -32,7 +32,8 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         vec![checks::dapr_sidecar(&sidecar), checks::postgres(&pool)],
         settings.dapr.probe_timeout(),
     );
-    let router = layers::wrap(Router::new(), settings.server.request_timeout()).merge(readiness.routes(metrics));
+    let router = layers::wrap(Router::new(), settings.server.request_timeout())
+        .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
 }

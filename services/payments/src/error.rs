@@ -14,7 +14,10 @@ pub enum PaymentsError {
     #[error(transparent)]
     InvalidMoney(#[from] MoneyError),
     #[error("invalid field {field}: {reason}")]
-    InvalidField { field: &'static str, reason: &'static str },
+    InvalidField {
+        field: &'static str,
+        reason: &'static str,
+    },
     #[error("the payment was changed concurrently")]
     Conflict,
     #[error("a dependency is unavailable")]
@@ -68,10 +71,17 @@ impl IntoResponse for PaymentsError {
             }
             Self::Unavailable(source) => {
                 tracing::warn!(error = %source, "dependency unavailable");
-                Problem::new(status, self.code(), "A dependency is unavailable, try again").with_retry_after(1)
+                Problem::new(
+                    status,
+                    self.code(),
+                    "A dependency is unavailable, try again",
+                )
+                .with_retry_after(1)
             }
             Self::InvalidField { field, .. } => {
-                Problem::new(status, self.code(), "Invalid request").with_detail(self.to_string()).with_extension("field", *field)
+                Problem::new(status, self.code(), "Invalid request")
+                    .with_detail(self.to_string())
+                    .with_extension("field", *field)
             }
             _ => Problem::new(status, self.code(), self.to_string()),
         };

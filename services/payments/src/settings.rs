@@ -28,7 +28,9 @@ impl Settings {
         self.server.validate()?;
         self.dapr.validate()?;
         if self.payments.state_store.is_empty() {
-            return Err(SettingsError::Invalid("payments.state_store must be set".into()));
+            return Err(SettingsError::Invalid(
+                "payments.state_store must be set".into(),
+            ));
         }
         Ok(())
     }

@@ -25,10 +25,17 @@ pub async fn main(manifest_dir: &str) -> ExitCode {
 pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let metrics = platform_telemetry::init_metrics()?;
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
-    let readiness = Readiness::new(vec![checks::dapr_sidecar(&sidecar)], settings.dapr.probe_timeout());
+    let readiness = Readiness::new(
+        vec![checks::dapr_sidecar(&sidecar)],
+        settings.dapr.probe_timeout(),
+    );
 
-    let state = AppState { sidecar, state_store: settings.payments.state_store.clone() };
-    let router = layers::wrap(routes::router(state), settings.server.request_timeout()).merge(readiness.routes(metrics));
+    let state = AppState {
+        sidecar,
+        state_store: settings.payments.state_store.clone(),
+    };
+    let router = layers::wrap(routes::router(state), settings.server.request_timeout())
+        .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
 }

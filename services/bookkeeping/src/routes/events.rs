@@ -83,7 +83,11 @@ async fn handle_payment_event(state: &AppState, body: &[u8]) -> TopicResponse {
 }
 
 /// Claims the event in the inbox and applies `effect` in the same transaction.
-async fn record_once<F, Fut>(state: &AppState, event: &CloudEvent<serde_json::Value>, effect: F) -> TopicResponse
+async fn record_once<F, Fut>(
+    state: &AppState,
+    event: &CloudEvent<serde_json::Value>,
+    effect: F,
+) -> TopicResponse
 where
     F: FnOnce(&mut sqlx::PgConnection) -> Fut,
     Fut: Future<Output = Result<(), sqlx::Error>>,

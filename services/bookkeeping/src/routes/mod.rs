@@ -17,7 +17,10 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         // Subscriptions are declarative (dapr-config/subscriptions/); an empty
         // programmatic list keeps daprd from logging a 404 at start-up.
-        .route("/dapr/subscribe", get(|| async { axum::Json(Vec::<()>::new()) }))
+        .route(
+            "/dapr/subscribe",
+            get(|| async { axum::Json(Vec::<()>::new()) }),
+        )
         .route("/events/payments", post(events::payments))
         .with_state(state)
 }

@@ -11,7 +11,10 @@ async fn ready_when_sidecar_and_database_answer_and_unknown_routes_are_problems(
 
     let missing = app.get("/no-such-route").await;
     assert_eq!(missing.status(), 404);
-    assert_eq!(missing.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
     let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
 }
@@ -29,5 +32,8 @@ async fn not_ready_while_the_sidecar_is_down() {
     assert_eq!(body["code"], "not_ready");
     assert!(body["checks"]["dapr"].is_string(), "{body}");
     // Liveness does not depend on the sidecar.
-    assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        200
+    );
 }

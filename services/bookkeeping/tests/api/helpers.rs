@@ -21,7 +21,10 @@ pub struct TestApp {
 }
 
 pub fn settings() -> Settings {
-    let source = Source { config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), environment: "test".into() };
+    let source = Source {
+        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        environment: "test".into(),
+    };
     Settings::load(&source).expect("bookkeeping settings")
 }
 
@@ -33,7 +36,9 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let env = TestEnv::start().await.expect("test env");
         let mut settings = settings();
-        let db = TestDatabase::create(&settings.database).await.expect("test database");
+        let db = TestDatabase::create(&settings.database)
+            .await
+            .expect("test database");
         let dapr = DaprdOptions::new("bookkeeping").expect("ports");
         settings.server.port = 0;
         settings.dapr.http_port = dapr.http_port;
@@ -41,15 +46,31 @@ impl TestApp {
         settings.database = db.settings().clone();
         adjust(&mut settings);
 
-        let server = bookkeeping::startup::build(settings).await.expect("build bookkeeping");
+        let server = bookkeeping::startup::build(settings)
+            .await
+            .expect("build bookkeeping");
         let app = RunningApp::start(server).expect("start bookkeeping");
-        let daprd = Daprd::start(&env, dapr, app.addr.port()).await.expect("start daprd");
-        app.wait_ready(Duration::from_secs(20)).await.expect("bookkeeping ready");
-        Self { app, daprd, db, env, http: reqwest::Client::new() }
+        let daprd = Daprd::start(&env, dapr, app.addr.port())
+            .await
+            .expect("start daprd");
+        app.wait_ready(Duration::from_secs(20))
+            .await
+            .expect("bookkeeping ready");
+        Self {
+            app,
+            daprd,
+            db,
+            env,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.app.url(path)).send().await.expect("request")
+        self.http
+            .get(self.app.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Publishes a `payments.payment.created` CloudEvent with the given id.
@@ -63,22 +84,34 @@ impl TestApp {
             "subject": data["payment_id"],
             "data": data,
         });
-        self.daprd.publish_cloudevent(PUBSUB, TOPIC, &event).await.expect("publish");
+        self.daprd
+            .publish_cloudevent(PUBSUB, TOPIC, &event)
+            .await
+            .expect("publish");
     }
 
     /// Deliveries bookkeeping's sidecar has counted with this outcome.
     pub async fn deliveries(&self, process_status: &str) -> f64 {
         self.daprd
-            .metric("dapr_component_pubsub_ingress_count", &[("topic", TOPIC), ("process_status", process_status)])
+            .metric(
+                "dapr_component_pubsub_ingress_count",
+                &[("topic", TOPIC), ("process_status", process_status)],
+            )
             .await
             .expect("sidecar metrics")
     }
 
     pub async fn wait_deliveries(&self, process_status: &str, at_least: f64) {
-        self.wait_deliveries_within(process_status, at_least, Duration::from_secs(30)).await;
+        self.wait_deliveries_within(process_status, at_least, Duration::from_secs(30))
+            .await;
     }
 
-    pub async fn wait_deliveries_within(&self, process_status: &str, at_least: f64, timeout: Duration) {
+    pub async fn wait_deliveries_within(
+        &self,
+        process_status: &str,
+        at_least: f64,
+        timeout: Duration,
+    ) {
         self.daprd
             .wait_for_metric(
                 "dapr_component_pubsub_ingress_count",

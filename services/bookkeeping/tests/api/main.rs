@@ -3,4 +3,5 @@
 
 mod events;
 mod health;
+#[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;

@@ -58,7 +58,13 @@ pub struct Payment {
 
 impl Payment {
     pub fn create(money: Money, customer_reference: String, now: OffsetDateTime) -> Self {
-        Self { id: PaymentId::new(), money, customer_reference, status: PaymentStatus::RequiresConfirmation, created_at: now }
+        Self {
+            id: PaymentId::new(),
+            money,
+            customer_reference,
+            status: PaymentStatus::RequiresConfirmation,
+            created_at: now,
+        }
     }
 
     pub fn created_event(&self) -> PaymentCreated {

@@ -56,20 +56,31 @@ pub(crate) async fn create(
     let money = Money::new(body.amount, Currency::parse(&body.currency)?)?;
     let reference = body.customer_reference.trim();
     if reference.is_empty() || reference.len() > MAX_REFERENCE_LEN {
-        return Err(PaymentsError::InvalidField { field: "customer_reference", reason: "must be 1 to 128 characters" });
+        return Err(PaymentsError::InvalidField {
+            field: "customer_reference",
+            reason: "must be 1 to 128 characters",
+        });
     }
     let payment = Payment::create(money, reference.to_owned(), OffsetDateTime::now_utc());
     tracing::Span::current().record("payment.id", tracing::field::display(payment.id));
 
     let value = serde_json::to_vec(&payment).map_err(|e| PaymentsError::Internal(Box::new(e)))?;
-    let event = serde_json::to_vec(&payment.created_event()).map_err(|e| PaymentsError::Internal(Box::new(e)))?;
+    let event = serde_json::to_vec(&payment.created_event())
+        .map_err(|e| PaymentsError::Internal(Box::new(e)))?;
     let operations = StateOperation::upsert_with_event(
         payment.id.state_key(),
         value,
         None,
-        OutboxEvent { event_type: PaymentCreated::TYPE.to_owned(), subject: payment.id.to_string(), data: event },
+        OutboxEvent {
+            event_type: PaymentCreated::TYPE.to_owned(),
+            subject: payment.id.to_string(),
+            data: event,
+        },
     );
-    state.sidecar.execute_transaction(&state.state_store, operations.into()).await?;
+    state
+        .sidecar
+        .execute_transaction(&state.state_store, operations.into())
+        .await?;
     tracing::info!(payment.id = %payment.id, payment.currency = %payment.money.currency(), "payment created");
     Ok((StatusCode::CREATED, Json(payment.into())))
 }
@@ -81,7 +92,12 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<PaymentBody>, PaymentsError> {
     let id = PaymentId::parse(&id).ok_or(PaymentsError::NotFound)?;
-    let entry = state.sidecar.get_state(&state.state_store, &id.state_key()).await?.ok_or(PaymentsError::NotFound)?;
-    let payment: Payment = serde_json::from_slice(&entry.value).map_err(|e| PaymentsError::Internal(Box::new(e)))?;
+    let entry = state
+        .sidecar
+        .get_state(&state.state_store, &id.state_key())
+        .await?
+        .ok_or(PaymentsError::NotFound)?;
+    let payment: Payment =
+        serde_json::from_slice(&entry.value).map_err(|e| PaymentsError::Internal(Box::new(e)))?;
     Ok(Json(payment.into()))
 }

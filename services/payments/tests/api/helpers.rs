@@ -16,30 +16,57 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn() -> Self {
         let env = TestEnv::start().await.expect("test env");
-        let source = Source { config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), environment: "test".into() };
+        let source = Source {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            environment: "test".into(),
+        };
         let mut settings = Settings::load(&source).expect("payments settings");
         let dapr = DaprdOptions::new("payments").expect("ports");
         settings.server.port = 0;
         settings.dapr.http_port = dapr.http_port;
         settings.dapr.grpc_port = dapr.grpc_port;
 
-        let server = payments::startup::build(settings).await.expect("build payments");
+        let server = payments::startup::build(settings)
+            .await
+            .expect("build payments");
         let app = RunningApp::start(server).expect("start payments");
-        let daprd = Daprd::start(&env, dapr, app.addr.port()).await.expect("start daprd");
-        app.wait_ready(Duration::from_secs(20)).await.expect("payments ready");
-        Self { app, daprd, env, http: reqwest::Client::new() }
+        let daprd = Daprd::start(&env, dapr, app.addr.port())
+            .await
+            .expect("start daprd");
+        app.wait_ready(Duration::from_secs(20))
+            .await
+            .expect("payments ready");
+        Self {
+            app,
+            daprd,
+            env,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn create_payment(&self, body: &Value) -> reqwest::Response {
-        self.http.post(self.app.url("/v1/payments")).json(body).send().await.expect("request")
+        self.http
+            .post(self.app.url("/v1/payments"))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_payment(&self, id: &str) -> reqwest::Response {
-        self.http.get(self.app.url(&format!("/v1/payments/{id}"))).send().await.expect("request")
+        self.http
+            .get(self.app.url(&format!("/v1/payments/{id}")))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Keys payments has written to its state store.
     pub async fn payment_keys(&self) -> String {
-        self.env.redis.command(&["KEYS", "payments||payment:*"]).await.expect("redis")
+        self.env
+            .redis
+            .command(&["KEYS", "payments||payment:*"])
+            .await
+            .expect("redis")
     }
 }

@@ -25,13 +25,25 @@ async fn a_created_payment_is_stored_and_its_event_published_through_the_outbox(
     assert_eq!(fetched, created);
 
     // The outbox publishes to the `payments` stream after the commit.
-    let entries = eventually(Duration::from_secs(20), "the outbox event on the payments topic", || async {
-        let reply = app.env.redis.command(&["XRANGE", "payments", "-", "+"]).await.ok()?;
-        reply.contains("payments.payment.created").then_some(reply)
-    })
+    let entries = eventually(
+        Duration::from_secs(20),
+        "the outbox event on the payments topic",
+        || async {
+            let reply = app
+                .env
+                .redis
+                .command(&["XRANGE", "payments", "-", "+"])
+                .await
+                .ok()?;
+            reply.contains("payments.payment.created").then_some(reply)
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", app.daprd.log_tail(30)));
-    assert!(entries.contains(&id), "event does not name the payment: {entries}");
+    assert!(
+        entries.contains(&id),
+        "event does not name the payment: {entries}"
+    );
     assert_eq!(app.env.redis.stream_len("payments").await.unwrap(), 1);
 }
 
@@ -39,19 +51,55 @@ async fn a_created_payment_is_stored_and_its_event_published_through_the_outbox(
 async fn bad_input_is_a_4xx_problem_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let cases = [
-        (json!({ "amount": 0, "currency": "EUR", "customer_reference": "c" }), 422, "invalid_amount"),
-        (json!({ "amount": -1, "currency": "EUR", "customer_reference": "c" }), 422, "invalid_amount"),
-        (json!({ "amount": 100, "currency": "eur", "customer_reference": "c" }), 422, "invalid_currency"),
-        (json!({ "amount": 100, "currency": "XYZ", "customer_reference": "c" }), 422, "invalid_currency"),
-        (json!({ "amount": 100, "currency": "EUR", "customer_reference": "  " }), 422, "invalid_field"),
-        (json!({ "amount": 1.5, "currency": "EUR", "customer_reference": "c" }), 422, "invalid_body"),
-        (json!({ "amount": 100, "currency": "EUR" }), 422, "invalid_body"),
-        (json!({ "amount": 100, "currency": "EUR", "customer_reference": "c", "extra": 1 }), 422, "invalid_body"),
+        (
+            json!({ "amount": 0, "currency": "EUR", "customer_reference": "c" }),
+            422,
+            "invalid_amount",
+        ),
+        (
+            json!({ "amount": -1, "currency": "EUR", "customer_reference": "c" }),
+            422,
+            "invalid_amount",
+        ),
+        (
+            json!({ "amount": 100, "currency": "eur", "customer_reference": "c" }),
+            422,
+            "invalid_currency",
+        ),
+        (
+            json!({ "amount": 100, "currency": "XYZ", "customer_reference": "c" }),
+            422,
+            "invalid_currency",
+        ),
+        (
+            json!({ "amount": 100, "currency": "EUR", "customer_reference": "  " }),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({ "amount": 1.5, "currency": "EUR", "customer_reference": "c" }),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({ "amount": 100, "currency": "EUR" }),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({ "amount": 100, "currency": "EUR", "customer_reference": "c", "extra": 1 }),
+            422,
+            "invalid_body",
+        ),
     ];
     for (body, status, code) in cases {
         let res = app.create_payment(&body).await;
         assert_eq!(res.status(), status, "{body}");
-        assert_eq!(res.headers()["content-type"], "application/problem+json", "{body}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{body}"
+        );
         let problem: Value = res.json().await.unwrap();
         assert_eq!(problem["code"], code, "{body}: {problem}");
     }
@@ -65,8 +113,16 @@ async fn bad_input_is_a_4xx_problem_and_changes_nothing() {
         .unwrap();
     assert_eq!(malformed.status(), 400);
 
-    assert_eq!(app.payment_keys().await.trim(), "*0", "no payment may be stored");
-    assert_eq!(app.env.redis.stream_len("payments").await.unwrap(), 0, "no event may be published");
+    assert_eq!(
+        app.payment_keys().await.trim(),
+        "*0",
+        "no payment may be stored"
+    );
+    assert_eq!(
+        app.env.redis.stream_len("payments").await.unwrap(),
+        0,
+        "no event may be published"
+    );
 }
 
 #[tokio::test]
@@ -82,13 +138,30 @@ async fn unknown_payments_are_404_problems() {
 
 #[tokio::test]
 async fn with_the_sidecar_gone_a_create_is_a_503_problem() {
-    let TestApp { app, daprd, env, http } = TestApp::spawn().await;
+    let TestApp {
+        app,
+        daprd,
+        env,
+        http,
+    } = TestApp::spawn().await;
     drop(daprd);
 
-    let res = http.post(app.url("/v1/payments")).json(&valid_body()).send().await.unwrap();
+    let res = http
+        .post(app.url("/v1/payments"))
+        .json(&valid_body())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["code"], "dependency_unavailable");
-    assert_eq!(env.redis.command(&["KEYS", "payments||payment:*"]).await.unwrap().trim(), "*0");
+    assert_eq!(
+        env.redis
+            .command(&["KEYS", "payments||payment:*"])
+            .await
+            .unwrap()
+            .trim(),
+        "*0"
+    );
 }

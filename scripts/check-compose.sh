@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# docker-compose.yml cannot run here (no Docker engine); this checks what can
+# be checked without one: the file is valid Compose, every Dapr image is the
+# version tools/dapr/go.mod pins, and every app in dapr.yaml has a service and
+# a sidecar sharing its network namespace.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+command -v docker-compose >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+}
+docker-compose -f docker-compose.yml config -q
+
+pinned="$(awk '$1=="github.com/dapr/dapr" {print $2; exit}' tools/dapr/go.mod)"
+pinned="${pinned#v}"
+resolved="$(docker-compose -f docker-compose.yml config)"
+status=0
+while read -r image; do
+  tag="${image##*:}"
+  if [ "$tag" != "$pinned" ]; then echo "compose: $image is not the pinned Dapr $pinned" >&2; status=1; fi
+done < <(grep -oE 'image: daprio/[a-z]+:[^[:space:]]+' <<<"$resolved" | awk '{print $2}')
+
+for app in $(awk '/appID:/ {print $3}' dapr.yaml); do
+  grep -qE "^  $app:$" <<<"$resolved" || { echo "compose: no service $app" >&2; status=1; }
+  grep -qE "network_mode: service:$app$" <<<"$resolved" || { echo "compose: no sidecar in the network namespace of $app" >&2; status=1; }
+done
+[ "$status" -eq 0 ] && echo "compose: valid; Dapr images at $pinned; $(awk '/appID:/' dapr.yaml | wc -l) services with sidecars"
+exit "$status"

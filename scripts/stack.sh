@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The local platform as processes: infrastructure, the Dapr scheduler, and
+# every service with its daprd sidecar through Dapr multi-app run (dapr.yaml).
+#
+#   scripts/stack.sh up      install what is missing, start everything, wait until ready
+#   scripts/stack.sh down    stop everything `up` started; no process is left behind
+#   scripts/stack.sh status
+#
+# Logs: .run/logs/ (stack.log has every service and sidecar, prefixed).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+run_dir="${PLATFORM_RUN_DIR:-$here/.run}"
+log_dir="$run_dir/logs"
+bin_dir="${DAPR_BIN_DIR:-$HOME/.dapr/bin}"
+ready_timeout="${STACK_READY_TIMEOUT:-120}"
+# name:app-port:sidecar-http-port, as in dapr.yaml
+services=(auth:8001:3501 payments:8002:3502 bookkeeping:8003:3503 communication:8004:3504)
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
+export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
+export PLATFORM_NAME_RESOLUTION_DB="$run_dir/name-resolution.db"
+# The CLI looks for <DAPR_RUNTIME_PATH>/.dapr/bin/daprd.
+export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Stops the process group led by the pid in $1: TERM, then KILL after a grace.
+stop_group() {
+  local pidfile="$1" name="$2" pid
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    log "$name stopped"
+  fi
+  # Anything of the group still running (grandchildren) goes too.
+  pkill -KILL -g "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+start_scheduler() {
+  if alive "$run_dir/scheduler.pid"; then log "scheduler already running"; return; fi
+  mkdir -p "$run_dir/scheduler"
+  setsid "$bin_dir/scheduler" --port 50006 --listen-address 127.0.0.1 \
+    --healthz-port 58086 --healthz-listen-address 127.0.0.1 \
+    --metrics-port 59096 --metrics-listen-address 127.0.0.1 \
+    --etcd-data-dir "$run_dir/scheduler/data" --etcd-client-port 52379 \
+    --etcd-initial-cluster "dapr-scheduler-server-0=http://127.0.0.1:52380" \
+    --log-level warn >"$log_dir/scheduler.log" 2>&1 < /dev/null &
+  echo $! > "$run_dir/scheduler.pid"
+  for _ in $(seq 300); do
+    curl -fsS -o /dev/null "http://127.0.0.1:58086/healthz" 2>/dev/null && { log "scheduler ready"; return; }
+    alive "$run_dir/scheduler.pid" || break
+    sleep 0.1
+  done
+  log "scheduler did not become ready; see $log_dir/scheduler.log"; tail -n 20 "$log_dir/scheduler.log" >&2; exit 1
+}
+
+wait_ready() {
+  local deadline=$(( $(date +%s) + ready_timeout )) pending
+  while :; do
+    pending=()
+    for s in "${services[@]}"; do
+      IFS=: read -r name app_port dapr_port <<<"$s"
+      curl -fsS -o /dev/null "http://127.0.0.1:$dapr_port/v1.0/healthz" 2>/dev/null \
+        && curl -fsS -o /dev/null "http://127.0.0.1:$app_port/readyz" 2>/dev/null \
+        || pending+=("$name")
+    done
+    [ "${#pending[@]}" -eq 0 ] && return 0
+    if ! alive "$run_dir/dapr-run.pid"; then
+      log "dapr run exited; last lines of $log_dir/stack.log:"; tail -n 40 "$log_dir/stack.log" >&2; return 1
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log "not ready after ${ready_timeout}s: ${pending[*]}; last lines of $log_dir/stack.log:"
+      tail -n 40 "$log_dir/stack.log" >&2; return 1
+    fi
+    sleep 0.5
+  done
+}
+
+up() {
+  mkdir -p "$log_dir"
+  bash scripts/infra.sh up
+  bash scripts/install-dapr.sh
+  log "building the services"
+  cargo build --quiet --bins
+  # dapr.yaml starts .run/bin/<service>; link the fresh builds there, wherever
+  # CARGO_TARGET_DIR puts them.
+  local target_dir
+  target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  mkdir -p "$run_dir/bin"
+  for s in "${services[@]}"; do
+    ln -sfn "$target_dir/debug/${s%%:*}" "$run_dir/bin/${s%%:*}"
+  done
+  if alive "$run_dir/dapr-run.pid"; then
+    log "the platform is already running (make down to stop it)"
+  else
+    start_scheduler
+    log "starting every service with its sidecar (dapr run -f dapr.yaml)"
+    setsid dapr run -f dapr.yaml >"$log_dir/stack.log" 2>&1 < /dev/null &
+    echo $! > "$run_dir/dapr-run.pid"
+  fi
+  if ! wait_ready; then down; exit 1; fi
+  printf '\nThe platform is up. Logs: %s\n\n' "$log_dir"
+  printf '  %-14s %-24s %-26s %s\n' service API sidecar "health"
+  for s in "${services[@]}"; do
+    IFS=: read -r name app_port dapr_port <<<"$s"
+    printf '  %-14s %-24s %-26s %s\n' "$name" "http://127.0.0.1:$app_port" "http://127.0.0.1:$dapr_port" "/healthz /readyz /metrics"
+  done
+  printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:50006\n  Stop everything with: make down\n'
+}
+
+down() {
+  if alive "$run_dir/dapr-run.pid"; then
+    dapr stop -f dapr.yaml >/dev/null 2>&1 || true
+  fi
+  stop_group "$run_dir/dapr-run.pid" "services and sidecars"
+  stop_group "$run_dir/scheduler.pid" "scheduler"
+  bash scripts/infra.sh down
+  # Whatever `up` started from this checkout must be gone now.
+  local left
+  left="$(pgrep -af "\.run/bin/(auth|payments|bookkeeping|communication)|$bin_dir/(daprd|scheduler)" || true)"
+  if [ -n "$left" ]; then log "still running:"; echo "$left" >&2; return 1; fi
+  log "everything stopped"
+}
+
+status() {
+  bash scripts/infra.sh status
+  alive "$run_dir/scheduler.pid" && echo "scheduler: up" || echo "scheduler: down"
+  for s in "${services[@]}"; do
+    IFS=: read -r name app_port _ <<<"$s"
+    if curl -fsS -o /dev/null "http://127.0.0.1:$app_port/readyz" 2>/dev/null; then echo "$name: ready"; else echo "$name: not ready"; fi
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
