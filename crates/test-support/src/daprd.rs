@@ -207,23 +207,13 @@ impl Daprd {
         topic: &str,
         event: &serde_json::Value,
     ) -> anyhow::Result<()> {
-        let res = self
-            .http
-            .post(format!(
-                "{}/v1.0/publish/{pubsub}/{topic}",
-                self.http_base()
-            ))
-            .header("content-type", "application/cloudevents+json")
-            .body(serde_json::to_vec(event)?)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            res.status().is_success(),
-            "publish answered {}: {}",
-            res.status(),
-            res.text().await?
-        );
-        Ok(())
+        let url = format!("{}/v1.0/publish/{pubsub}/{topic}", self.http_base());
+        self.post_publish(
+            url,
+            "application/cloudevents+json",
+            serde_json::to_vec(event)?,
+        )
+        .await
     }
 
     /// Publishes raw bytes with a content type (for malformed-event tests).
@@ -234,12 +224,22 @@ impl Daprd {
         content_type: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<()> {
+        let url = format!(
+            "{}/v1.0/publish/{pubsub}/{topic}?metadata.rawPayload=true",
+            self.http_base()
+        );
+        self.post_publish(url, content_type, body).await
+    }
+
+    async fn post_publish(
+        &self,
+        url: String,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<()> {
         let res = self
             .http
-            .post(format!(
-                "{}/v1.0/publish/{pubsub}/{topic}?metadata.rawPayload=true",
-                self.http_base()
-            ))
+            .post(url)
             .header("content-type", content_type)
             .body(body)
             .send()

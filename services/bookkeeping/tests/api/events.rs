@@ -105,20 +105,7 @@ async fn an_invalid_event_is_dropped_to_the_dead_letter_topic_and_changes_nothin
     bad["amount"] = serde_json::json!(-5);
     app.publish_payment_created(&event_id, bad).await;
 
-    platform_test_support::eventually(
-        Duration::from_secs(20),
-        "the dead-letter topic to receive the event",
-        || async {
-            app.env
-                .redis
-                .stream_len(DEAD_LETTER_TOPIC)
-                .await
-                .ok()
-                .filter(|n| *n >= 1)
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", app.daprd.log_tail(30)));
+    app.wait_dead_lettered(1).await;
     assert_eq!(app.inbox_count("payments", &event_id).await, 0);
     assert_eq!(
         app.deliveries("retry").await,
@@ -140,20 +127,7 @@ async fn a_payload_that_is_not_a_cloudevent_is_dropped() {
         .await
         .unwrap();
 
-    platform_test_support::eventually(
-        Duration::from_secs(20),
-        "the dead-letter topic to receive the payload",
-        || async {
-            app.env
-                .redis
-                .stream_len(DEAD_LETTER_TOPIC)
-                .await
-                .ok()
-                .filter(|n| *n >= 1)
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", app.daprd.log_tail(30)));
+    app.wait_dead_lettered(1).await;
 }
 
 async fn futures_join<F: Future<Output = ()>>(futures: impl Iterator<Item = F>) {

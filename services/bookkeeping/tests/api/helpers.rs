@@ -123,6 +123,24 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{e}\n{}", self.daprd.log_tail(30)));
     }
 
+    /// Waits until the dead-letter topic holds at least `n` messages.
+    pub async fn wait_dead_lettered(&self, n: u64) {
+        platform_test_support::eventually(
+            Duration::from_secs(20),
+            "the dead-letter topic to receive the event",
+            || async {
+                self.env
+                    .redis
+                    .stream_len(DEAD_LETTER_TOPIC)
+                    .await
+                    .ok()
+                    .filter(|len| *len >= n)
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.daprd.log_tail(30)));
+    }
+
     /// Rows in the inbox for `(source, id)`.
     pub async fn inbox_count(&self, source: &str, id: &str) -> i64 {
         let mut conn = self.db.connect().await.expect("db");

@@ -92,3 +92,47 @@ pub struct PaymentCreated {
 impl PaymentCreated {
     pub const TYPE: &'static str = "payments.payment.created";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Currency;
+
+    /// The published event carries exactly the properties its contract file
+    /// declares, so a consumer in any language can rely on the schema.
+    #[test]
+    fn payment_created_matches_its_json_schema_properties() {
+        let schema: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../contracts/events/payments.payment.created.schema.json"
+        ))
+        .unwrap();
+        let money = Money::new(1250, Currency::parse("EUR").unwrap()).unwrap();
+        let payment = Payment::create(money, "cus_1".into(), OffsetDateTime::UNIX_EPOCH);
+        let event = serde_json::to_value(payment.created_event()).unwrap();
+
+        let mut emitted: Vec<&str> = event
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut declared: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        emitted.sort_unstable();
+        declared.sort_unstable();
+        assert_eq!(emitted, declared);
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(required.iter().all(|r| emitted.contains(r)));
+        assert_eq!(event["amount"], 1250);
+        assert_eq!(event["currency"], "EUR");
+    }
+}

@@ -3,3 +3,4 @@
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod payments;
+mod shutdown;
