@@ -5,7 +5,9 @@
 //! subscriptions (`dapr-config/subscriptions/`), applying each event exactly
 //! once through the [`inbox`].
 
+pub mod error;
 pub mod inbox;
+pub mod ledger;
 mod routes;
 pub mod settings;
 pub mod startup;

@@ -9,6 +9,7 @@ use platform_server::{Readiness, Server, StartupError, checks, layers};
 use platform_settings::Source;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::ledger::Ledger;
 use crate::routes::{self, AppState};
 use crate::settings::Settings;
 
@@ -35,6 +36,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     );
 
     let state = AppState {
+        ledger: Ledger::new(pool.clone()),
         pool,
         lock_timeout_ms: settings.events.lock_timeout_ms,
     };

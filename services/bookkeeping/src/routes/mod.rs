@@ -2,14 +2,18 @@
 //! Dapr delivers subscribed events to.
 
 mod events;
+mod ledger;
 
 use axum::Router;
 use axum::routing::{get, post};
 use sqlx::PgPool;
 
+use crate::ledger::Ledger;
+
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) pool: PgPool,
+    pub(crate) ledger: Ledger,
     pub(crate) lock_timeout_ms: u64,
 }
 
@@ -22,5 +26,12 @@ pub(crate) fn router(state: AppState) -> Router {
             get(|| async { axum::Json(Vec::<()>::new()) }),
         )
         .route("/events/payments", post(events::payments))
+        .route("/v1/accounts", post(ledger::create_account))
+        .route("/v1/accounts/{id}", get(ledger::get_account))
+        .route("/v1/accounts/{id}/balance", get(ledger::get_balance))
+        .route("/v1/entries", post(ledger::post_entry))
+        .route("/v1/entries/batch", post(ledger::post_batch))
+        .route("/v1/entries/{id}", get(ledger::get_entry))
+        .route("/v1/entries/{id}/reversal", post(ledger::reverse_entry))
         .with_state(state)
 }

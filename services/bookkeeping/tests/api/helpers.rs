@@ -141,6 +141,70 @@ impl TestApp {
         .unwrap_or_else(|e| panic!("{e}\n{}", self.daprd.log_tail(30)));
     }
 
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.app.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let res = self.get(path).await;
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates an account and returns its id. `min_balance`: `Some(0)` no
+    /// overdraft, `None` overdraft allowed.
+    pub async fn account(&self, kind: &str, currency: &str, min_balance: Option<i64>) -> String {
+        let id = new_id();
+        let body = json!({
+            "id": id, "code": format!("{kind}:{}", &id[..8]), "name": format!("{kind} account"),
+            "kind": kind, "currency": currency, "min_balance": min_balance,
+        });
+        let (status, res) = self.post_json("/v1/accounts", &body).await;
+        assert_eq!(status, 201, "{res}");
+        id
+    }
+
+    /// The normal-direction balance of an account now.
+    pub async fn balance(&self, account: &str) -> i64 {
+        let (status, body) = self
+            .get_json(&format!("/v1/accounts/{account}/balance"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["normal_balance"].as_i64().expect("normal_balance")
+    }
+
+    /// Runs sql/audit.sql; every row is a violated invariant.
+    pub async fn audit(&self) -> Vec<String> {
+        let mut conn = self.db.connect().await.expect("db");
+        sqlx::query(include_str!("../../sql/audit.sql"))
+            .fetch_all(&mut conn)
+            .await
+            .expect("audit")
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {} {}",
+                    r.get::<String, _>(0),
+                    r.get::<String, _>(1),
+                    r.get::<String, _>(2)
+                )
+            })
+            .collect()
+    }
+
+    pub async fn assert_books_consistent(&self) {
+        let violations = self.audit().await;
+        assert!(violations.is_empty(), "ledger audit: {violations:#?}");
+    }
+
     /// Rows in the inbox for `(source, id)`.
     pub async fn inbox_count(&self, source: &str, id: &str) -> i64 {
         let mut conn = self.db.connect().await.expect("db");
@@ -161,6 +225,19 @@ pub fn payment_created(payment_id: &str) -> Value {
         "currency": "EUR",
         "customer_reference": "cus_42",
         "occurred_at": "2026-11-26T10:00:00Z",
+    })
+}
+
+/// A two-posting entry moving `amount` from `from` (credit) to `to` (debit).
+pub fn transfer(from: &str, to: &str, amount: i64, currency: &str) -> Value {
+    json!({
+        "id": new_id(),
+        "description": "transfer",
+        "effective_at": "2026-11-26T10:00:00Z",
+        "postings": [
+            { "account_id": to, "amount": amount, "currency": currency },
+            { "account_id": from, "amount": -amount, "currency": currency },
+        ],
     })
 }
 

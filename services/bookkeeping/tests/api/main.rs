@@ -5,3 +5,4 @@ mod events;
 mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
+mod ledger;

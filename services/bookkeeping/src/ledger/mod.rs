@@ -1,0 +1,16 @@
+//! The double-entry ledger: domain types (valid by construction) and the
+//! PostgreSQL store that enforces the invariants a second time, in the
+//! database, where no code path can skip them.
+
+mod entry;
+mod store;
+
+pub use entry::{
+    AccountKind, EntryDraft, EntryError, NewAccount, PostingDraft, validate_currency_code,
+};
+pub use store::{
+    Account, AsOf, Balance, Ledger, PostOutcome, PostedEntry, PostedPosting, StoreError,
+};
+
+#[cfg(test)]
+mod tests;

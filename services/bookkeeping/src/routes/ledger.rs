@@ -1,0 +1,190 @@
+//! The ledger API: accounts, entries (single and batch), reversals, balances.
+//! contracts/openapi/bookkeeping.yaml describes it.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use platform_problem::{Json, Problem};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::error::BookkeepingError;
+use crate::ledger::{
+    Account, AsOf, Balance, EntryDraft, EntryError, NewAccount, PostOutcome, PostedEntry,
+};
+
+/// Largest batch accepted by `POST /v1/entries/batch`.
+pub(crate) const MAX_BATCH: usize = 1000;
+
+fn parse_id(raw: &str, what: &'static str) -> Result<Uuid, BookkeepingError> {
+    Uuid::parse_str(raw).map_err(|_| BookkeepingError::NotFound(what))
+}
+
+/// 201 when created, 200 when the same request was already applied.
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+pub(crate) async fn create_account(
+    State(state): State<AppState>,
+    Json(new): Json<NewAccount>,
+) -> Result<(StatusCode, Json<Account>), BookkeepingError> {
+    new.validate()?;
+    let (account, created) = state.ledger.create_account(&new).await?;
+    Ok((created_or_ok(created), Json(account)))
+}
+
+pub(crate) async fn get_account(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Account>, BookkeepingError> {
+    let id = parse_id(&id, "account")?;
+    state
+        .ledger
+        .account(id)
+        .await?
+        .map(Json)
+        .ok_or(BookkeepingError::NotFound("account"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BalanceQuery {
+    as_of_sequence: Option<i64>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    as_of: Option<OffsetDateTime>,
+}
+
+pub(crate) async fn get_balance(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<BalanceQuery>, QueryRejection>,
+) -> Result<Json<Balance>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let Query(query) = query.map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "Invalid query parameters",
+        )
+        .with_detail(e.body_text())
+        .into_response()
+    })?;
+    let as_of = match (query.as_of_sequence, query.as_of) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "Invalid query parameters",
+            )
+            .with_detail("give as_of_sequence or as_of, not both")
+            .into_response());
+        }
+        (Some(n), None) => AsOf::Sequence(n),
+        (None, Some(t)) => AsOf::Time(t),
+        (None, None) => AsOf::Now,
+    };
+    let id = parse_id(&id, "account").map_err(IntoResponse::into_response)?;
+    state
+        .ledger
+        .balance(id, as_of)
+        .await
+        .map(Json)
+        .map_err(|e| BookkeepingError::from(e).into_response())
+}
+
+pub(crate) async fn post_entry(
+    State(state): State<AppState>,
+    Json(draft): Json<EntryDraft>,
+) -> Result<(StatusCode, Json<PostedEntry>), BookkeepingError> {
+    draft.validate()?;
+    let outcome = state.ledger.post(&draft).await?;
+    let created = matches!(outcome, PostOutcome::Created(_));
+    Ok((created_or_ok(created), Json(outcome.entry().clone())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Batch {
+    entries: Vec<EntryDraft>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct BatchItem {
+    id: Uuid,
+    sequence: i64,
+    created: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct BatchResult {
+    entries: Vec<BatchItem>,
+}
+
+/// All entries are posted, or none (one transaction).
+pub(crate) async fn post_batch(
+    State(state): State<AppState>,
+    Json(batch): Json<Batch>,
+) -> Result<(StatusCode, Json<BatchResult>), BookkeepingError> {
+    if batch.entries.is_empty() || batch.entries.len() > MAX_BATCH {
+        return Err(EntryError {
+            field: "entries".into(),
+            reason: format!("1 to {MAX_BATCH} entries"),
+        }
+        .into());
+    }
+    for (i, draft) in batch.entries.iter().enumerate() {
+        draft.validate().map_err(|e| EntryError {
+            field: format!("entries[{i}].{}", e.field),
+            reason: e.reason,
+        })?;
+    }
+    let outcomes = state.ledger.post_batch(&batch.entries).await?;
+    let entries: Vec<BatchItem> = outcomes
+        .iter()
+        .map(|o| BatchItem {
+            id: o.entry().id,
+            sequence: o.entry().sequence,
+            created: matches!(o, PostOutcome::Created(_)),
+        })
+        .collect();
+    let any_created = entries.iter().any(|e| e.created);
+    Ok((created_or_ok(any_created), Json(BatchResult { entries })))
+}
+
+pub(crate) async fn get_entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PostedEntry>, BookkeepingError> {
+    let id = parse_id(&id, "entry")?;
+    state
+        .ledger
+        .entry(id)
+        .await?
+        .map(Json)
+        .ok_or(BookkeepingError::NotFound("entry"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Reversal {
+    /// The reversal entry's own id (idempotency).
+    id: Uuid,
+}
+
+pub(crate) async fn reverse_entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(reversal): Json<Reversal>,
+) -> Result<(StatusCode, Json<PostedEntry>), BookkeepingError> {
+    let original = parse_id(&id, "entry")?;
+    let outcome = state.ledger.reverse(original, reversal.id).await?;
+    let created = matches!(outcome, PostOutcome::Created(_));
+    Ok((created_or_ok(created), Json(outcome.entry().clone())))
+}
