@@ -256,17 +256,13 @@ impl Daprd {
     /// Sum of a Prometheus counter over the series whose labels contain every
     /// `name="value"` pair of `labels`.
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
-        let text = self
-            .http
-            .get(format!(
-                "http://127.0.0.1:{}/metrics",
-                self.options.metrics_port
-            ))
-            .send()
-            .await?
-            .text()
-            .await?;
-        Ok(sum_metric(&text, name, labels))
+        Ok(sum_metric(&self.metrics_text().await?, name, labels))
+    }
+
+    /// The sidecar's Prometheus exposition text.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.options.metrics_port);
+        Ok(self.http.get(url).send().await?.text().await?)
     }
 
     /// Waits until the counter reaches at least `at_least`.

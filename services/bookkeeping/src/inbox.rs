@@ -6,7 +6,7 @@
 //! second delivery finds the row and does nothing. Concurrent deliveries of
 //! the same event serialise on the primary key.
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgConnection;
 
 /// The identity and routing facts of a delivered event.
 #[derive(Debug, Clone)]
@@ -18,28 +18,11 @@ pub struct EventMeta<'a> {
     pub subject: Option<&'a str>,
 }
 
-/// Outcome of offering an event to the inbox.
-#[derive(Debug)]
-pub enum Claim<'c> {
-    /// First delivery: apply the effect in this transaction, then commit.
-    New(Transaction<'c, Postgres>),
-    /// Already processed; nothing to do.
-    Duplicate,
-}
-
-/// Starts a transaction and claims `event` in it. `lock_timeout_ms` bounds how
-/// long a concurrent claim of the same event (or a locked table) is waited
-/// for; past it the error is returned and the caller asks for redelivery.
-pub async fn claim<'c>(
-    pool: &'c PgPool,
-    event: &EventMeta<'_>,
-    lock_timeout_ms: u64,
-) -> Result<Claim<'c>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    // SET does not take bind parameters; the value is an integer we own.
-    sqlx::query(&format!("SET LOCAL lock_timeout = '{lock_timeout_ms}ms'"))
-        .execute(&mut *tx)
-        .await?;
+/// Claims `event` in the caller's transaction: `true` the first time (apply
+/// the effect in the same transaction), `false` if it was already applied.
+/// A concurrent claim of the same event waits for the other transaction (at
+/// most the transaction's `lock_timeout`).
+pub async fn claim(conn: &mut PgConnection, event: &EventMeta<'_>) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO inbox (source, event_id, event_type, topic, subject)
          VALUES ($1, $2, $3, $4, $5)
@@ -50,13 +33,8 @@ pub async fn claim<'c>(
     .bind(event.event_type)
     .bind(event.topic)
     .bind(event.subject)
-    .execute(&mut *tx)
+    .execute(conn)
     .await?
     .rows_affected();
-    if inserted == 1 {
-        Ok(Claim::New(tx))
-    } else {
-        tx.rollback().await?;
-        Ok(Claim::Duplicate)
-    }
+    Ok(inserted == 1)
 }

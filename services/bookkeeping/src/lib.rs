@@ -8,6 +8,7 @@
 pub mod error;
 pub mod inbox;
 pub mod ledger;
+pub mod posting_rules;
 mod routes;
 pub mod settings;
 pub mod startup;

@@ -37,6 +37,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
 
     let state = AppState {
         ledger: Ledger::new(pool.clone()),
+        sidecar,
         pool,
         lock_timeout_ms: settings.events.lock_timeout_ms,
     };

@@ -8,6 +8,7 @@ mod store;
 pub use entry::{
     AccountKind, EntryDraft, EntryError, NewAccount, PostingDraft, validate_currency_code,
 };
+pub(crate) use store::post_in;
 pub use store::{
     Account, AsOf, Balance, Ledger, PostOutcome, PostedEntry, PostedPosting, StoreError,
 };

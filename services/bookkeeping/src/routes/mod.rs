@@ -6,6 +6,7 @@ mod ledger;
 
 use axum::Router;
 use axum::routing::{get, post};
+use platform_dapr::Sidecar;
 use sqlx::PgPool;
 
 use crate::ledger::Ledger;
@@ -14,6 +15,7 @@ use crate::ledger::Ledger;
 pub(crate) struct AppState {
     pub(crate) pool: PgPool,
     pub(crate) ledger: Ledger,
+    pub(crate) sidecar: Sidecar,
     pub(crate) lock_timeout_ms: u64,
 }
 

@@ -73,13 +73,13 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Publishes a `payments.payment.created` CloudEvent with the given id.
-    pub async fn publish_payment_created(&self, id: &str, data: Value) {
+    /// Publishes a payments CloudEvent of `event_type` with the given id.
+    pub async fn publish_payment_event(&self, id: &str, event_type: &str, data: Value) {
         let event = json!({
             "specversion": "1.0",
             "id": id,
             "source": "payments",
-            "type": "payments.payment.created",
+            "type": event_type,
             "datacontenttype": "application/json",
             "subject": data["payment_id"],
             "data": data,
@@ -90,13 +90,10 @@ impl TestApp {
             .expect("publish");
     }
 
-    /// Deliveries bookkeeping's sidecar has counted with this outcome.
+    /// Events bookkeeping's sidecar has counted with this outcome
+    /// (`success`, `retry`, `drop`), whether delivered singly or in bulk.
     pub async fn deliveries(&self, process_status: &str) -> f64 {
-        self.daprd
-            .metric(
-                "dapr_component_pubsub_ingress_count",
-                &[("topic", TOPIC), ("process_status", process_status)],
-            )
+        deliveries_of(&self.daprd, process_status)
             .await
             .expect("sidecar metrics")
     }
@@ -112,15 +109,43 @@ impl TestApp {
         at_least: f64,
         timeout: Duration,
     ) {
-        self.daprd
-            .wait_for_metric(
-                "dapr_component_pubsub_ingress_count",
-                &[("topic", TOPIC), ("process_status", process_status)],
-                at_least,
-                timeout,
-            )
+        let waited = platform_test_support::eventually(
+            timeout,
+            &format!("{at_least} deliveries with status {process_status}"),
+            || async {
+                deliveries_of(&self.daprd, process_status)
+                    .await
+                    .ok()
+                    .filter(|n| *n >= at_least)
+            },
+        )
+        .await;
+        if let Err(e) = waited {
+            let metrics = self.daprd.metrics_text().await.unwrap_or_default();
+            let ingress: Vec<&str> = metrics
+                .lines()
+                .filter(|l| l.contains("ingress") && l.contains("count"))
+                .collect();
+            panic!(
+                "{e}\nsidecar ingress counters: {ingress:#?}\n{}",
+                self.daprd.log_tail(30)
+            );
+        }
+    }
+
+    /// Messages on the dead-letter topic, oldest first, as JSON.
+    pub async fn dead_letters(&self) -> Vec<Value> {
+        let reply = self
+            .env
+            .redis
+            .command(&["XRANGE", DEAD_LETTER_TOPIC, "-", "+"])
             .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", self.daprd.log_tail(30)));
+            .expect("redis");
+        reply
+            .lines()
+            .filter(|line| line.starts_with('{') && line.contains("specversion"))
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
     }
 
     /// Waits until the dead-letter topic holds at least `n` messages.
@@ -205,6 +230,27 @@ impl TestApp {
         assert!(violations.is_empty(), "ledger audit: {violations:#?}");
     }
 
+    /// Normal-direction balance of an account found by code (0 if absent).
+    pub async fn balance_by_code(&self, code: &str) -> i64 {
+        let mut conn = self.db.connect().await.expect("db");
+        sqlx::query_scalar::<_, i64>(
+            "SELECT normal_sign(kind) * balance FROM accounts WHERE code = $1",
+        )
+        .bind(code)
+        .fetch_optional(&mut conn)
+        .await
+        .expect("balance")
+        .unwrap_or(0)
+    }
+
+    pub async fn entry_count(&self) -> i64 {
+        let mut conn = self.db.connect().await.expect("db");
+        sqlx::query_scalar("SELECT count(*) FROM entries")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+    }
+
     /// Rows in the inbox for `(source, id)`.
     pub async fn inbox_count(&self, source: &str, id: &str) -> i64 {
         let mut conn = self.db.connect().await.expect("db");
@@ -216,6 +262,27 @@ impl TestApp {
             .expect("count")
             .get("n")
     }
+}
+
+/// Sidecar counters for single deliveries (lowercase status) and bulk
+/// deliveries (uppercase status) together.
+async fn deliveries_of(daprd: &Daprd, process_status: &str) -> anyhow::Result<f64> {
+    let single = daprd
+        .metric(
+            "dapr_component_pubsub_ingress_count",
+            &[("topic", TOPIC), ("process_status", process_status)],
+        )
+        .await?;
+    let bulk = daprd
+        .metric(
+            "dapr_component_pubsub_ingress_bulk_event_count",
+            &[
+                ("topic", TOPIC),
+                ("process_status", &process_status.to_uppercase()),
+            ],
+        )
+        .await?;
+    Ok(single + bulk)
 }
 
 pub fn payment_created(payment_id: &str) -> Value {
@@ -240,6 +307,19 @@ pub fn transfer(from: &str, to: &str, amount: i64, currency: &str) -> Value {
         ],
     })
 }
+
+pub fn payment_succeeded(payment_id: &str, amount: i64) -> Value {
+    json!({
+        "payment_id": payment_id,
+        "amount": amount,
+        "currency": "EUR",
+        "customer_reference": "cus_42",
+        "occurred_at": "2026-11-26T10:00:00Z",
+    })
+}
+
+pub const SUCCEEDED: &str = "payments.payment.succeeded";
+pub const REFUNDED: &str = "payments.refund.succeeded";
 
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()

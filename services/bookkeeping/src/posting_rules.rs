@@ -1,0 +1,312 @@
+//! How payment events become ledger entries (docs/chart-of-accounts.md).
+//!
+//! | event | debit | credit |
+//! |---|---|---|
+//! | `payments.payment.succeeded` | `asset:psp-clearing:<cur>` | `revenue:sales:<cur>` |
+//! | `payments.refund.succeeded` | `revenue:refunds:<cur>` | `asset:psp-clearing:<cur>` |
+//!
+//! Accounts are created on first use with ids derived from their codes, and
+//! an entry's id is derived from the event's `(source, id)`, so the same
+//! event always yields the same entry.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::ledger::{AccountKind, EntryDraft, PostingDraft, validate_currency_code};
+
+/// Namespace of the ids this service derives (UUIDv5).
+const NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_5a0e_8d1b_4c55_9e0f_b0a4_5d2c_7e11);
+
+/// A system account an entry needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemAccount {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub kind: AccountKind,
+    pub currency: String,
+}
+
+impl SystemAccount {
+    fn new(prefix: &str, name: &str, kind: AccountKind, currency: &str) -> Self {
+        let code = format!("{prefix}:{}", currency.to_ascii_lowercase());
+        Self {
+            id: Uuid::new_v5(&NAMESPACE, code.as_bytes()),
+            code,
+            name: format!("{name} ({currency})"),
+            kind,
+            currency: currency.to_owned(),
+        }
+    }
+}
+
+/// Why an event can never be booked. Goes to the dead-letter topic with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejection(pub String);
+
+#[derive(Debug, Deserialize)]
+struct PaymentSucceeded {
+    payment_id: String,
+    amount: i64,
+    currency: String,
+    customer_reference: String,
+    #[serde(with = "time::serde::rfc3339")]
+    occurred_at: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundSucceeded {
+    refund_id: String,
+    payment_id: String,
+    amount: i64,
+    currency: String,
+    customer_reference: String,
+    #[serde(with = "time::serde::rfc3339")]
+    occurred_at: OffsetDateTime,
+}
+
+/// What to book for one event: the accounts to ensure, then the entry.
+#[derive(Debug, Clone)]
+pub struct Booking {
+    pub accounts: Vec<SystemAccount>,
+    pub entry: EntryDraft,
+}
+
+/// Event types this service consumes (recorded in the inbox); others on the
+/// topic are acknowledged and ignored, so producers can add types first.
+pub fn consumes(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "payments.payment.created" | "payments.payment.succeeded" | "payments.refund.succeeded"
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[expect(
+    dead_code,
+    reason = "read to validate the event; created payments have no ledger effect yet"
+)]
+struct PaymentCreated {
+    payment_id: String,
+    amount: i64,
+    currency: String,
+}
+
+/// The booking for a consumed event; `Ok(None)` when it has no ledger effect.
+pub fn booking_for(
+    source: &str,
+    id: &str,
+    event_type: &str,
+    data: &serde_json::Value,
+) -> Result<Option<Booking>, Rejection> {
+    let entry_id = Uuid::new_v5(&NAMESPACE, format!("{source}/{id}").as_bytes());
+    match event_type {
+        "payments.payment.succeeded" => {
+            let e: PaymentSucceeded = parse(data)?;
+            check_money(e.amount, &e.currency)?;
+            let clearing = SystemAccount::new(
+                "asset:psp-clearing",
+                "PSP clearing",
+                AccountKind::Asset,
+                &e.currency,
+            );
+            let sales =
+                SystemAccount::new("revenue:sales", "Sales", AccountKind::Revenue, &e.currency);
+            let entry = entry(
+                entry_id,
+                format!("Payment {}", e.payment_id),
+                e.occurred_at,
+                &clearing,
+                &sales,
+                e.amount,
+                &e.currency,
+                serde_json::json!({ "event_source": source, "event_id": id, "payment_id": e.payment_id, "customer_reference": e.customer_reference }),
+            );
+            Ok(Some(Booking {
+                accounts: vec![clearing, sales],
+                entry,
+            }))
+        }
+        "payments.refund.succeeded" => {
+            let e: RefundSucceeded = parse(data)?;
+            check_money(e.amount, &e.currency)?;
+            let refunds = SystemAccount::new(
+                "revenue:refunds",
+                "Refunds",
+                AccountKind::Revenue,
+                &e.currency,
+            );
+            let clearing = SystemAccount::new(
+                "asset:psp-clearing",
+                "PSP clearing",
+                AccountKind::Asset,
+                &e.currency,
+            );
+            let entry = entry(
+                entry_id,
+                format!("Refund {} of payment {}", e.refund_id, e.payment_id),
+                e.occurred_at,
+                &refunds,
+                &clearing,
+                e.amount,
+                &e.currency,
+                serde_json::json!({ "event_source": source, "event_id": id, "payment_id": e.payment_id, "refund_id": e.refund_id, "customer_reference": e.customer_reference }),
+            );
+            Ok(Some(Booking {
+                accounts: vec![refunds, clearing],
+                entry,
+            }))
+        }
+        "payments.payment.created" => {
+            let e: PaymentCreated = parse(data)?;
+            check_money(e.amount, &e.currency)?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(data: &serde_json::Value) -> Result<T, Rejection> {
+    T::deserialize(data)
+        .map_err(|e| Rejection(format!("data does not match the event schema: {e}")))
+}
+
+fn check_money(amount: i64, currency: &str) -> Result<(), Rejection> {
+    if amount <= 0 {
+        return Err(Rejection(format!("amount must be positive, got {amount}")));
+    }
+    validate_currency_code("currency", currency).map_err(|e| Rejection(e.to_string()))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per rule; a struct would only rename the arguments"
+)]
+fn entry(
+    id: Uuid,
+    description: String,
+    effective_at: OffsetDateTime,
+    debit: &SystemAccount,
+    credit: &SystemAccount,
+    amount: i64,
+    currency: &str,
+    metadata: serde_json::Value,
+) -> EntryDraft {
+    EntryDraft {
+        id,
+        description,
+        effective_at,
+        postings: vec![
+            PostingDraft {
+                account_id: debit.id,
+                amount,
+                currency: currency.to_owned(),
+            },
+            PostingDraft {
+                account_id: credit.id,
+                amount: -amount,
+                currency: currency.to_owned(),
+            },
+        ],
+        metadata,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn succeeded(amount: i64) -> serde_json::Value {
+        json!({ "payment_id": "p1", "amount": amount, "currency": "EUR", "customer_reference": "c1", "occurred_at": "2026-11-26T10:00:00Z" })
+    }
+
+    #[test]
+    fn a_succeeded_payment_debits_clearing_and_credits_sales() {
+        let booking = booking_for(
+            "payments",
+            "e1",
+            "payments.payment.succeeded",
+            &succeeded(1250),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(booking.entry.validate(), Ok(()));
+        assert_eq!(booking.accounts[0].code, "asset:psp-clearing:eur");
+        assert_eq!(booking.entry.postings[0].account_id, booking.accounts[0].id);
+        assert_eq!(booking.entry.postings[0].amount, 1250);
+        assert_eq!(booking.accounts[1].code, "revenue:sales:eur");
+        assert_eq!(booking.entry.postings[1].amount, -1250);
+    }
+
+    #[test]
+    fn the_same_event_always_yields_the_same_entry_id_and_accounts() {
+        let a = booking_for(
+            "payments",
+            "e1",
+            "payments.payment.succeeded",
+            &succeeded(5),
+        )
+        .unwrap()
+        .unwrap();
+        let b = booking_for(
+            "payments",
+            "e1",
+            "payments.payment.succeeded",
+            &succeeded(5),
+        )
+        .unwrap()
+        .unwrap();
+        let c = booking_for(
+            "payments",
+            "e2",
+            "payments.payment.succeeded",
+            &succeeded(5),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.entry.id, b.entry.id);
+        assert_ne!(a.entry.id, c.entry.id);
+        assert_eq!(a.accounts, c.accounts);
+    }
+
+    #[test]
+    fn a_refund_reverses_the_direction() {
+        let data = json!({ "refund_id": "r1", "payment_id": "p1", "amount": 300, "currency": "JPY", "customer_reference": "c1", "occurred_at": "2026-11-26T10:00:00Z" });
+        let booking = booking_for("payments", "e3", "payments.refund.succeeded", &data)
+            .unwrap()
+            .unwrap();
+        assert_eq!(booking.accounts[0].code, "revenue:refunds:jpy");
+        assert_eq!(booking.entry.postings[1].account_id, booking.accounts[1].id);
+        assert_eq!(booking.entry.postings[1].amount, -300);
+    }
+
+    #[test]
+    fn invalid_events_are_rejected_with_a_reason_and_other_types_ignored() {
+        assert!(
+            booking_for("payments", "e", "payments.payment.succeeded", &succeeded(0))
+                .unwrap_err()
+                .0
+                .contains("positive")
+        );
+        assert!(
+            booking_for(
+                "payments",
+                "e",
+                "payments.payment.succeeded",
+                &json!({"amount": 1})
+            )
+            .unwrap_err()
+            .0
+            .contains("schema")
+        );
+        assert!(
+            booking_for("payments", "e", "payments.payment.created", &succeeded(1))
+                .unwrap()
+                .is_none()
+        );
+    }
+}
