@@ -16,10 +16,13 @@ pinned="$(awk '$1=="github.com/dapr/dapr" {print $2; exit}' tools/dapr/go.mod)"
 pinned="${pinned#v}"
 resolved="$(docker-compose -f docker-compose.yml config)"
 status=0
+images="$(grep -oE 'image: daprio/[a-z]+:[^[:space:]]+' <<<"$resolved" | awk '{print $2}')"
+[ -n "$images" ] || { echo "compose: no daprio/* image found" >&2; status=1; }
 while read -r image; do
+  [ -n "$image" ] || continue
   tag="${image##*:}"
   if [ "$tag" != "$pinned" ]; then echo "compose: $image is not the pinned Dapr $pinned" >&2; status=1; fi
-done < <(grep -oE 'image: daprio/[a-z]+:[^[:space:]]+' <<<"$resolved" | awk '{print $2}')
+done <<<"$images"
 
 for app in $(awk '/appID:/ {print $3}' dapr.yaml); do
   grep -qE "^  $app:$" <<<"$resolved" || { echo "compose: no service $app" >&2; status=1; }

@@ -14,7 +14,9 @@ run_dir="${PLATFORM_RUN_DIR:-$here/.run}"
 log_dir="$run_dir/logs"
 redis_port="${REDIS_PORT:-6379}"
 pg_port="${PGPORT:-5432}"
-pg_version="${PG_VERSION:-15}"
+# The PostgreSQL major version: PG_VERSION, else the one installed, else the
+# one Debian's `postgresql` package brings (15 on Debian 12, 17 on 13).
+pg_version="${PG_VERSION:-}"
 
 log() { printf '[infra] %s\n' "$*" >&2; }
 
@@ -76,15 +78,22 @@ stop_postgres() {
   rm -f "$run_dir/postgres/started-by-us"; log "postgresql stopped"
 }
 
+detect_pg_version() {
+  [ -n "$pg_version" ] && return 0
+  pg_version="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)"
+}
+
 case "${1:-up}" in
   up)
-    apt_install redis-server redis-tools "postgresql-$pg_version" postgresql-client-common
+    # curl and procps are used by scripts/stack.sh; python3 by install-dapr.sh.
+    apt_install redis-server redis-tools postgresql postgresql-client-common curl procps python3
+    detect_pg_version
     # The Debian package may start a system redis bound to 6379; that is fine,
     # it then counts as "already answering".
     start_redis
     start_postgres
     ;;
-  down) stop_redis; stop_postgres ;;
+  down) detect_pg_version; stop_redis; stop_postgres ;;
   status)
     redis_up && echo "redis: up (127.0.0.1:$redis_port)" || echo "redis: down"
     pg_up && echo "postgresql: up (127.0.0.1:$pg_port)" || echo "postgresql: down" ;;

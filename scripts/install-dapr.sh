@@ -31,10 +31,13 @@ export CGO_ENABLED=0
 
 runtime_bins=(daprd placement scheduler sentry)
 all_present() { for b in "${runtime_bins[@]}"; do [ -x "$bin_dir/$b" ] || return 1; done; }
-# Only daprd has --version; a stamp records which version the others are.
+# Only daprd has --version; a stamp records what the binaries were built
+# from: the version and a digest of the wrapper module (a changed go.mod or
+# go.sum, e.g. a dependency bump, rebuilds).
 stamp="$bin_dir/.runtime-version"
+build_id="$dapr_version $(cat "$wrapper/go.mod" "$wrapper/go.sum" | sha256sum | cut -c1-16)"
 if [ "$(installed_version "$bin_dir/daprd")" = "$dapr_version" ] \
-  && [ "$(cat "$stamp" 2>/dev/null)" = "$dapr_version" ] \
+  && [ "$(cat "$stamp" 2>/dev/null)" = "$build_id" ] \
   && all_present; then
   log "Dapr runtime $dapr_version already in $bin_dir"
 else
@@ -54,7 +57,7 @@ else
     mv -f "$bin_dir/$b.tmp" "$bin_dir/$b"
     log "built $b in $(( $(date +%s) - start ))s"
   done
-  echo "$dapr_version" > "$stamp"
+  echo "$build_id" > "$stamp"
 fi
 
 # The CLI is only used for `dapr run -f dapr.yaml` (multi-app run).

@@ -26,13 +26,21 @@ export PLATFORM_NAME_RESOLUTION_DB="$run_dir/name-resolution.db"
 # The CLI looks for <DAPR_RUNTIME_PATH>/.dapr/bin/daprd.
 export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file is trusted only if its process is still the program we started
+# (after a reboot the number may belong to something else).
+alive() { # pidfile expected-command-substring
+  local pid
+  [ -f "$1" ] || return 1
+  pid="$(cat "$1")"
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
+}
 
 # Stops the process group led by the pid in $1: TERM, then KILL after a grace.
 stop_group() {
-  local pidfile="$1" name="$2" pid
+  local pidfile="$1" name="$2" expected="$3" pid
   [ -f "$pidfile" ] || return 0
   pid="$(cat "$pidfile")"
+  if ! alive "$pidfile" "$expected"; then rm -f "$pidfile"; return 0; fi
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -41,11 +49,15 @@ stop_group() {
   fi
   # Anything of the group still running (grandchildren) goes too.
   pkill -KILL -g "$pid" 2>/dev/null || true
+  sleep 0.2
+  if pgrep -g "$pid" >/dev/null 2>&1; then
+    log "processes of $name are still running:"; pgrep -a -g "$pid" >&2; return 1
+  fi
   rm -f "$pidfile"
 }
 
 start_scheduler() {
-  if alive "$run_dir/scheduler.pid"; then log "scheduler already running"; return; fi
+  if alive "$run_dir/scheduler.pid" scheduler; then log "scheduler already running"; return; fi
   mkdir -p "$run_dir/scheduler"
   setsid "$bin_dir/scheduler" --port 50006 --listen-address 127.0.0.1 \
     --healthz-port 58086 --healthz-listen-address 127.0.0.1 \
@@ -56,7 +68,7 @@ start_scheduler() {
   echo $! > "$run_dir/scheduler.pid"
   for _ in $(seq 300); do
     curl -fsS -o /dev/null "http://127.0.0.1:58086/healthz" 2>/dev/null && { log "scheduler ready"; return; }
-    alive "$run_dir/scheduler.pid" || break
+    alive "$run_dir/scheduler.pid" scheduler || break
     sleep 0.1
   done
   log "scheduler did not become ready; see $log_dir/scheduler.log"; tail -n 20 "$log_dir/scheduler.log" >&2; exit 1
@@ -73,7 +85,7 @@ wait_ready() {
         || pending+=("$name")
     done
     [ "${#pending[@]}" -eq 0 ] && return 0
-    if ! alive "$run_dir/dapr-run.pid"; then
+    if ! alive "$run_dir/dapr-run.pid" "run -f"; then
       log "dapr run exited; last lines of $log_dir/stack.log:"; tail -n 40 "$log_dir/stack.log" >&2; return 1
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
@@ -86,6 +98,11 @@ wait_ready() {
 
 up() {
   mkdir -p "$log_dir"
+  # Infrastructure that was already running (e.g. started by `make infra` or
+  # shared with other work) is left running by `down`.
+  if ! { redis-cli -p 6379 ping >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1; }; then
+    touch "$run_dir/stack-started-infra"
+  fi
   bash scripts/infra.sh up
   bash scripts/install-dapr.sh
   log "building the services"
@@ -98,7 +115,7 @@ up() {
   for s in "${services[@]}"; do
     ln -sfn "$target_dir/debug/${s%%:*}" "$run_dir/bin/${s%%:*}"
   done
-  if alive "$run_dir/dapr-run.pid"; then
+  if alive "$run_dir/dapr-run.pid" "run -f"; then
     log "the platform is already running (make down to stop it)"
   else
     start_scheduler
@@ -117,22 +134,23 @@ up() {
 }
 
 down() {
-  if alive "$run_dir/dapr-run.pid"; then
+  if alive "$run_dir/dapr-run.pid" "run -f"; then
     dapr stop -f dapr.yaml >/dev/null 2>&1 || true
   fi
-  stop_group "$run_dir/dapr-run.pid" "services and sidecars"
-  stop_group "$run_dir/scheduler.pid" "scheduler"
-  bash scripts/infra.sh down
-  # Whatever `up` started from this checkout must be gone now.
-  local left
-  left="$(pgrep -af "\.run/bin/(auth|payments|bookkeeping|communication)|$bin_dir/(daprd|scheduler)" || true)"
-  if [ -n "$left" ]; then log "still running:"; echo "$left" >&2; return 1; fi
+  local failed=0
+  stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" || failed=1
+  stop_group "$run_dir/scheduler.pid" "scheduler" scheduler || failed=1
+  if [ -f "$run_dir/stack-started-infra" ]; then
+    bash scripts/infra.sh down
+    rm -f "$run_dir/stack-started-infra"
+  fi
+  [ "$failed" -eq 0 ] || return 1
   log "everything stopped"
 }
 
 status() {
   bash scripts/infra.sh status
-  alive "$run_dir/scheduler.pid" && echo "scheduler: up" || echo "scheduler: down"
+  alive "$run_dir/scheduler.pid" scheduler && echo "scheduler: up" || echo "scheduler: down"
   for s in "${services[@]}"; do
     IFS=: read -r name app_port _ <<<"$s"
     if curl -fsS -o /dev/null "http://127.0.0.1:$app_port/readyz" 2>/dev/null; then echo "$name: ready"; else echo "$name: not ready"; fi

@@ -11,3 +11,7 @@ SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', svc, svc)
 SELECT format('CREATE DATABASE %I OWNER %I', svc, svc)
   FROM unnest(ARRAY['auth', 'bookkeeping', 'communication']) AS svc
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = svc)\gexec
+
+-- Converge roles created before CREATEDB was granted.
+SELECT format('ALTER ROLE %I CREATEDB', svc)
+  FROM unnest(ARRAY['auth', 'bookkeeping', 'communication']) AS svc\gexec

@@ -71,7 +71,10 @@ async fn valid_body_passes() {
 
 #[test]
 fn internal_error_has_no_detail_and_retry_after_is_a_header() {
-    let res = Problem::internal().into_response();
+    let problem = Problem::internal();
+    assert!(problem.detail.is_none());
+    assert!(problem.extensions.is_empty());
+    let res = problem.into_response();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let res = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "x")
         .with_retry_after(3)

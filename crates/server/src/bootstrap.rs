@@ -53,7 +53,10 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match server.run_until_stopped(std::future::pending()).await {
+    match server
+        .run_until_stopped(crate::shutdown::terminate_signal())
+        .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server failed");

@@ -14,6 +14,24 @@ pub fn dapr_sidecar(sidecar: &Sidecar) -> Check {
     })
 }
 
+/// Ready when a state store answers a read through the sidecar: the sidecar's
+/// own health says nothing about the store behind it (Redis may be down).
+pub fn dapr_state_store(sidecar: &Sidecar, store: &str) -> Check {
+    let sidecar = sidecar.clone();
+    let store = store.to_owned();
+    Check::new("state_store", move || {
+        let sidecar = sidecar.clone();
+        let store = store.clone();
+        async move {
+            sidecar
+                .get_state(&store, "readiness-probe")
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+}
+
 /// Ready when the service's own database answers a trivial query.
 pub fn postgres(pool: &PgPool) -> Check {
     let pool = pool.clone();

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{Request as AxumRequest, State};
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::middleware;
-use platform_problem::{method_not_allowed_fallback, not_found_fallback};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use platform_problem::{Problem, method_not_allowed_fallback, not_found_fallback};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -20,9 +21,9 @@ pub fn wrap(router: Router, request_timeout: Duration) -> Router {
     router
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(middleware::from_fn_with_state(
             request_timeout,
+            limit_duration,
         ))
         .layer(middleware::from_fn(platform_telemetry::record_http_metrics))
         .layer(
@@ -49,4 +50,26 @@ pub fn wrap(router: Router, request_timeout: Duration) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Ends a request that runs longer than the limit with a 503 problem, so that
+/// clients get the usual envelope and draining on shutdown is bounded.
+async fn limit_duration(
+    State(limit): State<Duration>,
+    request: AxumRequest,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(request.timeout_ms = limit.as_millis(), "request timed out");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                "The request took too long",
+            )
+            .with_retry_after(1)
+            .into_response()
+        }
+    }
 }

@@ -51,9 +51,11 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until SIGTERM/SIGINT or `stop` resolves, then stops accepting,
-    /// lets in-flight requests finish (bounded by the request timeout layer)
-    /// and returns.
+    /// Serves until `stop` resolves, then stops accepting, lets in-flight
+    /// requests finish (bounded by the request timeout and the shutdown
+    /// grace) and returns. The binary passes [`shutdown::terminate_signal`];
+    /// tests pass their own future, so that a test process keeps the
+    /// default signal handling (Ctrl-C still kills it).
     pub async fn run_until_stopped(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
@@ -62,7 +64,7 @@ impl Server {
         tracing::info!(server.address = %addr, "listening");
         let (signalled_tx, signalled_rx) = oneshot::channel::<()>();
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            shutdown::signal_or(stop).await;
+            stop.await;
             let _ = signalled_tx.send(());
         });
         let grace = self.shutdown_grace;

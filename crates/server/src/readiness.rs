@@ -79,7 +79,9 @@ impl Readiness {
         results.into_iter().flatten().collect()
     }
 
-    /// `/healthz`, `/readyz` and `/metrics`.
+    /// `/healthz`, `/readyz` and `/metrics`. Services merge these outside
+    /// [`crate::layers::wrap`] on purpose: probes and scrapes every few
+    /// seconds would drown the request logs and metrics.
     pub fn routes(self, metrics: PrometheusHandle) -> Router {
         Router::new()
             .route(
@@ -100,7 +102,9 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
         return Json(json!({ "status": "ready" })).into_response();
     }
     for (check, reason) in &failures {
-        tracing::warn!(readiness.check = check, readiness.reason = %reason, "not ready");
+        // Debug: probes run every few seconds and a starting stack is not ready
+        // for a while; the 503 body names the failing checks.
+        tracing::debug!(readiness.check = check, readiness.reason = %reason, "not ready");
     }
     let checks: serde_json::Map<_, _> = failures
         .into_iter()

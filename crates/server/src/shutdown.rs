@@ -30,12 +30,3 @@ pub async fn terminate_signal() {
         () = terminate => tracing::info!(signal = "SIGTERM", "shutdown requested"),
     }
 }
-
-/// Resolves on a termination signal or when `stop` resolves (tests stop an
-/// in-process app this way).
-pub async fn signal_or(stop: impl Future<Output = ()> + Send) {
-    tokio::select! {
-        () = terminate_signal() => {}
-        () = stop => tracing::info!("shutdown requested by owner"),
-    }
-}

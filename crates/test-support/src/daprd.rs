@@ -180,6 +180,11 @@ impl Daprd {
         format!("http://127.0.0.1:{}", self.options.http_port)
     }
 
+    /// Stops the sidecar and waits until it is gone.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.process.stop().await
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.process.id()
     }

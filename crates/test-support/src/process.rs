@@ -56,6 +56,12 @@ impl ChildGuard {
     pub(crate) fn id(&self) -> Option<u32> {
         self.child.id()
     }
+
+    /// Kills the process and waits until it is gone.
+    pub(crate) async fn stop(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
 }
 
 fn which(program: &str) -> bool {

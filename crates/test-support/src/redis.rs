@@ -51,6 +51,11 @@ impl TestRedis {
         Ok(redis)
     }
 
+    /// Stops the server (to test what happens without it).
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.process.stop().await
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.process.id()
     }
@@ -68,9 +73,21 @@ impl TestRedis {
             request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
         }
         stream.write_all(request.as_bytes()).await?;
+        // Read the first chunk, then whatever follows without a pause: long
+        // replies (XRANGE, KEYS) arrive in several segments.
+        let mut reply = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await??;
-        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+        reply.extend_from_slice(&buf[..n]);
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&buf[..n]);
+        }
+        Ok(String::from_utf8_lossy(&reply).into_owned())
     }
 
     /// Number of entries in a stream (a pub/sub topic).

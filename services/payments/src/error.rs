@@ -83,7 +83,13 @@ impl IntoResponse for PaymentsError {
                     .with_detail(self.to_string())
                     .with_extension("field", *field)
             }
-            _ => Problem::new(status, self.code(), self.to_string()),
+            Self::NotFound => Problem::new(status, self.code(), "Payment not found"),
+            Self::Conflict => Problem::new(status, self.code(), "Concurrent modification")
+                .with_detail(self.to_string()),
+            Self::InvalidMoney(_) => {
+                Problem::new(status, self.code(), "Invalid amount or currency")
+                    .with_detail(self.to_string())
+            }
         };
         problem.into_response()
     }

@@ -26,7 +26,10 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let metrics = platform_telemetry::init_metrics()?;
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
     let readiness = Readiness::new(
-        vec![checks::dapr_sidecar(&sidecar)],
+        vec![
+            checks::dapr_sidecar(&sidecar),
+            checks::dapr_state_store(&sidecar, &settings.payments.state_store),
+        ],
         settings.dapr.probe_timeout(),
     );
 

@@ -142,13 +142,11 @@ async fn book_all(state: &AppState, events: &[Value]) -> Vec<Outcome> {
             return outcomes;
         }
     };
-    // SET does not take bind parameters; the value is an integer we own.
-    if let Err(error) = sqlx::query(&format!(
-        "SET LOCAL lock_timeout = '{}ms'",
-        state.lock_timeout_ms
-    ))
-    .execute(&mut *tx)
-    .await
+    // set_config(..., true) is SET LOCAL with a bind parameter.
+    if let Err(error) = sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", state.lock_timeout_ms))
+        .execute(&mut *tx)
+        .await
     {
         tracing::warn!(%error, "cannot configure the transaction; asking for redelivery");
         return outcomes;

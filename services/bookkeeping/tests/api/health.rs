@@ -23,7 +23,7 @@ async fn ready_when_sidecar_and_database_answer_and_unknown_routes_are_problems(
 async fn not_ready_while_the_sidecar_is_down() {
     let app = TestApp::spawn().await;
     let TestApp { app, daprd, .. } = app;
-    drop(daprd);
+    daprd.stop().await.unwrap();
 
     let ready = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);

@@ -144,7 +144,7 @@ async fn with_the_sidecar_gone_a_create_is_a_503_problem() {
         env,
         http,
     } = TestApp::spawn().await;
-    drop(daprd);
+    daprd.stop().await.unwrap();
 
     let res = http
         .post(app.url("/v1/payments"))
@@ -163,5 +163,25 @@ async fn with_the_sidecar_gone_a_create_is_a_503_problem() {
             .unwrap()
             .trim(),
         "*0"
+    );
+}
+
+#[tokio::test]
+async fn not_ready_while_the_state_store_is_down() {
+    let mut app = TestApp::spawn().await;
+    assert_eq!(
+        reqwest::get(app.app.url("/readyz")).await.unwrap().status(),
+        200
+    );
+
+    app.env.redis.stop().await.unwrap();
+
+    let ready = reqwest::get(app.app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert!(body["checks"]["state_store"].is_string(), "{body}");
+    assert!(
+        body["checks"].get("dapr").is_none(),
+        "the sidecar itself is fine: {body}"
     );
 }
