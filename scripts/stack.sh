@@ -23,6 +23,7 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
 export PLATFORM_NAME_RESOLUTION_DB="$run_dir/name-resolution.db"
+export STATEMENTS_DIR="${STATEMENTS_DIR:-$run_dir/files}"
 # The CLI looks for <DAPR_RUNTIME_PATH>/.dapr/bin/daprd.
 export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
 
@@ -50,10 +51,22 @@ stop_group() {
   # Anything of the group still running (grandchildren) goes too.
   pkill -KILL -g "$pid" 2>/dev/null || true
   sleep 0.2
-  if pgrep -g "$pid" >/dev/null 2>&1; then
-    log "processes of $name are still running:"; pgrep -a -g "$pid" >&2; return 1
+  local left
+  left="$(living_in_group "$pid")"
+  if [ -n "$left" ]; then
+    log "processes of $name are still running:"; echo "$left" >&2; return 1
   fi
   rm -f "$pidfile"
+}
+
+# Processes of a process group that are still running (zombies are gone
+# already: they only wait for a parent that may never reap them).
+living_in_group() {
+  local p
+  for p in $(pgrep -g "$1" 2>/dev/null); do
+    [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = "Z" ] && continue
+    tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null && echo " (pid $p)"
+  done
 }
 
 start_scheduler() {

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use dapr::dapr::proto::runtime::v1::dapr_client::DaprClient;
 use dapr::dapr::proto::runtime::v1::{
-    ExecuteStateTransactionRequest, GetMetadataRequest, GetStateRequest, PublishEventRequest,
+    ExecuteStateTransactionRequest, GetMetadataRequest, GetStateRequest, InvokeBindingRequest,
+    PublishEventRequest,
 };
 use platform_settings::DaprSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -164,5 +165,29 @@ impl Sidecar {
             .publish_event(self.request(request))
             .await?;
         Ok(())
+    }
+
+    /// Invokes an output binding (`operation` such as `create` or `get`) and
+    /// returns the binding's response data.
+    #[instrument(name = "dapr.binding", skip_all, fields(dapr.binding = name, dapr.operation = operation))]
+    pub async fn invoke_binding(
+        &self,
+        name: &str,
+        operation: &str,
+        data: Vec<u8>,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<u8>, SidecarError> {
+        let request = InvokeBindingRequest {
+            name: name.to_owned(),
+            data,
+            metadata,
+            operation: operation.to_owned(),
+        };
+        let response = self
+            .grpc
+            .clone()
+            .invoke_binding(self.request(request))
+            .await?;
+        Ok(response.into_inner().data)
     }
 }

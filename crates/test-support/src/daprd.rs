@@ -120,6 +120,10 @@ impl Daprd {
                 "PLATFORM_NAME_RESOLUTION_DB".to_owned(),
                 env.name_resolution_db().display().to_string(),
             ),
+            (
+                "STATEMENTS_DIR".to_owned(),
+                env.files_dir().display().to_string(),
+            ),
         ];
         let log = env.dir().join(format!("daprd-{}.log", options.app_id));
         let process = ChildGuard::spawn(

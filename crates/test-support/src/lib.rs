@@ -49,6 +49,11 @@ impl TestEnv {
         self.dir.path()
     }
 
+    /// Where this test's storage bindings write files (`STATEMENTS_DIR`).
+    pub fn files_dir(&self) -> PathBuf {
+        self.dir.path().join("files")
+    }
+
     /// Where this test's sidecars register and resolve each other.
     pub fn name_resolution_db(&self) -> PathBuf {
         self.dir.path().join("name-resolution.db")

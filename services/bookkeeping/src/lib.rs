@@ -12,3 +12,4 @@ pub mod posting_rules;
 mod routes;
 pub mod settings;
 pub mod startup;
+pub mod statements;

@@ -12,6 +12,20 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub database: DatabaseSettings,
     pub events: EventSettings,
+    pub statements: StatementSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatementSettings {
+    /// How often unclaimed or abandoned export jobs are queued again.
+    pub sweep_interval_ms: u64,
+    /// A queued job not picked up for this long is published again.
+    pub requeue_after_secs: i64,
+    /// A running job whose worker sent no heartbeat for this long is taken over.
+    pub stale_after_secs: i64,
+    pub max_attempts: i32,
+    /// Exports running at once in one instance.
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +44,11 @@ impl Settings {
         self.server.validate()?;
         self.dapr.validate()?;
         self.database.validate()?;
+        if self.statements.concurrency == 0 || self.statements.max_attempts < 1 {
+            return Err(SettingsError::Invalid(
+                "statements.concurrency and max_attempts must be >= 1".into(),
+            ));
+        }
         if self.events.lock_timeout_ms == 0 {
             return Err(SettingsError::Invalid(
                 "events.lock_timeout_ms must be > 0".into(),

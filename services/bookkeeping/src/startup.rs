@@ -13,9 +13,12 @@ use platform_settings::Source;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use tokio::sync::Semaphore;
+
 use crate::ledger::Ledger;
 use crate::routes::{self, AppState};
 use crate::settings::Settings;
+use crate::statements::Statements;
 
 pub const SERVICE: &str = "bookkeeping";
 
@@ -57,10 +60,17 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
 
     let state = AppState {
         ledger: Ledger::new(pool.clone()),
+        statements: Statements::new(pool.clone()),
+        export_slots: Arc::new(Semaphore::new(settings.statements.concurrency)),
+        statement_settings: settings.statements.clone(),
         sidecar,
         pool,
         lock_timeout_ms: settings.events.lock_timeout_ms,
     };
+    tokio::spawn(routes::statements::sweep(
+        state.clone(),
+        Duration::from_millis(settings.statements.sweep_interval_ms),
+    ));
     let router = layers::wrap(routes::router(state), settings.server.request_timeout())
         .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);

@@ -3,19 +3,28 @@
 
 mod events;
 mod ledger;
+pub(crate) mod statements;
 
 use axum::Router;
 use axum::routing::{get, post};
+use std::sync::Arc;
+
 use platform_dapr::Sidecar;
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 
 use crate::ledger::Ledger;
+use crate::settings::StatementSettings;
+use crate::statements::Statements;
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) pool: PgPool,
     pub(crate) ledger: Ledger,
     pub(crate) sidecar: Sidecar,
+    pub(crate) statements: Statements,
+    pub(crate) statement_settings: StatementSettings,
+    pub(crate) export_slots: Arc<Semaphore>,
     pub(crate) lock_timeout_ms: u64,
 }
 
@@ -35,5 +44,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/entries/batch", post(ledger::post_batch))
         .route("/v1/entries/{id}", get(ledger::get_entry))
         .route("/v1/entries/{id}/reversal", post(ledger::reverse_entry))
+        .route("/v1/statements", post(statements::request))
+        .route("/v1/statements/{id}", get(statements::get))
+        .route("/v1/statements/{id}/download", get(statements::download))
+        .route("/jobs/statements", post(statements::worker))
         .with_state(state)
 }

@@ -6,3 +6,4 @@ mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod ledger;
+mod statements;
