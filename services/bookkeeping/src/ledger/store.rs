@@ -488,7 +488,11 @@ fn first_difference(
     if existing.description != draft.description {
         return Some("description".into());
     }
-    if existing.effective_at != draft.effective_at {
+    // PostgreSQL keeps microseconds; a replay of the same nanosecond value
+    // must compare equal to what was stored.
+    if existing.effective_at.unix_timestamp_nanos() / 1000
+        != draft.effective_at.unix_timestamp_nanos() / 1000
+    {
         return Some("effective_at".into());
     }
     if existing.metadata != draft.metadata {

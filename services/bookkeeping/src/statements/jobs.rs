@@ -83,6 +83,11 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Statement {
     }
 }
 
+/// PostgreSQL keeps microseconds: compare at that precision.
+fn micros(t: OffsetDateTime) -> i128 {
+    t.unix_timestamp_nanos() / 1000
+}
+
 impl Statements {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
@@ -120,8 +125,8 @@ impl Statements {
         if !inserted {
             let differing = [
                 ("account_id", existing.account_id != new.account_id),
-                ("from", existing.from != new.from),
-                ("to", existing.to != new.to),
+                ("from", micros(existing.from) != micros(new.from)),
+                ("to", micros(existing.to) != micros(new.to)),
                 ("format", existing.format != new.format),
             ];
             if let Some((field, _)) = differing.iter().find(|(_, d)| *d) {

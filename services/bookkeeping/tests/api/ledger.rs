@@ -48,6 +48,12 @@ async fn an_entry_posts_once_and_a_different_body_under_its_id_is_a_409_naming_t
     assert_eq!(status, 200);
     assert_eq!(replay["sequence"], first["sequence"]);
 
+    // A timestamp finer than PostgreSQL's microseconds replays as the same entry.
+    let mut precise = transfer(&sales, &cash, 1, "EUR");
+    precise["effective_at"] = json!("2026-11-26T10:00:00.123456789Z");
+    assert_eq!(app.post_json("/v1/entries", &precise).await.0, 201);
+    assert_eq!(app.post_json("/v1/entries", &precise).await.0, 200);
+
     let mut changed = entry.clone();
     changed["postings"][1]["amount"] = json!(-1251);
     changed["postings"][0]["amount"] = json!(1251);
@@ -55,8 +61,8 @@ async fn an_entry_posts_once_and_a_different_body_under_its_id_is_a_409_naming_t
     assert_eq!(status, 409);
     assert_eq!(problem["field"], "postings[0].amount");
 
-    assert_eq!(app.balance(&cash).await, 1250);
-    assert_eq!(app.balance(&sales).await, 1250);
+    assert_eq!(app.balance(&cash).await, 1251);
+    assert_eq!(app.balance(&sales).await, 1251);
     app.assert_books_consistent().await;
 }
 

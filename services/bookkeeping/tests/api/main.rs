@@ -6,4 +6,6 @@ mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod ledger;
+#[expect(clippy::expect_used, reason = "test helpers fail the test loudly")]
+mod ledger_properties;
 mod statements;
