@@ -1,8 +1,23 @@
-//! `auth`: the platform's identity service (OAuth2/OIDC authorization server).
+//! `auth`: the platform's identity service, an OAuth 2.0 / OpenID Connect
+//! authorization server.
 //!
-//! So far the service skeleton: settings, logging, metrics, health and
-//! readiness (sidecar and its own PostgreSQL database), graceful shutdown.
-//! Its capabilities are tracked in their own issue.
+//! * Service-to-service tokens by `client_credentials`; user sign-in by
+//!   `authorization_code` with PKCE S256, refresh tokens with rotation.
+//! * RFC 9068 JWT access tokens signed with ES256 (ADR 0010), validated by
+//!   every service with `platform-auth-token`; introspection and revocation
+//!   for what a self-contained token cannot say.
+//! * RBAC: roles map to scopes; clients have allowed scopes and audiences.
+//!
+//! See docs/adr/0010–0012 for why it is built this way.
 
+pub mod clients;
+pub mod crypto;
+pub mod error;
+pub mod keys;
+pub mod oauth_error;
+pub mod passwords;
+pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod tokens;
+pub mod users;

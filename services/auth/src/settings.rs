@@ -1,8 +1,13 @@
 //! Typed settings of the auth service.
 
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use platform_settings::{
     DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source, TelemetrySettings,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -11,6 +16,57 @@ pub struct Settings {
     pub dapr: DaprSettings,
     pub telemetry: TelemetrySettings,
     pub database: DatabaseSettings,
+    pub oauth: OAuthSettings,
+    pub keys: KeySettings,
+    pub passwords: PasswordSettings,
+}
+
+/// Token lifetimes and the issuer identity.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OAuthSettings {
+    /// The issuer identifier (`iss`), also the base of every endpoint URL in
+    /// the discovery document. No trailing slash.
+    pub issuer: String,
+    pub access_token_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Authorization codes live this long (RFC 6749 §4.1.2: at most 10 min).
+    pub code_ttl_secs: u64,
+    /// A rotated refresh token presented again within this many seconds is
+    /// treated as a client retry, not as theft (0 disables the grace).
+    pub refresh_reuse_grace_secs: u64,
+    /// The secret of the `platform-admin` client, set at start-up when
+    /// present (from a secret in production). Without it the admin API is
+    /// reachable only by clients an admin has already created.
+    #[serde(default)]
+    pub bootstrap_admin_secret: Option<SecretString>,
+}
+
+/// Signing keys.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeySettings {
+    /// Base64 of 32 random bytes: the AES-256-GCM key that seals private
+    /// signing keys at rest. Production reads it from a secret
+    /// (`APP__KEYS__ENCRYPTION_KEY`).
+    pub encryption_key: SecretString,
+    /// A new key is published this long before it signs, so that validators
+    /// caching the JWKS see it first (should be ≥ their cache age).
+    pub publish_delay_secs: u64,
+    /// How often an instance reloads the key set (other instances rotate).
+    pub reload_interval_secs: u64,
+}
+
+/// Password hashing and login throttling.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PasswordSettings {
+    /// Hashes computed at once; argon2 at OWASP parameters takes ~19 MiB and
+    /// tens of milliseconds each, so this bounds both memory and the CPU that
+    /// logins can take from token traffic.
+    pub max_concurrent_hashes: usize,
+    /// Failed logins before the account is locked.
+    pub max_failed_attempts: i32,
+    pub lockout_secs: u64,
+    pub min_length: usize,
 }
 
 impl Settings {
@@ -23,6 +79,96 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.server.validate()?;
         self.dapr.validate()?;
-        self.database.validate()
+        self.database.validate()?;
+        self.oauth.validate()?;
+        self.keys.encryption_key_bytes()?;
+        if self.passwords.max_concurrent_hashes == 0 || self.passwords.max_failed_attempts <= 0 {
+            return Err(invalid(
+                "passwords.max_concurrent_hashes and max_failed_attempts must be > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl OAuthSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let url = url::Url::parse(&self.issuer)
+            .map_err(|e| invalid(&format!("oauth.issuer is not a URL: {e}")))?;
+        if url.query().is_some() || url.fragment().is_some() || self.issuer.ends_with('/') {
+            return Err(invalid(
+                "oauth.issuer must have no query, fragment or trailing slash",
+            ));
+        }
+        if self.access_token_ttl_secs == 0
+            || self.id_token_ttl_secs == 0
+            || self.refresh_token_ttl_secs == 0
+            || self.code_ttl_secs == 0
+            || self.code_ttl_secs > 600
+        {
+            return Err(invalid(
+                "oauth token lifetimes must be > 0 and code_ttl_secs <= 600",
+            ));
+        }
+        if self.refresh_reuse_grace_secs > 60 {
+            return Err(invalid("oauth.refresh_reuse_grace_secs must be <= 60"));
+        }
+        Ok(())
+    }
+
+    /// The longest lifetime of a JWT we sign: a retired key must stay
+    /// published at least this long.
+    pub fn max_jwt_lifetime(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs.max(self.id_token_ttl_secs))
+    }
+}
+
+impl KeySettings {
+    pub fn encryption_key_bytes(&self) -> Result<[u8; 32], SettingsError> {
+        let bytes = STANDARD
+            .decode(self.encryption_key.expose_secret().trim())
+            .map_err(|_| invalid("keys.encryption_key is not base64"))?;
+        bytes
+            .try_into()
+            .map_err(|_| invalid("keys.encryption_key must be 32 bytes"))
+    }
+}
+
+fn invalid(message: &str) -> SettingsError {
+    SettingsError::Invalid(message.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn local() -> Settings {
+        let source = Source {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            environment: "local".into(),
+        };
+        Settings::load(&source).unwrap()
+    }
+
+    #[test]
+    fn the_local_settings_load_and_the_key_never_prints() {
+        let settings = local();
+        assert_eq!(settings.keys.encryption_key_bytes().unwrap().len(), 32);
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains(settings.keys.encryption_key.expose_secret()));
+    }
+
+    #[test]
+    fn bad_issuers_and_keys_are_refused() {
+        let mut s = local();
+        s.oauth.issuer = "http://auth.example/".into();
+        assert!(s.validate().is_err());
+        s.oauth.issuer = "not a url".into();
+        assert!(s.validate().is_err());
+        let mut s = local();
+        s.keys.encryption_key = SecretString::from("c2hvcnQ=");
+        assert!(s.validate().is_err());
     }
 }

@@ -1,39 +1,136 @@
-//! Wiring: settings → database pool and sidecar client → router.
+//! Wiring: settings → database (migrated) → key ring → router.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
+use platform_auth_token::{Validator, ValidatorConfig};
 use platform_dapr::Sidecar;
 use platform_server::{Readiness, Server, StartupError, checks, layers};
 use platform_settings::Source;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::crypto::{KeyEncryptionKey, digest_secret};
+use crate::keys::{KeyRing, KeySchedule};
+use crate::passwords::PasswordHasher;
+use crate::routes::{self, ADMIN_SCOPE, AppState};
 use crate::settings::Settings;
+use crate::tokens::Tokens;
+use crate::users::Users;
 
 pub const SERVICE: &str = "auth";
+
+/// The client the bootstrap secret belongs to.
+pub const ADMIN_CLIENT: &str = "platform-admin";
 
 pub async fn main(manifest_dir: &str) -> ExitCode {
     let source = Source::from_env(Path::new(manifest_dir).join("config"));
     platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
 }
 
-/// Binds the listener. The pool connects lazily: readiness reports the
-/// database until it answers, instead of the process refusing to start.
-pub async fn build(settings: Settings) -> Result<Server, StartupError> {
-    let metrics = platform_telemetry::init_metrics()?;
+/// Why auth could not start, beyond what every service shares.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthStartupError {
+    #[error(transparent)]
+    Common(#[from] StartupError),
+    #[error("keys: {0}")]
+    Keys(#[from] crate::keys::KeyRingError),
+    #[error("settings: {0}")]
+    Settings(#[from] platform_settings::SettingsError),
+    #[error("crypto: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("passwords: {0}")]
+    Passwords(#[from] crate::passwords::HashError),
+}
+
+impl From<sqlx::Error> for AuthStartupError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Common(StartupError::Database(e))
+    }
+}
+
+/// Connects and migrates the database, loads (or creates) the signing keys,
+/// then binds the listener.
+pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
+    let metrics = platform_telemetry::init_metrics().map_err(StartupError::from)?;
     let pool = PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .acquire_timeout(settings.database.acquire_timeout())
-        .connect_lazy_with(settings.database.connect_options());
-    let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
+        .connect_with(settings.database.connect_options())
+        .await?;
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .map_err(StartupError::from)?;
+    let sidecar = Sidecar::connect_lazy(&settings.dapr).map_err(StartupError::from)?;
     let readiness = Readiness::new(
         vec![checks::dapr_sidecar(&sidecar), checks::postgres(&pool)],
         settings.dapr.probe_timeout(),
     );
-    let router = layers::wrap(Router::new(), settings.server.request_timeout())
-        .merge(readiness.routes(metrics));
+
+    let kek = KeyEncryptionKey::new(&settings.keys.encryption_key_bytes()?)?;
+    let keys = KeyRing::load(
+        pool.clone(),
+        kek,
+        KeySchedule {
+            publish_delay: Duration::from_secs(settings.keys.publish_delay_secs),
+            max_token_lifetime: settings.oauth.max_jwt_lifetime(),
+        },
+    )
+    .await?;
+    keys.spawn_reloader(Duration::from_secs(
+        settings.keys.reload_interval_secs.max(1),
+    ));
+    bootstrap_admin(&pool, &settings).await?;
+
+    let oauth = Arc::new(settings.oauth.clone());
+    let admin_validator = Validator::new(
+        ValidatorConfig::new(&settings.oauth.issuer, SERVICE),
+        keys.clone(),
+    );
+    let state = AppState {
+        tokens: Tokens::new(pool.clone(), keys.clone(), oauth.clone()),
+        users: Users::new(
+            pool.clone(),
+            PasswordHasher::new(settings.passwords.max_concurrent_hashes)?,
+            settings.passwords.clone(),
+        ),
+        keys,
+        pool,
+        oauth,
+    };
+    let router = layers::wrap(
+        routes::router(state, &admin_validator),
+        settings.server.request_timeout(),
+    )
+    .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
-    Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
+    Ok(Server::bind(addr, router, settings.server.shutdown_grace())
+        .await
+        .map_err(StartupError::from)?)
+}
+
+/// Creates or re-keys the `platform-admin` client from the bootstrap secret,
+/// so that a fresh installation has someone who may use the admin API.
+async fn bootstrap_admin(pool: &PgPool, settings: &Settings) -> Result<(), sqlx::Error> {
+    let Some(secret) = &settings.oauth.bootstrap_admin_secret else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO clients (client_id, name, secret_digest, grant_types, allowed_scopes, allowed_audiences)
+         VALUES ($1, 'platform administration', $2, ARRAY['client_credentials'], ARRAY[$3], ARRAY[$4])
+         ON CONFLICT (client_id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest, disabled = false",
+    )
+    .bind(ADMIN_CLIENT)
+    .bind(digest_secret(secret.expose_secret()))
+    .bind(ADMIN_SCOPE)
+    .bind(SERVICE)
+    .execute(pool)
+    .await?;
+    tracing::info!(client_id = ADMIN_CLIENT, "bootstrap admin client ready");
+    Ok(())
 }

@@ -1,0 +1,321 @@
+//! OAuth clients: the platform's services (client credentials) and user-facing
+//! apps (authorization code), how they authenticate, and what they may ask for.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tracing::instrument;
+
+use crate::crypto::{constant_time_eq, digest_secret};
+use crate::oauth_error::OAuthError;
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    #[serde(skip)]
+    pub secret_digest: Option<Vec<u8>>,
+    pub is_public: bool,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub allowed_scopes: Vec<String>,
+    pub allowed_audiences: Vec<String>,
+    pub disabled: bool,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+const COLUMNS: &str = "client_id, name, secret_digest, is_public, grant_types, redirect_uris, allowed_scopes, allowed_audiences, disabled";
+
+#[instrument(skip_all, fields(client_id = %client_id))]
+pub async fn find(pool: &PgPool, client_id: &str) -> Result<Option<Client>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM clients WHERE client_id = $1"
+    ))
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// How the client presented itself at the token, introspection or
+/// revocation endpoint.
+#[derive(Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    secret: Option<String>,
+    basic: bool,
+}
+
+impl ClientCredentials {
+    /// `client_secret_basic` (RFC 6749 §2.3.1: id and secret are
+    /// form-urlencoded inside Basic), `client_secret_post`, or `none` (a
+    /// public client sending only `client_id`). Using two methods at once is
+    /// refused.
+    pub fn from_request(
+        headers: &HeaderMap,
+        form_id: Option<&str>,
+        form_secret: Option<&str>,
+    ) -> Result<Self, OAuthError> {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            if form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method",
+                ));
+            }
+            let basic = || -> Option<(String, String)> {
+                let value = value.to_str().ok()?;
+                let (scheme, encoded) = value.split_once(' ')?;
+                if !scheme.eq_ignore_ascii_case("basic") {
+                    return None;
+                }
+                let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+                let (id, secret) = decoded.split_once(':')?;
+                Some((form_decode(id)?, form_decode(secret)?))
+            };
+            let (client_id, secret) = basic().ok_or(OAuthError::InvalidClient { basic: true })?;
+            if form_id.is_some_and(|id| id != client_id) {
+                return Err(OAuthError::invalid_request("client_id does not match"));
+            }
+            return Ok(Self {
+                client_id,
+                secret: Some(secret),
+                basic: true,
+            });
+        }
+        let client_id = form_id
+            .filter(|id| !id.is_empty())
+            .ok_or(OAuthError::InvalidClient { basic: false })?;
+        Ok(Self {
+            client_id: client_id.to_owned(),
+            secret: form_secret.map(ToOwned::to_owned),
+            basic: false,
+        })
+    }
+
+    /// The client, if the credentials are right. Every failure is the same
+    /// `invalid_client`, so it does not tell which clients exist.
+    #[instrument(skip_all, fields(client_id = %self.client_id))]
+    pub async fn authenticate(&self, pool: &PgPool) -> Result<Client, OAuthError> {
+        let fail = OAuthError::InvalidClient { basic: self.basic };
+        let Some(client) = find(pool, &self.client_id).await? else {
+            return Err(fail);
+        };
+        if client.disabled {
+            return Err(fail);
+        }
+        match (&client.secret_digest, &self.secret, client.is_public) {
+            (None, None, true) => Ok(client),
+            (Some(stored), Some(given), false)
+                if constant_time_eq(stored, &digest_secret(given)) =>
+            {
+                Ok(client)
+            }
+            _ => {
+                tracing::info!(client_id = %self.client_id, "client authentication failed");
+                Err(fail)
+            }
+        }
+    }
+}
+
+fn form_decode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("v={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A scope token (RFC 6749 §3.3): printable ASCII except space, `"` and `\`.
+pub fn parse_scope(scope: &str) -> Result<Vec<String>, OAuthError> {
+    let mut out: Vec<String> = Vec::new();
+    for token in scope.split(' ').filter(|s| !s.is_empty()) {
+        let valid = token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if !valid || token.len() > 128 {
+            return Err(OAuthError::invalid_scope("malformed scope"));
+        }
+        if !out.iter().any(|s| s == token) {
+            out.push(token.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Scopes of OpenID Connect itself, not of a service.
+pub const OIDC_SCOPES: [&str; 3] = ["openid", "offline_access", "profile"];
+
+fn service_of(scope: &str) -> Option<&str> {
+    scope.split_once(':').map(|(service, _)| service)
+}
+
+/// The audience and the scopes to grant a client.
+///
+/// Service scopes are named `<service>:<action>` and a token is for one
+/// service (its `aud`): the audience is the one asked for (`audience` or
+/// RFC 8707 `resource`), or the one the requested scopes name, or the
+/// client's only allowed audience. Every requested scope must be allowed to
+/// the client and belong to the audience; no scope requested means every
+/// allowed scope of the audience.
+pub fn resolve_grant(
+    client: &Client,
+    requested: &[String],
+    audience: Option<&str>,
+) -> Result<(String, Vec<String>), OAuthError> {
+    for scope in requested {
+        let oidc = OIDC_SCOPES.contains(&scope.as_str());
+        if !oidc && !client.allowed_scopes.contains(scope) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {scope} is not allowed for this client"
+            )));
+        }
+        if oidc
+            && client.allows_grant("client_credentials")
+            && !client.allows_grant("authorization_code")
+        {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {scope} is for user sign-in"
+            )));
+        }
+    }
+    let services: Vec<&str> = requested.iter().filter_map(|s| service_of(s)).collect();
+    let audience = match audience {
+        Some(a) => a.to_owned(),
+        None => match services.first() {
+            Some(first) if services.iter().all(|s| s == first) => (*first).to_owned(),
+            Some(_) => {
+                return Err(OAuthError::invalid_scope(
+                    "scopes of several services: ask for one audience at a time",
+                ));
+            }
+            None => match client.allowed_audiences.as_slice() {
+                [only] => only.clone(),
+                _ => {
+                    return Err(OAuthError::invalid_request(
+                        "audience is required for this client",
+                    ));
+                }
+            },
+        },
+    };
+    if !client.allowed_audiences.contains(&audience) {
+        return Err(OAuthError::InvalidTarget(
+            "the audience is not allowed for this client".into(),
+        ));
+    }
+    if let Some(other) = services.iter().find(|s| **s != audience) {
+        return Err(OAuthError::invalid_scope(format!(
+            "a scope of {other} cannot be granted for audience {audience}"
+        )));
+    }
+    let scopes = if requested.is_empty() {
+        client
+            .allowed_scopes
+            .iter()
+            .filter(|s| service_of(s) == Some(audience.as_str()))
+            .cloned()
+            .collect()
+    } else {
+        requested.to_vec()
+    };
+    Ok((audience, scopes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        Client {
+            client_id: "payments".into(),
+            name: "p".into(),
+            secret_digest: None,
+            is_public: false,
+            grant_types: vec!["client_credentials".into()],
+            redirect_uris: vec![],
+            allowed_scopes: vec![
+                "bookkeeping:write".into(),
+                "bookkeeping:read".into(),
+                "communication:send".into(),
+            ],
+            allowed_audiences: vec!["bookkeeping".into(), "communication".into()],
+            disabled: false,
+        }
+    }
+
+    fn scopes(s: &str) -> Vec<String> {
+        parse_scope(s).unwrap()
+    }
+
+    #[test]
+    fn the_audience_follows_the_scopes_and_scopes_stay_within_the_client() {
+        let c = client();
+        let (aud, granted) = resolve_grant(&c, &scopes("bookkeeping:write"), None).unwrap();
+        assert_eq!(aud, "bookkeeping");
+        assert_eq!(granted, ["bookkeeping:write"]);
+        let (aud, granted) = resolve_grant(&c, &[], Some("bookkeeping")).unwrap();
+        assert_eq!(aud, "bookkeeping");
+        assert_eq!(granted, ["bookkeeping:write", "bookkeeping:read"]);
+
+        assert_eq!(
+            resolve_grant(&c, &scopes("payments:write"), None)
+                .unwrap_err()
+                .code(),
+            "invalid_scope"
+        );
+        assert_eq!(
+            resolve_grant(&c, &scopes("bookkeeping:write communication:send"), None)
+                .unwrap_err()
+                .code(),
+            "invalid_scope"
+        );
+        assert_eq!(
+            resolve_grant(&c, &scopes("bookkeeping:write"), Some("communication"))
+                .unwrap_err()
+                .code(),
+            "invalid_scope"
+        );
+        assert_eq!(
+            resolve_grant(&c, &[], Some("payments")).unwrap_err().code(),
+            "invalid_target"
+        );
+        assert_eq!(
+            resolve_grant(&c, &[], None).unwrap_err().code(),
+            "invalid_request"
+        );
+        assert_eq!(
+            resolve_grant(&c, &scopes("openid"), None)
+                .unwrap_err()
+                .code(),
+            "invalid_scope"
+        );
+    }
+
+    #[test]
+    fn malformed_scopes_are_refused_and_duplicates_collapse() {
+        assert!(parse_scope("a\"b").is_err());
+        assert!(parse_scope("a\\b").is_err());
+        assert!(parse_scope("é").is_err());
+        assert_eq!(scopes("a  b a"), ["a", "b"]);
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_and_mixing_methods_is_refused() {
+        let mut headers = HeaderMap::new();
+        let encoded = STANDARD.encode("my%3Aclient:s%2Bcret");
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {encoded}").parse().unwrap(),
+        );
+        let creds = ClientCredentials::from_request(&headers, None, None).unwrap();
+        assert_eq!(creds.client_id, "my:client");
+        assert_eq!(creds.secret.as_deref(), Some("s+cret"));
+        assert!(ClientCredentials::from_request(&headers, None, Some("x")).is_err());
+        assert!(ClientCredentials::from_request(&HeaderMap::new(), None, None).is_err());
+    }
+}

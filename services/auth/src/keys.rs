@@ -1,0 +1,366 @@
+//! The signing key ring: ES256 keys (ADR 0010) kept in PostgreSQL, private
+//! halves sealed with the key-encryption key, and the rotation schedule.
+//!
+//! Timeline of a key: published at `publish_at` (in the JWKS), signs from
+//! `activate_at` (after the publish delay, so validators have seen it), stops
+//! signing at `retire_at` (when its successor activates) and leaves the JWKS
+//! at `retire_at + max token lifetime`, when nothing it signed can still be
+//! valid. Every instance reloads the ring periodically; which key signs is
+//! decided from the timestamps at signing time, so instances agree without
+//! coordination.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use platform_auth_token::{Jwk, JwkSet, KeyError, KeySource, KeysFuture, VerifyingKey};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde::Serialize;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tracing::instrument;
+
+use crate::crypto::{CryptoError, KeyEncryptionKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("no key may sign now")]
+    NoActiveKey,
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// When keys appear and disappear.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySchedule {
+    pub publish_delay: Duration,
+    pub max_token_lifetime: Duration,
+}
+
+struct LoadedKey {
+    kid: String,
+    jwk: Jwk,
+    verifying: Arc<VerifyingKey>,
+    pair: Arc<EcdsaKeyPair>,
+    publish_at: i64,
+    activate_at: i64,
+    retire_at: Option<i64>,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("kid", &self.kid)
+            .field("activate_at", &self.activate_at)
+            .field("retire_at", &self.retire_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key that signs now.
+#[derive(Clone)]
+pub struct Signer {
+    pub kid: String,
+    pair: Arc<EcdsaKeyPair>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("kid", &self.kid).finish()
+    }
+}
+
+impl Signer {
+    /// JWS compact serialization of `claims` with header `typ`.
+    pub fn sign_jwt(&self, typ: &str, claims: &impl Serialize) -> Result<String, KeyRingError> {
+        let header = serde_json::json!({ "alg": "ES256", "typ": typ, "kid": self.kid });
+        let mut input = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+        input.push('.');
+        input.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?));
+        let signature = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .map_err(|_| CryptoError::Key)?;
+        input.push('.');
+        input.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
+        Ok(input)
+    }
+}
+
+/// Public facts about a key, for the admin API.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub publish_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub activate_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub retire_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug)]
+pub struct KeyRing {
+    pool: PgPool,
+    kek: KeyEncryptionKey,
+    schedule: KeySchedule,
+    keys: RwLock<Arc<Vec<LoadedKey>>>,
+    reload: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+type KeyRow = (
+    String,
+    sqlx::types::Json<Jwk>,
+    Vec<u8>,
+    OffsetDateTime,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+);
+
+/// Serialises key creation across instances.
+const KEY_LOCK: i64 = 0x6175_7468_6b65_7973; // "authkeys"
+
+impl KeyRing {
+    /// Loads the ring, creating the first key if there is none that can sign.
+    pub async fn load(
+        pool: PgPool,
+        kek: KeyEncryptionKey,
+        schedule: KeySchedule,
+    ) -> Result<Arc<Self>, KeyRingError> {
+        let ring = Arc::new(Self {
+            pool,
+            kek,
+            schedule,
+            keys: RwLock::new(Arc::new(Vec::new())),
+            reload: tokio::sync::Mutex::new(None),
+        });
+        ring.ensure_signing_key().await?;
+        ring.reload().await?;
+        Ok(ring)
+    }
+
+    #[instrument(skip_all)]
+    async fn ensure_signing_key(&self) -> Result<(), KeyRingError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let usable: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM signing_keys WHERE retire_at IS NULL OR retire_at > now()",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if usable == 0 {
+            let now = OffsetDateTime::now_utc();
+            let kid = self.insert_key(&mut tx, now, now).await?;
+            tracing::info!(key.kid = %kid, "created the first signing key");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_key(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        publish_at: OffsetDateTime,
+        activate_at: OffsetDateTime,
+    ) -> Result<String, KeyRingError> {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| CryptoError::Key)?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .map_err(|_| CryptoError::Key)?;
+        let kid = uuid::Uuid::now_v7().simple().to_string();
+        let jwk = Jwk::es256(&kid, pair.public_key().as_ref()).map_err(|_| CryptoError::Key)?;
+        let sealed = self.kek.seal(pkcs8.as_ref(), &kid)?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, publish_at, activate_at)
+             VALUES ($1, 'ES256', $2, $3, $4, $5)",
+        )
+        .bind(&kid)
+        .bind(sqlx::types::Json(&jwk))
+        .bind(sealed)
+        .bind(publish_at)
+        .bind(activate_at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(kid)
+    }
+
+    /// Publishes a new key now; it signs after the publish delay, when the
+    /// current one retires. Returns the new key.
+    #[instrument(skip_all)]
+    pub async fn rotate(&self) -> Result<KeyInfo, KeyRingError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(KEY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let now = OffsetDateTime::now_utc();
+        let activate_at = now + self.schedule.publish_delay;
+        let kid = self.insert_key(&mut tx, now, activate_at).await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retire_at = $1
+             WHERE kid <> $2 AND (retire_at IS NULL OR retire_at > $1)",
+        )
+        .bind(activate_at)
+        .bind(&kid)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(key.kid = %kid, key.activate_at = %activate_at, "signing key rotation scheduled");
+        self.reload().await?;
+        Ok(KeyInfo {
+            kid,
+            publish_at: now,
+            activate_at,
+            retire_at: None,
+        })
+    }
+
+    /// Reads every key that is still published or pending and opens the
+    /// private halves.
+    #[instrument(skip_all)]
+    pub async fn reload(&self) -> Result<(), KeyRingError> {
+        let lifetime = i64::try_from(self.schedule.max_token_lifetime.as_secs()).unwrap_or(0);
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT kid, public_jwk, private_key_sealed, publish_at, activate_at, retire_at
+                 FROM signing_keys
+                 WHERE retire_at IS NULL OR retire_at + make_interval(secs => $1) > now()
+                 ORDER BY activate_at DESC",
+        )
+        .bind(lifetime as f64)
+        .fetch_all(&self.pool)
+        .await?;
+        let rng = SystemRandom::new();
+        let mut keys = Vec::with_capacity(rows.len());
+        for (kid, jwk, sealed, publish_at, activate_at, retire_at) in rows {
+            let pkcs8 = self.kek.open(&sealed, &kid)?;
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
+                .map_err(|_| CryptoError::Key)?;
+            let verifying = jwk.0.verifying_key().map_err(|_| CryptoError::Key)?;
+            keys.push(LoadedKey {
+                kid,
+                jwk: jwk.0,
+                verifying: Arc::new(verifying),
+                pair: Arc::new(pair),
+                publish_at: publish_at.unix_timestamp(),
+                activate_at: activate_at.unix_timestamp(),
+                retire_at: retire_at.map(OffsetDateTime::unix_timestamp),
+            });
+        }
+        if let Ok(mut current) = self.keys.write() {
+            *current = Arc::new(keys);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Arc<Vec<LoadedKey>> {
+        self.keys
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// The key that signs now: the latest activated one not retired.
+    pub fn signer(&self) -> Result<Signer, KeyRingError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.snapshot()
+            .iter()
+            .find(|k| k.activate_at <= now && k.retire_at.is_none_or(|r| r > now))
+            .map(|k| Signer {
+                kid: k.kid.clone(),
+                pair: k.pair.clone(),
+            })
+            .ok_or(KeyRingError::NoActiveKey)
+    }
+
+    fn is_published(&self, key: &LoadedKey, now: i64) -> bool {
+        let lifetime = i64::try_from(self.schedule.max_token_lifetime.as_secs()).unwrap_or(0);
+        key.publish_at <= now && key.retire_at.is_none_or(|r| r + lifetime > now)
+    }
+
+    /// The JWKS: every published key, including retired ones whose tokens
+    /// may still be valid.
+    pub fn jwks(&self) -> JwkSet {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        JwkSet {
+            keys: self
+                .snapshot()
+                .iter()
+                .filter(|k| self.is_published(k, now))
+                .map(|k| k.jwk.clone())
+                .collect(),
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyRingError> {
+        let rows: Vec<(String, OffsetDateTime, OffsetDateTime, Option<OffsetDateTime>)> =
+            sqlx::query_as(
+                "SELECT kid, publish_at, activate_at, retire_at FROM signing_keys ORDER BY activate_at DESC",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kid, publish_at, activate_at, retire_at)| KeyInfo {
+                kid,
+                publish_at,
+                activate_at,
+                retire_at,
+            })
+            .collect())
+    }
+
+    /// Reloads every `interval` until the ring is dropped (other instances
+    /// may have rotated).
+    pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(ring) = weak.upgrade() else {
+                    tracing::debug!("key ring dropped; reloader exits");
+                    return;
+                };
+                if let Err(error) = ring.reload().await {
+                    tracing::warn!(%error, "key ring reload failed; keeping the loaded keys");
+                }
+            }
+        });
+    }
+}
+
+impl KeySource for KeyRing {
+    fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.snapshot()
+            .iter()
+            .find(|k| k.kid == kid && self.is_published(k, now))
+            .map(|k| k.verifying.clone())
+    }
+
+    /// Rate-limited reload: an unknown kid is normally a forgery, not a key
+    /// another instance just created.
+    fn refresh(&self) -> KeysFuture<'_> {
+        Box::pin(async move {
+            let mut last = self.reload.lock().await;
+            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return Ok(());
+            }
+            *last = Some(std::time::Instant::now());
+            self.reload()
+                .await
+                .map_err(|e| KeyError::Fetch(e.to_string()))
+        })
+    }
+}

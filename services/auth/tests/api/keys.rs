@@ -1,0 +1,97 @@
+//! Key rotation: a new key is published before it signs; tokens signed by
+//! the old key stay valid until they expire; the old key leaves the JWKS
+//! once nothing it signed can be valid. Private keys are sealed at rest.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    app.jwks()
+        .await
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn rotation_publishes_first_signs_later_and_keeps_old_tokens_valid_until_expiry() {
+    let app = TestApp::spawn_with(|s| {
+        s.keys.publish_delay_secs = 2;
+        s.oauth.access_token_ttl_secs = 4;
+        s.oauth.id_token_ttl_secs = 4;
+    })
+    .await;
+    let rs = app
+        .service_client("resource", "payments", &["payments:read"])
+        .await;
+    let old_token = app.client_token(&rs, "payments:read").await;
+    let old_kid = kid_of(&old_token);
+    assert_eq!(jwks_kids(&app).await, vec![old_kid.clone()]);
+
+    let (status, rotated) = app
+        .admin_call(reqwest::Method::POST, "/admin/keys/rotate", None)
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+
+    // Published at once, not signing yet.
+    let kids = jwks_kids(&app).await;
+    assert!(
+        kids.contains(&new_kid) && kids.contains(&old_kid),
+        "{kids:?}"
+    );
+    let during = app.client_token(&rs, "payments:read").await;
+    assert_eq!(
+        kid_of(&during),
+        old_kid,
+        "the new key must not sign before the delay"
+    );
+
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let after = app.client_token(&rs, "payments:read").await;
+    assert_eq!(kid_of(&after), new_kid);
+    // The token signed by the old key still validates against the JWKS.
+    assert!(app.decode_access_token(&during, "payments").await.is_ok());
+    assert!(app.decode_access_token(&after, "payments").await.is_ok());
+
+    // Once every token of the old key has expired, it leaves the JWKS.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(jwks_kids(&app).await, vec![new_kid.clone()]);
+    assert!(app.decode_access_token(&during, "payments").await.is_err());
+
+    let (_, keys) = app
+        .admin_call(reqwest::Method::GET, "/admin/keys", None)
+        .await;
+    let keys: Vec<Value> = keys.as_array().unwrap().clone();
+    assert_eq!(keys.len(), 2);
+}
+
+#[tokio::test]
+async fn private_keys_are_sealed_at_rest_and_the_jwks_has_no_private_parts() {
+    let app = TestApp::spawn().await;
+    let jwks: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(key["kty"], "EC");
+    assert_eq!(key["crv"], "P-256");
+    assert_eq!(key["alg"], "ES256");
+    assert!(key.get("d").is_none(), "no private component");
+
+    let mut conn = app.db.connect().await.unwrap();
+    let (sealed, public): (Vec<u8>, Value) =
+        sqlx::query_as("SELECT private_key_sealed, public_jwk FROM signing_keys LIMIT 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    // A PKCS#8 P-256 document starts with this DER prefix; sealed, it must not.
+    assert!(!sealed.starts_with(&[0x30, 0x81]));
+    assert!(sealed.len() > 12 + 16);
+    assert_eq!(public["x"], key["x"]);
+}

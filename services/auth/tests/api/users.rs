@@ -1,0 +1,154 @@
+//! Registration, lockout under concurrent guessing, rehash on login.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, location_param, pkce};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+async fn attempt(app: &TestApp, username: &str, password: &str) -> u16 {
+    let (_, challenge) = pkce();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", "shop"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "payments:read"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let res = app.login_for_code(&params, username, password).await;
+    let status = res.status().as_u16();
+    if status == 303 {
+        assert!(location_param(&res, "code").is_some());
+    } else {
+        let body = res.text().await.unwrap();
+        assert!(body.contains("Invalid username or password."), "{body}");
+    }
+    status
+}
+
+#[tokio::test]
+async fn registration_validates_and_refuses_duplicates() {
+    let app = TestApp::spawn().await;
+    let register = |body: Value| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .post(app.url("/v1/users"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = register(json!({ "username": "Bob", "password": PASSWORD })).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["username"], "bob");
+    assert!(body.get("password").is_none() && body.get("password_hash").is_none());
+    let (status, body) = register(json!({ "username": "BOB", "password": PASSWORD })).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("conflict")));
+    let (status, body) = register(json!({ "username": "carol", "password": "short" })).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("password")));
+    let (status, body) = register(json!({ "username": "a b", "password": PASSWORD })).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("username")));
+
+    let mut conn = app.db.connect().await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'bob'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_cannot_exceed_the_lockout_limit() {
+    let app = TestApp::spawn_with(|s| {
+        s.passwords.max_failed_attempts = 5;
+        s.passwords.max_concurrent_hashes = 4;
+    })
+    .await;
+    app.web_client("shop", false).await;
+    app.user("alice", &["payments-reader"]).await;
+
+    let attempts = (0..20).map(|i| {
+        let app = &app;
+        async move { attempt(app, "alice", &format!("wrong password {i:02}")).await }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+
+    // Exactly the limit was counted, and the account is locked: the right
+    // password is refused with the same generic answer.
+    assert_eq!(
+        app.db_query_i64(
+            "SELECT failed_attempts::bigint FROM users WHERE username = $1",
+            "alice"
+        )
+        .await,
+        5
+    );
+    assert_eq!(attempt(&app, "alice", PASSWORD).await, 401);
+    // Unknown users get the very same answer.
+    assert_eq!(attempt(&app, "mallory", PASSWORD).await, 401);
+}
+
+#[tokio::test]
+async fn the_lock_expires_and_a_right_password_resets_the_count() {
+    let app = TestApp::spawn_with(|s| {
+        s.passwords.max_failed_attempts = 2;
+        s.passwords.lockout_secs = 1;
+    })
+    .await;
+    app.web_client("shop", false).await;
+    app.user("alice", &["payments-reader"]).await;
+    assert_eq!(attempt(&app, "alice", "wrong password 1").await, 401);
+    assert_eq!(
+        attempt(&app, "alice", PASSWORD).await,
+        303,
+        "below the limit"
+    );
+    assert_eq!(attempt(&app, "alice", "wrong password 2").await, 401);
+    assert_eq!(attempt(&app, "alice", "wrong password 3").await, 401);
+    assert_eq!(attempt(&app, "alice", PASSWORD).await, 401, "locked");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(attempt(&app, "alice", PASSWORD).await, 303, "lock expired");
+}
+
+#[tokio::test]
+async fn a_hash_with_old_parameters_is_replaced_at_login() {
+    let app = TestApp::spawn().await;
+    app.web_client("shop", false).await;
+    app.user("alice", &["payments-reader"]).await;
+    // An argon2id hash of PASSWORD with weaker, older parameters.
+    let old = {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let params = argon2::Params::new(4096, 1, 1, None).unwrap();
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(PASSWORD.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    };
+    let mut conn = app.db.connect().await.unwrap();
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE username = 'alice'")
+        .bind(&old)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    assert_eq!(attempt(&app, "alice", PASSWORD).await, 303);
+    let now: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'alice'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_ne!(now, old);
+    assert!(now.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{now}");
+}
