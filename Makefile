@@ -55,3 +55,7 @@ stack-smoke: ## `make up` reaches ready and `make down` leaves nothing running
 	@if curl -fsS -o /dev/null http://127.0.0.1:8002/readyz 2>/dev/null; then \
 	  echo "stack-smoke: a platform is already running here; skipped so as not to stop it"; \
 	else scripts/stack.sh up && scripts/stack.sh down; fi
+
+.PHONY: bench-auth
+bench-auth: infra ## auth benchmark: client-credentials grants/s with p50/p99, and token validations/s per core
+	cargo bench -p auth --bench auth

@@ -1,1 +1,210 @@
-fn main() {}
+//! `make bench-auth`: client-credentials grants/s with p50/p99 latency over
+//! HTTP against the real server and a real PostgreSQL database, and
+//! validations/s of `platform-auth-token`.
+//!
+//! Everything runs on this machine: the load generator and the server share
+//! one process (and the cores with PostgreSQL), so the grant figure is a
+//! floor for a server with the machine to itself. Knobs: `BENCH_SECONDS`
+//! (default 10), `BENCH_CONCURRENCY` (default 32).
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark binary: fail loudly, report on stdout"
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use platform_auth_token::{JwkSet, StaticKeys, Validator, ValidatorConfig};
+use platform_settings::Source;
+use platform_test_support::{RunningApp, TestDatabase, free_port};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const ADMIN_SECRET: &str = "bench-admin-secret-0123456789abcdefghijkl";
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!("{cores} cores, {model}")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = env_or("BENCH_SECONDS", 10);
+    let concurrency = env_or("BENCH_CONCURRENCY", 32) as usize;
+    println!("machine: {}", machine());
+
+    let source = Source {
+        config_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        environment: "bench".into(),
+    };
+    let mut settings = auth::settings::Settings::load(&source).expect("settings");
+    let db = TestDatabase::create(&settings.database)
+        .await
+        .expect("database (run `make infra`)");
+    let port = free_port().unwrap();
+    settings.server.port = port;
+    settings.oauth.issuer = format!("http://127.0.0.1:{port}");
+    settings.oauth.bootstrap_admin_secret = Some(SecretString::from(ADMIN_SECRET));
+    settings.database = db.settings().clone();
+    let issuer = settings.oauth.issuer.clone();
+    let server = auth::startup::build(settings).await.expect("build auth");
+    let app = RunningApp::start(server).unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+
+    // A service client, created through the admin API.
+    let admin: Value = http
+        .post(app.url("/oauth2/token"))
+        .basic_auth("platform-admin", Some(ADMIN_SECRET))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "auth:admin"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created: Value = http
+        .post(app.url("/admin/clients"))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .json(&json!({
+            "client_id": "bench", "name": "bench", "grant_types": ["client_credentials"],
+            "allowed_scopes": ["payments:read", "payments:write"], "allowed_audiences": ["payments"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+
+    // Grants: `concurrency` clients in a closed loop for `seconds`.
+    let url = app.url("/oauth2/token");
+    let run = |duration: Duration| {
+        let handles: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let http = http.clone();
+                let url = url.clone();
+                let secret = secret.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut tokens = Vec::new();
+                    let mut failures = 0u64;
+                    let end = Instant::now() + duration;
+                    while Instant::now() < end {
+                        let start = Instant::now();
+                        let res = http
+                            .post(&url)
+                            .basic_auth("bench", Some(&secret))
+                            .form(&[
+                                ("grant_type", "client_credentials"),
+                                ("scope", "payments:read"),
+                            ])
+                            .send()
+                            .await;
+                        match res {
+                            Ok(r) if r.status().is_success() => {
+                                let body: Value = r.json().await.unwrap_or(Value::Null);
+                                latencies.push(start.elapsed());
+                                if tokens.len() < 200
+                                    && let Some(t) = body["access_token"].as_str()
+                                {
+                                    tokens.push(t.to_owned());
+                                }
+                            }
+                            _ => failures += 1,
+                        }
+                    }
+                    (latencies, tokens, failures)
+                })
+            })
+            .collect();
+        async move {
+            let mut latencies = Vec::new();
+            let mut tokens = Vec::new();
+            let mut failures = 0;
+            for h in handles {
+                let (l, t, f) = h.await.unwrap();
+                latencies.extend(l);
+                tokens.extend(t);
+                failures += f;
+            }
+            (latencies, tokens, failures)
+        }
+    };
+    run(Duration::from_secs(1)).await; // warm-up: pools, caches, JIT-free but page-in
+    let started = Instant::now();
+    let (mut latencies, tokens, failures) = run(Duration::from_secs(seconds)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    println!(
+        "client_credentials grants: {:.0}/s over {elapsed:.1} s, {concurrency} concurrent clients, {} ok, {failures} failed; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len() as f64 / elapsed,
+        latencies.len(),
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+
+    // Validations: one task (one core), keys already fetched.
+    let jwks: JwkSet = http
+        .get(app.url("/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    drop(app);
+    let keys = Arc::new(StaticKeys::new(jwks.verifying_keys()));
+    for (label, cache) in [
+        ("full check (signature every time)", 0),
+        ("verified-token cache hit", 10_000),
+    ] {
+        let mut config = ValidatorConfig::new(&issuer, "payments");
+        config.verified_cache_entries = cache;
+        let validator = Validator::new(config, keys.clone());
+        let window = Duration::from_secs(seconds.min(5));
+        let start = Instant::now();
+        let mut count = 0u64;
+        while start.elapsed() < window {
+            for token in &tokens {
+                validator.validate(token).await.expect("valid token");
+                count += 1;
+            }
+        }
+        let rate = count as f64 / start.elapsed().as_secs_f64();
+        println!(
+            "validations, {label}: {rate:.0}/s on one core ({} distinct tokens)",
+            tokens.len()
+        );
+    }
+}
