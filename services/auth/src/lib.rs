@@ -8,7 +8,7 @@
 //!   for what a self-contained token cannot say.
 //! * RBAC: roles map to scopes; clients have allowed scopes and audiences.
 //!
-//! See docs/adr/0010–0012 for why it is built this way.
+//! See docs/adr/0010 and 0011 for why it is built this way.
 
 pub mod clients;
 pub mod crypto;
