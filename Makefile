@@ -56,6 +56,9 @@ stack-smoke: ## `make up` reaches ready and `make down` leaves nothing running
 	  echo "stack-smoke: a platform is already running here; skipped so as not to stop it"; \
 	else scripts/stack.sh up && scripts/stack.sh down; fi
 
+bench-bookkeeping: infra dapr ## Ledger benchmark: entries/s (batch API) and events/s end to end, with percentiles
+	cargo bench -p bookkeeping --bench throughput
+
 .PHONY: bench-auth
 bench-auth: infra ## auth benchmark: client-credentials grants/s with p50/p99, and token validations/s per core
 	cargo bench -p auth --bench auth

@@ -90,6 +90,52 @@ impl TestRedis {
         Ok(String::from_utf8_lossy(&reply).into_owned())
     }
 
+    /// Sends many commands in one write (pipelining) and waits for all the
+    /// replies; each reply must be a single line or a bulk string.
+    pub async fn pipeline(&self, commands: &[Vec<String>]) -> anyhow::Result<()> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let mut request = Vec::new();
+        for args in commands {
+            request.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for arg in args {
+                request.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+            }
+        }
+        let (mut reader, mut writer) = stream.split();
+        let write = async {
+            writer.write_all(&request).await?;
+            Ok::<_, std::io::Error>(())
+        };
+        let read = async {
+            let mut replies = 0;
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut pending_bulk = false;
+            let mut carry = Vec::new();
+            while replies < commands.len() {
+                let n = tokio::time::timeout(Duration::from_secs(30), reader.read(&mut buf)).await??;
+                anyhow::ensure!(n > 0, "redis closed the connection");
+                carry.extend_from_slice(&buf[..n]);
+                while let Some(end) = carry.windows(2).position(|w| w == b"\r\n") {
+                    let line: Vec<u8> = carry.drain(..end + 2).collect();
+                    if pending_bulk {
+                        pending_bulk = false;
+                        replies += 1;
+                    } else if line.first() == Some(&b'$') {
+                        pending_bulk = true;
+                    } else if line.first() == Some(&b'-') {
+                        anyhow::bail!("redis error: {}", String::from_utf8_lossy(&line));
+                    } else {
+                        replies += 1;
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        };
+        let (written, read) = tokio::join!(write, read);
+        written?;
+        read
+    }
+
     /// Number of entries in a stream (a pub/sub topic).
     pub async fn stream_len(&self, stream: &str) -> anyhow::Result<u64> {
         let reply = self.command(&["XLEN", stream]).await?;
