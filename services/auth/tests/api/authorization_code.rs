@@ -358,3 +358,63 @@ async fn revoking_a_refresh_token_deactivates_the_access_tokens_issued_from_it()
         json!({ "active": false })
     );
 }
+
+async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
+    let res = app
+        .post_form(
+            "/oauth2/token",
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token),
+                ("client_id", "shop"),
+            ],
+        )
+        .await;
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn within_the_grace_only_the_latest_rotated_token_may_be_retried() {
+    let app = TestApp::spawn_with(|s| s.oauth.refresh_reuse_grace_secs = 30).await;
+    app.web_client("shop", false).await;
+    app.user("alice", &["payments-reader"]).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, "shop", &challenge).await;
+    let (_, tokens) = redeem(&app, &code, &verifier, REDIRECT).await;
+    let r1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, second) = refresh(&app, &r1).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    let (status, third) = refresh(&app, &r2).await;
+    assert_eq!(status, 200, "{third}");
+    let r3 = third["refresh_token"].as_str().unwrap().to_owned();
+
+    // The client lost the answer to its last refresh and retries with r2:
+    // within the grace it gets a fresh pair, and r3 is retired.
+    let (status, retried) = refresh(&app, &r2).await;
+    assert_eq!(status, 200, "{retried}");
+    let r4 = retried["refresh_token"].as_str().unwrap().to_owned();
+    let resource = app
+        .service_client("resource", "payments", &["payments:read"])
+        .await;
+    assert_eq!(
+        app.introspect(&resource, &r3).await,
+        json!({ "active": false })
+    );
+    assert_eq!(app.introspect(&resource, &r4).await["active"], true);
+
+    // r1 is older than the latest rotation: theft, the family is revoked.
+    let (status, body) = refresh(&app, &r1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        app.introspect(&resource, &r4).await,
+        json!({ "active": false })
+    );
+    let (status, _) = refresh(&app, &r4).await;
+    assert_eq!(status, 400);
+}
