@@ -31,6 +31,8 @@ pub struct StatementSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct EventSettings {
     pub lock_timeout_ms: u64,
+    /// Most deliveries booked in one database transaction.
+    pub max_batch: usize,
 }
 
 impl Settings {
@@ -48,6 +50,9 @@ impl Settings {
             return Err(SettingsError::Invalid(
                 "statements.concurrency and max_attempts must be >= 1".into(),
             ));
+        }
+        if self.events.max_batch == 0 {
+            return Err(SettingsError::Invalid("events.max_batch must be > 0".into()));
         }
         if self.events.lock_timeout_ms == 0 {
             return Err(SettingsError::Invalid(

@@ -58,7 +58,9 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         settings.dapr.probe_timeout(),
     );
 
+    let (event_batcher, batch_loop) = routes::events::EventBatcher::new(settings.events.max_batch);
     let state = AppState {
+        event_batcher,
         ledger: Ledger::new(pool.clone()),
         statements: Statements::new(pool.clone()),
         export_slots: Arc::new(Semaphore::new(settings.statements.concurrency)),
@@ -67,6 +69,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         pool,
         lock_timeout_ms: settings.events.lock_timeout_ms,
     };
+    tokio::spawn(batch_loop.run(state.clone()));
     tokio::spawn(routes::statements::sweep(
         state.clone(),
         Duration::from_millis(settings.statements.sweep_interval_ms),

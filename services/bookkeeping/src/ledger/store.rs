@@ -6,7 +6,7 @@
 //! all of it again (see the migration); this code only makes the errors
 //! clear.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Row};
@@ -313,84 +313,123 @@ impl Ledger {
 }
 
 /// Posts `drafts` in the caller's transaction. `reverses` marks a reversal.
+/// A handful of statements whatever the batch size: lock the accounts,
+/// insert every entry, load the ones that already existed, insert every
+/// posting.
 pub(crate) async fn post_in(
     conn: &mut PgConnection,
     drafts: &[EntryDraft],
     reverses: Option<Uuid>,
 ) -> Result<Vec<PostOutcome>, StoreError> {
     let mut accounts = lock_accounts(conn, drafts).await?;
+    let prefix = |n: usize| if drafts.len() > 1 { format!("entries[{n}].") } else { String::new() };
+
+    let ids: Vec<Uuid> = drafts.iter().map(|d| d.id).collect();
+    let descriptions: Vec<&str> = drafts.iter().map(|d| d.description.as_str()).collect();
+    let effective: Vec<OffsetDateTime> = drafts.iter().map(|d| d.effective_at).collect();
+    let reversed: Vec<Option<Uuid>> = vec![reverses; drafts.len()];
+    let metadata: Vec<&serde_json::Value> = drafts.iter().map(|d| &d.metadata).collect();
+    let inserted: HashMap<Uuid, (i64, OffsetDateTime)> = sqlx::query(
+        "INSERT INTO entries (id, description, effective_at, reverses, metadata)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::jsonb[])
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id, sequence, posted_at",
+    )
+    .bind(&ids)
+    .bind(&descriptions)
+    .bind(&effective)
+    .bind(&reversed)
+    .bind(&metadata)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| match constraint(&e) {
+        Some("entries_reverses_key") => StoreError::AlreadyReversed(reverses.unwrap_or_default()),
+        Some("reversal_not_reversed") => StoreError::ReversalOfReversal(reverses.unwrap_or_default()),
+        _ => StoreError::Database(e),
+    })?
+    .into_iter()
+    .map(|r| (r.get("id"), (r.get("sequence"), r.get("posted_at"))))
+    .collect();
+
+    // Entries that were already there (replays), or repeated within the batch.
+    let mut created_ids = HashSet::new();
     let mut outcomes = Vec::with_capacity(drafts.len());
+    let mut postings = PostingColumns::default();
     for (n, draft) in drafts.iter().enumerate() {
-        let prefix = if drafts.len() > 1 {
-            format!("entries[{n}].")
-        } else {
-            String::new()
-        };
-        let sequence: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO entries (id, description, effective_at, reverses, metadata)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (id) DO NOTHING
-             RETURNING sequence",
-        )
-        .bind(draft.id)
-        .bind(&draft.description)
-        .bind(draft.effective_at)
-        .bind(reverses)
-        .bind(&draft.metadata)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| match constraint(&e) {
-            Some("entries_reverses_key") => {
-                StoreError::AlreadyReversed(reverses.unwrap_or_default())
+        match inserted.get(&draft.id) {
+            Some(&(sequence, posted_at)) if created_ids.insert(draft.id) => {
+                check_against_accounts(draft, &mut accounts, &prefix(n))?;
+                postings.push(draft, sequence);
+                outcomes.push(PostOutcome::Created(PostedEntry {
+                    id: draft.id,
+                    sequence,
+                    description: draft.description.clone(),
+                    effective_at: draft.effective_at,
+                    posted_at,
+                    reverses,
+                    metadata: draft.metadata.clone(),
+                    postings: draft
+                        .postings
+                        .iter()
+                        .map(|p| PostedPosting { account_id: p.account_id, amount: p.amount, currency: p.currency.clone() })
+                        .collect(),
+                }));
             }
-            Some("reversal_not_reversed") => {
-                StoreError::ReversalOfReversal(reverses.unwrap_or_default())
+            _ => {
+                let existing = match outcomes.iter().find(|o: &&PostOutcome| o.entry().id == draft.id) {
+                    Some(earlier) => earlier.entry().clone(),
+                    None => load_entry(conn, draft.id).await?.ok_or(StoreError::NotFound("entry"))?,
+                };
+                if let Some(field) = first_difference(draft, &existing, reverses) {
+                    return Err(StoreError::Conflict { field: format!("{}{field}", prefix(n)) });
+                }
+                outcomes.push(PostOutcome::Existing(existing));
             }
-            _ => StoreError::Database(e),
-        })?;
-        let Some(sequence) = sequence else {
-            let existing = load_entry(conn, draft.id)
-                .await?
-                .ok_or(StoreError::NotFound("entry"))?;
-            if let Some(field) = first_difference(draft, &existing, reverses) {
-                return Err(StoreError::Conflict {
-                    field: format!("{prefix}{field}"),
-                });
-            }
-            outcomes.push(PostOutcome::Existing(existing));
-            continue;
-        };
-        check_against_accounts(draft, &mut accounts, &prefix)?;
-        let positions: Vec<i16> = (0..draft.postings.len())
-            .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
-            .collect();
-        let account_ids: Vec<Uuid> = draft.postings.iter().map(|p| p.account_id).collect();
-        let amounts: Vec<i64> = draft.postings.iter().map(|p| p.amount).collect();
-        let currencies: Vec<String> = draft.postings.iter().map(|p| p.currency.clone()).collect();
+        }
+    }
+    if !postings.entry_ids.is_empty() {
         sqlx::query(
             "INSERT INTO postings (entry_id, position, account_id, amount, currency, entry_sequence)
-             SELECT $1, p.position, p.account_id, p.amount, p.currency, $2
-               FROM UNNEST($3::smallint[], $4::uuid[], $5::bigint[], $6::text[])
-                    AS p(position, account_id, amount, currency)",
+             SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::uuid[], $4::bigint[], $5::text[], $6::bigint[])",
         )
-        .bind(draft.id)
-        .bind(sequence)
-        .bind(&positions)
-        .bind(&account_ids)
-        .bind(&amounts)
-        .bind(&currencies)
+        .bind(&postings.entry_ids)
+        .bind(&postings.positions)
+        .bind(&postings.account_ids)
+        .bind(&postings.amounts)
+        .bind(&postings.currencies)
+        .bind(&postings.sequences)
         .execute(&mut *conn)
         .await
         .map_err(|e| match constraint(&e) {
-            Some("balance_within_bounds") => StoreError::invalid(format!("{prefix}postings"), "an account would leave its bounds"),
+            Some("balance_within_bounds") => StoreError::invalid("postings", "an account would leave its bounds"),
             _ => StoreError::Database(e),
         })?;
-        let posted = load_entry(conn, draft.id)
-            .await?
-            .ok_or(StoreError::NotFound("entry"))?;
-        outcomes.push(PostOutcome::Created(posted));
     }
     Ok(outcomes)
+}
+
+/// Column arrays for one multi-row postings insert.
+#[derive(Default)]
+struct PostingColumns {
+    entry_ids: Vec<Uuid>,
+    positions: Vec<i16>,
+    account_ids: Vec<Uuid>,
+    amounts: Vec<i64>,
+    currencies: Vec<String>,
+    sequences: Vec<i64>,
+}
+
+impl PostingColumns {
+    fn push(&mut self, draft: &EntryDraft, sequence: i64) {
+        for (i, p) in draft.postings.iter().enumerate() {
+            self.entry_ids.push(draft.id);
+            self.positions.push(i16::try_from(i).unwrap_or(i16::MAX));
+            self.account_ids.push(p.account_id);
+            self.amounts.push(p.amount);
+            self.currencies.push(p.currency.clone());
+            self.sequences.push(sequence);
+        }
+    }
 }
 
 /// Locks every account the drafts touch, in id order (no deadlocks between

@@ -22,6 +22,7 @@ use platform_dapr::{CloudEvent, TopicResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::{Acquire, PgConnection};
+use tokio::sync::{mpsc, oneshot};
 use tracing::instrument;
 
 use super::AppState;
@@ -92,11 +93,59 @@ pub(crate) async fn payments(State(state): State<AppState>, body: Bytes) -> Resp
         return axum::Json(BulkResponse { statuses }).into_response();
     }
     tracing::Span::current().record("events", 1);
-    let mut outcomes = handle(&state, vec![body]).await;
-    outcomes
-        .pop()
-        .unwrap_or(TopicResponse::Retry)
-        .into_response()
+    state.event_batcher.submit(body).await.into_response()
+}
+
+/// Groups single deliveries that arrive together into one database
+/// transaction: while a batch is being booked, the next deliveries queue up
+/// and are booked together. Each delivery is still answered only after its
+/// batch has committed, so an acknowledged event is durable. At low load a
+/// batch is one event and nothing waits.
+#[derive(Debug, Clone)]
+pub(crate) struct EventBatcher {
+    queue: mpsc::Sender<(Value, oneshot::Sender<TopicResponse>)>,
+}
+
+impl EventBatcher {
+    /// The batcher and the loop to spawn once `state` exists.
+    pub(crate) fn new(max_batch: usize) -> (Self, BatchLoop) {
+        let (queue, receiver) = mpsc::channel(max_batch * 4);
+        (Self { queue }, BatchLoop { receiver, max_batch })
+    }
+
+    async fn submit(&self, event: Value) -> TopicResponse {
+        let (answer, answered) = oneshot::channel();
+        if self.queue.send((event, answer)).await.is_err() {
+            return TopicResponse::Retry;
+        }
+        answered.await.unwrap_or(TopicResponse::Retry)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct BatchLoop {
+    receiver: mpsc::Receiver<(Value, oneshot::Sender<TopicResponse>)>,
+    max_batch: usize,
+}
+
+impl BatchLoop {
+    pub(crate) async fn run(mut self, state: AppState) {
+        while let Some(first) = self.receiver.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match self.receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            metrics::histogram!("event_batch_size").record(batch.len() as f64);
+            let (events, answers): (Vec<Value>, Vec<_>) = batch.into_iter().unzip();
+            let outcomes = handle(&state, events).await;
+            for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                let _ = answer.send(outcome);
+            }
+        }
+    }
 }
 
 fn is_bulk(body: &Value) -> bool {

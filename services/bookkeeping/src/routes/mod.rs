@@ -1,7 +1,7 @@
 //! HTTP routes: the API (contracts/openapi/bookkeeping.yaml) and the routes
 //! Dapr delivers subscribed events to.
 
-mod events;
+pub(crate) mod events;
 mod ledger;
 pub(crate) mod statements;
 
@@ -25,6 +25,7 @@ pub(crate) struct AppState {
     pub(crate) statements: Statements,
     pub(crate) statement_settings: StatementSettings,
     pub(crate) export_slots: Arc<Semaphore>,
+    pub(crate) event_batcher: events::EventBatcher,
     pub(crate) lock_timeout_ms: u64,
 }
 

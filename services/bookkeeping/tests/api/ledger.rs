@@ -312,6 +312,17 @@ async fn the_database_refuses_to_update_or_delete_posted_rows() {
             "{sql}: {message}"
         );
     }
+    // A posting cannot be added later to an entry that is already posted.
+    let err = sqlx::query(
+        "INSERT INTO postings (entry_id, position, account_id, amount, currency, entry_sequence)
+         SELECT id, 9, $1::uuid, 0 + 1, 'EUR', sequence FROM entries LIMIT 1",
+    )
+    .bind(uuid::Uuid::parse_str(&cash).unwrap())
+    .execute(&mut conn)
+    .await
+    .expect_err("a posting added to a committed entry");
+    assert!(err.to_string().contains("only be inserted with the entry"), "{err}");
+
     // An unbalanced entry written straight to the database fails at commit.
     let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
     let seq: i64 = sqlx::query_scalar(
