@@ -19,5 +19,6 @@ pub mod passwords;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod sweeper;
 pub mod tokens;
 pub mod users;

@@ -86,6 +86,7 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
         settings.keys.reload_interval_secs.max(1),
     ));
     bootstrap_admin(&pool, &settings).await?;
+    crate::sweeper::spawn(pool.clone(), crate::sweeper::INTERVAL);
 
     let oauth = Arc::new(settings.oauth.clone());
     let admin_validator = Validator::new(

@@ -82,3 +82,31 @@ async fn a_revoked_access_token_is_inactive_and_unknown_tokens_revoke_with_200()
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
 }
+
+#[tokio::test]
+async fn the_sweeper_removes_only_what_can_no_longer_matter() {
+    let app = TestApp::spawn_with(|s| s.oauth.access_token_ttl_secs = 1).await;
+    let rs = app
+        .service_client("resource", "payments", &["payments:read"])
+        .await;
+    let short = app.client_token(&rs, "payments:read").await;
+    assert_eq!(app.revoke(&rs, &short).await, 200);
+    let mut conn = app.db.connect().await.unwrap();
+    assert_eq!(revoked_rows(&mut conn).await, 1);
+    let pool = sqlx::PgPool::connect_with(app.db.settings().connect_options())
+        .await
+        .unwrap();
+    auth::sweeper::sweep(&pool).await.unwrap();
+    assert_eq!(revoked_rows(&mut conn).await, 1, "still unexpired: kept");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    auth::sweeper::sweep(&pool).await.unwrap();
+    assert_eq!(revoked_rows(&mut conn).await, 0);
+    pool.close().await;
+}
+
+async fn revoked_rows(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM revoked_access_tokens")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}

@@ -152,3 +152,38 @@ async fn a_hash_with_old_parameters_is_replaced_at_login() {
     assert_ne!(now, old);
     assert!(now.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{now}");
 }
+
+#[tokio::test]
+async fn a_burst_of_logins_does_not_starve_token_requests() {
+    let app = TestApp::spawn_with(|s| {
+        s.passwords.max_failed_attempts = 1000;
+        s.passwords.max_concurrent_hashes = 1;
+    })
+    .await;
+    app.web_client("shop", false).await;
+    app.user("alice", &["payments-reader"]).await;
+    let service = app
+        .service_client("resource", "payments", &["payments:read"])
+        .await;
+
+    let logins_started = std::time::Instant::now();
+    let logins = futures::future::join_all((0..24).map(|i| {
+        let app = &app;
+        async move { attempt(app, "alice", &format!("wrong password {i:02}")).await }
+    }));
+    let grant = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        let token = app.client_token(&service, "payments:read").await;
+        (started.elapsed(), token)
+    };
+    let (statuses, (grant_took, _)) = tokio::join!(logins, grant);
+    let logins_took = logins_started.elapsed();
+    assert!(statuses.iter().all(|s| *s == 401));
+    // Hashing runs off the async runtime, one at a time: the grant does not
+    // wait for the queue of logins.
+    assert!(
+        grant_took < Duration::from_millis(500) && grant_took * 2 < logins_took,
+        "grant {grant_took:?} while logins took {logins_took:?}"
+    );
+}
