@@ -3,6 +3,12 @@
 //! latency percentiles. Everything runs on this machine: the service
 //! (in-process, release build), its sidecar, PostgreSQL and Redis.
 
+#![expect(
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark: prints its figures, failures end the run loudly"
+)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,26 +35,49 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))))
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+        })
         .unwrap_or(0);
-    format!("{} cores ({cpu}), {} GiB RAM", std::thread::available_parallelism().map_or(0, |n| n.get()), mem_kb / 1024 / 1024)
+    format!(
+        "{} cores ({cpu}), {} GiB RAM",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        mem_kb / 1024 / 1024
+    )
 }
 
 async fn account(http: &reqwest::Client, app: &RunningApp, kind: &str, currency: &str) -> String {
     let id = Uuid::new_v4().to_string();
     let body = json!({ "id": id, "code": format!("bench:{}", &id[..12]), "name": "bench", "kind": kind, "currency": currency, "min_balance": null });
-    let res = http.post(app.url("/v1/accounts")).json(&body).send().await.expect("account");
+    let res = http
+        .post(app.url("/v1/accounts"))
+        .json(&body)
+        .send()
+        .await
+        .expect("account");
     assert_eq!(res.status(), 201);
     id
 }
 
 /// Posts BATCHES batches of BATCH two-posting entries with CLIENTS clients;
 /// `pairs` gives the (debit, credit) accounts to cycle through.
-async fn batch_api(http: &reqwest::Client, app: &RunningApp, pairs: &[(String, String)]) -> (f64, Vec<f64>) {
+async fn batch_api(
+    http: &reqwest::Client,
+    app: &RunningApp,
+    pairs: &[(String, String)],
+) -> (f64, Vec<f64>) {
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(BATCHES);
     let mut next = 0;
@@ -92,11 +121,20 @@ fn payment_event(id: &str, occurred_at: &str) -> String {
 }
 
 fn xadd(event: String) -> Vec<String> {
-    vec!["XADD".into(), "payments".into(), "*".into(), "data".into(), event]
+    vec![
+        "XADD".into(),
+        "payments".into(),
+        "*".into(),
+        "data".into(),
+        event,
+    ]
 }
 
 async fn booked(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM entries WHERE metadata ? 'event_id'").fetch_one(pool).await.unwrap_or(0)
+    sqlx::query_scalar("SELECT count(*) FROM entries WHERE metadata ? 'event_id'")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0)
 }
 
 /// Latency of booked events (ms): posted_at − occurred_at (= publish time).
@@ -114,58 +152,95 @@ async fn event_latencies(pool: &PgPool, since: &str) -> Vec<f64> {
 }
 
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let env = TestEnv::start().await.expect("env");
-    let source = Source { config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), environment: "bench".into() };
+    let source = Source {
+        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        environment: "bench".into(),
+    };
     let mut settings = Settings::load(&source).expect("settings");
-    let db = TestDatabase::create(&settings.database).await.expect("database");
+    let db = TestDatabase::create(&settings.database)
+        .await
+        .expect("database");
     let dapr = DaprdOptions::new("bookkeeping").expect("ports");
     settings.server.port = 0;
     settings.dapr.http_port = dapr.http_port;
     settings.dapr.grpc_port = dapr.grpc_port;
     settings.database = db.settings().clone();
     settings.database.max_connections = 20;
-    let app = RunningApp::start(bookkeeping::startup::build(settings).await.expect("build")).expect("start");
-    let daprd = Daprd::start(&env, dapr, app.addr.port()).await.expect("daprd");
-    app.wait_ready(Duration::from_secs(30)).await.expect("ready");
-    let pool = PgPool::connect_with(db.settings().connect_options()).await.expect("pool");
+    let app = RunningApp::start(bookkeeping::startup::build(settings).await.expect("build"))
+        .expect("start");
+    let daprd = Daprd::start(&env, dapr, app.addr.port())
+        .await
+        .expect("daprd");
+    app.wait_ready(Duration::from_secs(30))
+        .await
+        .expect("ready");
+    let pool = PgPool::connect_with(db.settings().connect_options())
+        .await
+        .expect("pool");
     let http = reqwest::Client::new();
 
     println!("bookkeeping benchmark — {}", machine());
-    println!("service, daprd {}, PostgreSQL and Redis all on this machine\n", daprd.runtime_version().await.unwrap_or_default());
+    println!(
+        "service, daprd {}, PostgreSQL and Redis all on this machine\n",
+        daprd.runtime_version().await.unwrap_or_default()
+    );
 
     // 1. Batch API, one hot pair of accounts (every entry locks the same two rows).
-    let hot = vec![(account(&http, &app, "asset", "EUR").await, account(&http, &app, "revenue", "EUR").await)];
+    let hot = vec![(
+        account(&http, &app, "asset", "EUR").await,
+        account(&http, &app, "revenue", "EUR").await,
+    )];
     let (rate, lat) = batch_api(&http, &app, &hot).await;
-    println!("batch API, 2 hot accounts:     {rate:>8.0} entries/s   ({BATCHES} batches of {BATCH}, {CLIENTS} clients; per batch p50 {:.1} ms, p99 {:.1} ms)", percentile(&lat, 50.0), percentile(&lat, 99.0));
+    println!(
+        "batch API, 2 hot accounts:     {rate:>8.0} entries/s   ({BATCHES} batches of {BATCH}, {CLIENTS} clients; per batch p50 {:.1} ms, p99 {:.1} ms)",
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0)
+    );
 
     // 2. Batch API, 200 accounts in 100 pairs.
     let mut spread = Vec::new();
     for _ in 0..100 {
-        spread.push((account(&http, &app, "asset", "EUR").await, account(&http, &app, "revenue", "EUR").await));
+        spread.push((
+            account(&http, &app, "asset", "EUR").await,
+            account(&http, &app, "revenue", "EUR").await,
+        ));
     }
     let (rate, lat) = batch_api(&http, &app, &spread).await;
-    println!("batch API, 200 accounts:       {rate:>8.0} entries/s   ({BATCHES} batches of {BATCH}, {CLIENTS} clients; per batch p50 {:.1} ms, p99 {:.1} ms)", percentile(&lat, 50.0), percentile(&lat, 99.0));
+    println!(
+        "batch API, 200 accounts:       {rate:>8.0} entries/s   ({BATCHES} batches of {BATCH}, {CLIENTS} clients; per batch p50 {:.1} ms, p99 {:.1} ms)",
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0)
+    );
 
     // 3. Events end to end: EVENTS payment events appended to the stream as
     // fast as Redis takes them; time until every one is booked.
     let base = booked(&pool).await;
     let run = format!("burst-{}-", Uuid::new_v4().simple());
     let occurred = now_rfc3339();
-    let commands: Vec<Vec<String>> = (0..EVENTS).map(|i| xadd(payment_event(&format!("{run}{i}"), &occurred))).collect();
+    let commands: Vec<Vec<String>> = (0..EVENTS)
+        .map(|i| xadd(payment_event(&format!("{run}{i}"), &occurred)))
+        .collect();
     let started = Instant::now();
     env.redis.pipeline(&commands).await.expect("xadd");
-    eventually(Duration::from_secs(600), "every event to be booked", || async {
-        (booked(&pool).await - base >= EVENTS as i64).then_some(())
-    })
+    eventually(
+        Duration::from_secs(600),
+        "every event to be booked",
+        || async { (booked(&pool).await - base >= EVENTS as i64).then_some(()) },
+    )
     .await
     .expect("events booked");
     let burst_rate = EVENTS as f64 / started.elapsed().as_secs_f64();
-    println!("events end to end (burst):     {burst_rate:>8.0} events/s    ({EVENTS} events queued at once, booked through daprd → HTTP → PostgreSQL)");
+    println!(
+        "events end to end (burst):     {burst_rate:>8.0} events/s    ({EVENTS} events queued at once, booked through daprd → HTTP → PostgreSQL)"
+    );
 
     // 4. Latency at half that rate, for 10 s.
     let rate = (burst_rate / 2.0).max(1.0);
@@ -181,19 +256,26 @@ async fn main() {
         ticker.tick().await;
         let n = per_tick.min(total - sent);
         let occurred = now_rfc3339();
-        let commands: Vec<Vec<String>> = (sent..sent + n).map(|i| xadd(payment_event(&format!("{run}{i}"), &occurred))).collect();
+        let commands: Vec<Vec<String>> = (sent..sent + n)
+            .map(|i| xadd(payment_event(&format!("{run}{i}"), &occurred)))
+            .collect();
         env.redis.pipeline(&commands).await.expect("xadd");
         sent += n;
     }
-    eventually(Duration::from_secs(300), "the steady events to be booked", || async {
-        (booked(&pool).await - base >= total as i64).then_some(())
-    })
+    eventually(
+        Duration::from_secs(300),
+        "the steady events to be booked",
+        || async { (booked(&pool).await - base >= total as i64).then_some(()) },
+    )
     .await
     .expect("events booked");
     let lat = event_latencies(&pool, &run).await;
     println!(
         "events end to end (steady):    {:>8.0} events/s    offered for {:.0} s; publish→booked p50 {:.1} ms, p99 {:.1} ms",
-        total as f64 / started.elapsed().as_secs_f64(), started.elapsed().as_secs_f64(), percentile(&lat, 50.0), percentile(&lat, 99.0)
+        total as f64 / started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0)
     );
     drop(daprd);
 }

@@ -77,11 +77,15 @@ pub struct Booking {
 /// Event types this service consumes (recorded in the inbox); others on the
 /// topic are acknowledged and ignored, so producers can add types first.
 pub fn consumes(event_type: &str) -> bool {
-    matches!(
-        event_type,
-        "payments.payment.created" | "payments.payment.succeeded" | "payments.refund.succeeded"
-    )
+    CONSUMED_TYPES.contains(&event_type)
 }
+
+/// Each has a schema in contracts/events/<type>.schema.json.
+pub const CONSUMED_TYPES: [&str; 3] = [
+    "payments.payment.created",
+    "payments.payment.succeeded",
+    "payments.refund.succeeded",
+];
 
 #[derive(Debug, Deserialize)]
 #[expect(
@@ -282,6 +286,60 @@ mod tests {
         assert_eq!(booking.accounts[0].code, "revenue:refunds:jpy");
         assert_eq!(booking.entry.postings[1].account_id, booking.accounts[1].id);
         assert_eq!(booking.entry.postings[1].amount, -300);
+    }
+
+    /// The consumer reads what the contract promises: every field this
+    /// consumer requires is required by the published schema.
+    #[test]
+    fn consumed_types_have_contracts_that_require_what_we_read() {
+        let required_by_us: [(&str, &[&str]); 3] = [
+            (
+                "payments.payment.created",
+                &["payment_id", "amount", "currency"],
+            ),
+            (
+                "payments.payment.succeeded",
+                &[
+                    "payment_id",
+                    "amount",
+                    "currency",
+                    "customer_reference",
+                    "occurred_at",
+                ],
+            ),
+            (
+                "payments.refund.succeeded",
+                &[
+                    "refund_id",
+                    "payment_id",
+                    "amount",
+                    "currency",
+                    "customer_reference",
+                    "occurred_at",
+                ],
+            ),
+        ];
+        for (event_type, fields) in required_by_us {
+            assert!(CONSUMED_TYPES.contains(&event_type));
+            let path = format!(
+                "{}/../../contracts/events/{event_type}.schema.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let schema: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            for field in fields {
+                assert!(
+                    required.contains(field),
+                    "{event_type}: the contract does not require {field}"
+                );
+            }
+        }
     }
 
     #[test]

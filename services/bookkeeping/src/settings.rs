@@ -52,7 +52,9 @@ impl Settings {
             ));
         }
         if self.events.max_batch == 0 {
-            return Err(SettingsError::Invalid("events.max_batch must be > 0".into()));
+            return Err(SettingsError::Invalid(
+                "events.max_batch must be > 0".into(),
+            ));
         }
         if self.events.lock_timeout_ms == 0 {
             return Err(SettingsError::Invalid(

@@ -322,7 +322,13 @@ pub(crate) async fn post_in(
     reverses: Option<Uuid>,
 ) -> Result<Vec<PostOutcome>, StoreError> {
     let mut accounts = lock_accounts(conn, drafts).await?;
-    let prefix = |n: usize| if drafts.len() > 1 { format!("entries[{n}].") } else { String::new() };
+    let prefix = |n: usize| {
+        if drafts.len() > 1 {
+            format!("entries[{n}].")
+        } else {
+            String::new()
+        }
+    };
 
     let ids: Vec<Uuid> = drafts.iter().map(|d| d.id).collect();
     let descriptions: Vec<&str> = drafts.iter().map(|d| d.description.as_str()).collect();
@@ -344,7 +350,9 @@ pub(crate) async fn post_in(
     .await
     .map_err(|e| match constraint(&e) {
         Some("entries_reverses_key") => StoreError::AlreadyReversed(reverses.unwrap_or_default()),
-        Some("reversal_not_reversed") => StoreError::ReversalOfReversal(reverses.unwrap_or_default()),
+        Some("reversal_not_reversed") => {
+            StoreError::ReversalOfReversal(reverses.unwrap_or_default())
+        }
         _ => StoreError::Database(e),
     })?
     .into_iter()
@@ -371,17 +379,28 @@ pub(crate) async fn post_in(
                     postings: draft
                         .postings
                         .iter()
-                        .map(|p| PostedPosting { account_id: p.account_id, amount: p.amount, currency: p.currency.clone() })
+                        .map(|p| PostedPosting {
+                            account_id: p.account_id,
+                            amount: p.amount,
+                            currency: p.currency.clone(),
+                        })
                         .collect(),
                 }));
             }
             _ => {
-                let existing = match outcomes.iter().find(|o: &&PostOutcome| o.entry().id == draft.id) {
+                let existing = match outcomes
+                    .iter()
+                    .find(|o: &&PostOutcome| o.entry().id == draft.id)
+                {
                     Some(earlier) => earlier.entry().clone(),
-                    None => load_entry(conn, draft.id).await?.ok_or(StoreError::NotFound("entry"))?,
+                    None => load_entry(conn, draft.id)
+                        .await?
+                        .ok_or(StoreError::NotFound("entry"))?,
                 };
                 if let Some(field) = first_difference(draft, &existing, reverses) {
-                    return Err(StoreError::Conflict { field: format!("{}{field}", prefix(n)) });
+                    return Err(StoreError::Conflict {
+                        field: format!("{}{field}", prefix(n)),
+                    });
                 }
                 outcomes.push(PostOutcome::Existing(existing));
             }

@@ -110,7 +110,13 @@ impl EventBatcher {
     /// The batcher and the loop to spawn once `state` exists.
     pub(crate) fn new(max_batch: usize) -> (Self, BatchLoop) {
         let (queue, receiver) = mpsc::channel(max_batch * 4);
-        (Self { queue }, BatchLoop { receiver, max_batch })
+        (
+            Self { queue },
+            BatchLoop {
+                receiver,
+                max_batch,
+            },
+        )
     }
 
     async fn submit(&self, event: Value) -> TopicResponse {

@@ -321,7 +321,10 @@ async fn the_database_refuses_to_update_or_delete_posted_rows() {
     .execute(&mut conn)
     .await
     .expect_err("a posting added to a committed entry");
-    assert!(err.to_string().contains("only be inserted with the entry"), "{err}");
+    assert!(
+        err.to_string().contains("only be inserted with the entry"),
+        "{err}"
+    );
 
     // An unbalanced entry written straight to the database fails at commit.
     let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
