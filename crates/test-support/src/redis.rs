@@ -112,7 +112,8 @@ impl TestRedis {
             let mut pending_bulk = false;
             let mut carry = Vec::new();
             while replies < commands.len() {
-                let n = tokio::time::timeout(Duration::from_secs(30), reader.read(&mut buf)).await??;
+                let n =
+                    tokio::time::timeout(Duration::from_secs(30), reader.read(&mut buf)).await??;
                 anyhow::ensure!(n > 0, "redis closed the connection");
                 carry.extend_from_slice(&buf[..n]);
                 while let Some(end) = carry.windows(2).position(|w| w == b"\r\n") {
