@@ -13,7 +13,7 @@
 //! * RETRY: a transient failure (database); Dapr redelivers per Resiliency.
 //! * DROP only if the body is not even JSON (Dapr dead-letters it as is).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -187,9 +187,44 @@ async fn handle(state: &AppState, events: Vec<Value>) -> Vec<TopicResponse> {
         .collect()
 }
 
-/// Books every event in one transaction, a savepoint each.
+/// An event that passed parsing and the posting rules.
+struct Prepared {
+    index: usize,
+    event: CloudEvent<Value>,
+    booking: Option<Booking>,
+}
+
+/// Books every event in one transaction: first all together in a handful of
+/// set-based statements; if anything in the batch fails, event by event with
+/// a savepoint each, so one bad event cannot take the others down.
 async fn book_all(state: &AppState, events: &[Value]) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::Retry; events.len()];
+    let mut prepared = Vec::with_capacity(events.len());
+    for (index, raw) in events.iter().enumerate() {
+        let event = match serde_json::from_value::<CloudEvent<Value>>(raw.clone()) {
+            Ok(event) => event,
+            Err(error) => {
+                outcomes[index] =
+                    Outcome::Rejected(format!("not a CloudEvent with JSON data: {error}"));
+                continue;
+            }
+        };
+        if !posting_rules::consumes(&event.event_type) {
+            outcomes[index] = Outcome::Ignored;
+            continue;
+        }
+        match posting_rules::booking_for(&event.source, &event.id, &event.event_type, &event.data) {
+            Ok(booking) => prepared.push(Prepared {
+                index,
+                event,
+                booking,
+            }),
+            Err(Rejection(reason)) => outcomes[index] = Outcome::Rejected(reason),
+        }
+    }
+    if prepared.is_empty() {
+        return outcomes;
+    }
     let mut tx = match state.pool.begin().await {
         Ok(tx) => tx,
         Err(error) => {
@@ -206,11 +241,22 @@ async fn book_all(state: &AppState, events: &[Value]) -> Vec<Outcome> {
         tracing::warn!(%error, "cannot configure the transaction; asking for redelivery");
         return outcomes;
     }
-    for (outcome, raw) in outcomes.iter_mut().zip(events) {
-        *outcome = match serde_json::from_value::<CloudEvent<Value>>(raw.clone()) {
-            Err(error) => Outcome::Rejected(format!("not a CloudEvent with JSON data: {error}")),
-            Ok(event) => book_one(&mut tx, &event).await,
-        };
+    match book_together(&mut tx, &prepared).await {
+        Ok(applied) => {
+            for (p, applied) in prepared.iter().zip(applied) {
+                outcomes[p.index] = if applied {
+                    Outcome::Applied
+                } else {
+                    Outcome::Duplicate
+                };
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%error, events = prepared.len(), "batch failed as a whole; booking event by event");
+            for p in &prepared {
+                outcomes[p.index] = book_one(&mut tx, p).await;
+            }
+        }
     }
     match tx.commit().await {
         Ok(()) => outcomes,
@@ -219,7 +265,7 @@ async fn book_all(state: &AppState, events: &[Value]) -> Vec<Outcome> {
             outcomes
                 .into_iter()
                 .map(|o| {
-                    if matches!(o, Outcome::Rejected(_)) {
+                    if matches!(o, Outcome::Rejected(_) | Outcome::Ignored) {
                         o
                     } else {
                         Outcome::Retry
@@ -230,21 +276,97 @@ async fn book_all(state: &AppState, events: &[Value]) -> Vec<Outcome> {
     }
 }
 
-#[instrument(name = "events.book", skip_all, fields(event.id = %event.id, event.type = %event.event_type))]
-async fn book_one(conn: &mut PgConnection, event: &CloudEvent<Value>) -> Outcome {
-    if !posting_rules::consumes(&event.event_type) {
-        tracing::debug!("ignoring an event type this service does not consume");
-        return Outcome::Ignored;
+/// The fast path, all or nothing (inside a savepoint): one inbox insert for
+/// the batch, one upsert of the accounts it needs, one ledger post. Returns,
+/// per event, whether it was applied (`false`: already in the inbox, or a
+/// repeat within the batch).
+async fn book_together(
+    conn: &mut PgConnection,
+    prepared: &[Prepared],
+) -> Result<Vec<bool>, StoreError> {
+    let mut savepoint = conn.begin().await?;
+    let column = |f: fn(&Prepared) -> Option<&str>| prepared.iter().map(f).collect::<Vec<_>>();
+    let claimed: HashSet<(String, String)> = sqlx::query_as(
+        "INSERT INTO inbox (source, event_id, event_type, topic, subject)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+         ON CONFLICT (source, event_id) DO NOTHING
+         RETURNING source, event_id",
+    )
+    .bind(column(|p| Some(p.event.source.as_str())))
+    .bind(column(|p| Some(p.event.id.as_str())))
+    .bind(column(|p| Some(p.event.event_type.as_str())))
+    .bind(column(|p| {
+        Some(p.event.topic.as_deref().unwrap_or(PAYMENTS_TOPIC))
+    }))
+    .bind(column(|p| p.event.subject.as_deref()))
+    .fetch_all(&mut *savepoint)
+    .await?
+    .into_iter()
+    .collect();
+
+    let mut seen = HashSet::new();
+    let mut applied = Vec::with_capacity(prepared.len());
+    let mut drafts = Vec::new();
+    let mut accounts = BTreeMap::new();
+    for p in prepared {
+        let key = (p.event.source.clone(), p.event.id.clone());
+        let first = claimed.contains(&key) && seen.insert(key);
+        applied.push(first);
+        if let (true, Some(booking)) = (first, &p.booking) {
+            for account in &booking.accounts {
+                accounts.insert(account.id, account);
+            }
+            drafts.push(booking.entry.clone());
+        }
     }
-    let booking = match posting_rules::booking_for(
-        &event.source,
-        &event.id,
-        &event.event_type,
-        &event.data,
-    ) {
-        Ok(booking) => booking,
-        Err(Rejection(reason)) => return Outcome::Rejected(reason),
-    };
+    if !accounts.is_empty() {
+        ensure_accounts(&mut savepoint, accounts.values().copied()).await?;
+    }
+    if !drafts.is_empty() {
+        ledger::post_in(&mut savepoint, &drafts, None).await?;
+        sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
+            .execute(&mut *savepoint)
+            .await?;
+        sqlx::query("SET CONSTRAINTS ALL DEFERRED")
+            .execute(&mut *savepoint)
+            .await?;
+    }
+    savepoint.commit().await?;
+    Ok(applied)
+}
+
+/// Creates the system accounts a booking needs, if they are not there yet.
+async fn ensure_accounts<'a>(
+    conn: &mut PgConnection,
+    accounts: impl Iterator<Item = &'a posting_rules::SystemAccount>,
+) -> Result<(), StoreError> {
+    let accounts: Vec<_> = accounts.collect();
+    sqlx::query(
+        "INSERT INTO accounts (id, code, name, kind, currency, min_balance)
+         SELECT id, code, name, kind, currency, NULL
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::account_kind[], $5::text[])
+                AS a(id, code, name, kind, currency)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(accounts.iter().map(|a| a.id).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|a| a.code.as_str()).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>())
+    .bind(accounts.iter().map(|a| a.kind).collect::<Vec<_>>())
+    .bind(
+        accounts
+            .iter()
+            .map(|a| a.currency.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The slow path for one event, in its own savepoint.
+#[instrument(name = "events.book", skip_all, fields(event.id = %p.event.id, event.type = %p.event.event_type))]
+async fn book_one(conn: &mut PgConnection, p: &Prepared) -> Outcome {
+    let event = &p.event;
     let meta = EventMeta {
         source: &event.source,
         id: &event.id,
@@ -259,8 +381,7 @@ async fn book_one(conn: &mut PgConnection, event: &CloudEvent<Value>) -> Outcome
             return Outcome::Retry;
         }
     };
-    let result = apply(&mut savepoint, &meta, booking.as_ref()).await;
-    let outcome = match result {
+    let outcome = match apply(&mut savepoint, &meta, p.booking.as_ref()).await {
         Ok(true) => Outcome::Applied,
         Ok(false) => Outcome::Duplicate,
         Err(StoreError::Database(error)) => {
@@ -289,19 +410,7 @@ async fn apply(
         return Ok(false);
     }
     if let Some(booking) = booking {
-        for account in &booking.accounts {
-            sqlx::query(
-                "INSERT INTO accounts (id, code, name, kind, currency, min_balance)
-                 VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(account.id)
-            .bind(&account.code)
-            .bind(&account.name)
-            .bind(account.kind)
-            .bind(&account.currency)
-            .execute(&mut *conn)
-            .await?;
-        }
+        ensure_accounts(conn, booking.accounts.iter()).await?;
         ledger::post_in(conn, std::slice::from_ref(&booking.entry), None).await?;
         // Run the deferred balance checks now, inside this event's savepoint,
         // so a bad entry fails alone instead of failing the batch's commit.

@@ -68,6 +68,21 @@ async fn concurrent_deliveries_of_one_event_are_booked_once() {
 }
 
 #[tokio::test]
+async fn the_same_event_published_concurrently_through_the_sidecar_is_booked_once() {
+    let app = TestApp::spawn().await;
+    let event_id = new_id();
+    let publishes = (0..8)
+        .map(|_| app.publish_payment_event(&event_id, SUCCEEDED, payment_succeeded("pay_s", 300)));
+    futures::future::join_all(publishes).await;
+
+    app.wait_deliveries("success", 8.0).await;
+    assert_eq!(app.inbox_count("payments", &event_id).await, 1);
+    assert_eq!(app.entry_count().await, 1);
+    assert_eq!(app.balance_by_code(CLEARING).await, 300);
+    app.assert_books_consistent().await;
+}
+
+#[tokio::test]
 async fn payments_and_refunds_are_booked_by_the_chart_of_accounts() {
     let app = TestApp::spawn().await;
     for (i, amount) in [100, 200, 300, 400, 500].into_iter().enumerate() {
