@@ -46,7 +46,7 @@ clippy:
 
 rust-test: infra dapr ## Unit tests, and integration tests against real daprd, Redis and PostgreSQL
 	@mkdir -p .run/logs
-	set -o pipefail; cargo test --workspace --locked --all-targets 2>&1 | tee .run/logs/cargo-test.log
+	set -o pipefail; cargo test --workspace --locked --lib --bins --tests 2>&1 | tee .run/logs/cargo-test.log
 
 compose-check: ## docker-compose.yml is valid and pins the same Dapr as tools/dapr/go.mod
 	@scripts/check-compose.sh
