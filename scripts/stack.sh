@@ -72,15 +72,15 @@ living_in_group() {
 start_scheduler() {
   if alive "$run_dir/scheduler.pid" scheduler; then log "scheduler already running"; return; fi
   mkdir -p "$run_dir/scheduler"
-  setsid "$bin_dir/scheduler" --port 50006 --listen-address 127.0.0.1 \
-    --healthz-port 58086 --healthz-listen-address 127.0.0.1 \
-    --metrics-port 59096 --metrics-listen-address 127.0.0.1 \
-    --etcd-data-dir "$run_dir/scheduler/data" --etcd-client-port 52379 \
-    --etcd-initial-cluster "dapr-scheduler-server-0=http://127.0.0.1:52380" \
+  setsid "$bin_dir/scheduler" --port 4506 --listen-address 127.0.0.1 \
+    --healthz-port 8086 --healthz-listen-address 127.0.0.1 \
+    --metrics-port 9096 --metrics-listen-address 127.0.0.1 \
+    --etcd-data-dir "$run_dir/scheduler/data" --etcd-client-port 4379 \
+    --etcd-initial-cluster "dapr-scheduler-server-0=http://127.0.0.1:4380" \
     --log-level warn >"$log_dir/scheduler.log" 2>&1 < /dev/null &
   echo $! > "$run_dir/scheduler.pid"
   for _ in $(seq 300); do
-    curl -fsS -o /dev/null "http://127.0.0.1:58086/healthz" 2>/dev/null && { log "scheduler ready"; return; }
+    curl -fsS -o /dev/null "http://127.0.0.1:8086/healthz" 2>/dev/null && { log "scheduler ready"; return; }
     alive "$run_dir/scheduler.pid" scheduler || break
     sleep 0.1
   done
@@ -143,7 +143,7 @@ up() {
     IFS=: read -r name app_port dapr_port <<<"$s"
     printf '  %-14s %-24s %-26s %s\n' "$name" "http://127.0.0.1:$app_port" "http://127.0.0.1:$dapr_port" "/healthz /readyz /metrics"
   done
-  printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:50006\n  Stop everything with: make down\n'
+  printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:4506\n  Stop everything with: make down\n'
 }
 
 down() {
