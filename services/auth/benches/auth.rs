@@ -207,4 +207,34 @@ async fn main() {
             tokens.len()
         );
     }
+
+    // The full check on every core at once (what a busy service gets).
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut config = ValidatorConfig::new(&issuer, "payments");
+    config.verified_cache_entries = 0;
+    let validator = Validator::new(config, keys);
+    let tokens = Arc::new(tokens);
+    let window = Duration::from_secs(seconds.min(5));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let validator = validator.clone();
+            let tokens = tokens.clone();
+            std::thread::spawn(move || {
+                let mut count = 0u64;
+                while start.elapsed() < window {
+                    for token in tokens.iter() {
+                        futures::executor::block_on(validator.validate(token)).expect("valid");
+                        count += 1;
+                    }
+                }
+                count
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    println!(
+        "validations, full check on {cores} threads: {:.0}/s",
+        total as f64 / start.elapsed().as_secs_f64()
+    );
 }
