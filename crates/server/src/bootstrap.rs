@@ -20,6 +20,8 @@ pub enum StartupError {
     Database(#[from] sqlx::Error),
     #[error("telemetry: {0}")]
     Telemetry(#[from] platform_telemetry::TelemetryError),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Loads settings, initialises logging, builds the service and serves until

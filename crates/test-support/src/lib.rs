@@ -11,6 +11,7 @@
 
 mod app;
 mod daprd;
+mod issuer;
 mod ports;
 mod postgres;
 mod process;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 pub use app::RunningApp;
 pub use daprd::{Daprd, DaprdOptions};
+pub use issuer::TestIssuer;
 pub use ports::free_port;
 pub use postgres::TestDatabase;
 pub use redis::TestRedis;

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use bookkeeping::settings::Settings;
 use platform_settings::Source;
-use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, eventually};
+use platform_test_support::{
+    Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer, eventually,
+};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -174,6 +176,9 @@ async fn main() {
     settings.dapr.grpc_port = dapr.grpc_port;
     settings.database = db.settings().clone();
     settings.database.max_connections = 20;
+    let issuer = TestIssuer::start().await.expect("issuer");
+    settings.auth.issuer = issuer.issuer().to_owned();
+    settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
     let app = RunningApp::start(bookkeeping::startup::build(settings).await.expect("build"))
         .expect("start");
     let daprd = Daprd::start(&env, dapr, app.addr.port())
@@ -185,7 +190,16 @@ async fn main() {
     let pool = PgPool::connect_with(db.settings().connect_options())
         .await
         .expect("pool");
-    let http = reqwest::Client::new();
+    let token = issuer.token("bookkeeping", &["bookkeeping:read", "bookkeeping:write"]);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client");
 
     println!("bookkeeping benchmark — {}", machine());
     println!(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use platform_auth_token::{JwksCache, JwksCacheOptions, Validator, ValidatorConfig};
 use platform_dapr::Sidecar;
 use platform_server::{Check, Readiness, Server, StartupError, checks, layers};
 use platform_settings::Source;
@@ -74,8 +75,12 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         state.clone(),
         Duration::from_millis(settings.statements.sweep_interval_ms),
     ));
-    let router = layers::wrap(routes::router(state), settings.server.request_timeout())
-        .merge(readiness.routes(metrics));
+    let validator = token_validator(&settings)?;
+    let router = layers::wrap(
+        routes::router(state, &validator),
+        settings.server.request_timeout(),
+    )
+    .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
 }
@@ -98,4 +103,21 @@ async fn migrate_until_done(pool: PgPool, migrated: Arc<AtomicBool>) {
             }
         }
     }
+}
+
+/// Checks access tokens locally against auth's JWKS, fetched (and refetched
+/// on an unknown key) from `auth.jwks_url` or through the sidecar.
+fn token_validator(settings: &Settings) -> Result<Validator, StartupError> {
+    let url = settings.auth.jwks_url.clone().unwrap_or_else(|| {
+        format!(
+            "{}/v1.0/invoke/auth/method/oauth2/jwks",
+            settings.dapr.http_endpoint()
+        )
+    });
+    let keys = JwksCache::new(url, JwksCacheOptions::default())
+        .map_err(|e| StartupError::Config(format!("auth.jwks_url: {e}")))?;
+    Ok(Validator::new(
+        ValidatorConfig::new(&settings.auth.issuer, &settings.auth.audience),
+        Arc::new(keys),
+    ))
 }

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
+use platform_auth_token::{RequireScope, Validator};
 use platform_dapr::Sidecar;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
@@ -29,7 +30,27 @@ pub(crate) struct AppState {
     pub(crate) lock_timeout_ms: u64,
 }
 
-pub(crate) fn router(state: AppState) -> Router {
+/// The API behind scopes (`bookkeeping:read`, `bookkeeping:write`); the
+/// routes Dapr calls (subscriptions, jobs) are not behind tokens: they are
+/// reached only through the sidecar on loopback (in Kubernetes, protect the
+/// app channel with Dapr's app API token).
+pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+    let read = RequireScope::new(validator, "bookkeeping:read");
+    let write = RequireScope::new(validator, "bookkeeping:write");
+    let reads = Router::new()
+        .route("/v1/accounts/{id}", get(ledger::get_account))
+        .route("/v1/accounts/{id}/balance", get(ledger::get_balance))
+        .route("/v1/entries/{id}", get(ledger::get_entry))
+        .route("/v1/statements/{id}", get(statements::get))
+        .route("/v1/statements/{id}/download", get(statements::download))
+        .route_layer(read);
+    let writes = Router::new()
+        .route("/v1/accounts", post(ledger::create_account))
+        .route("/v1/entries", post(ledger::post_entry))
+        .route("/v1/entries/batch", post(ledger::post_batch))
+        .route("/v1/entries/{id}/reversal", post(ledger::reverse_entry))
+        .route("/v1/statements", post(statements::request))
+        .route_layer(write);
     Router::new()
         // Subscriptions are declarative (dapr-config/subscriptions/); an empty
         // programmatic list keeps daprd from logging a 404 at start-up.
@@ -38,16 +59,8 @@ pub(crate) fn router(state: AppState) -> Router {
             get(|| async { axum::Json(Vec::<()>::new()) }),
         )
         .route("/events/payments", post(events::payments))
-        .route("/v1/accounts", post(ledger::create_account))
-        .route("/v1/accounts/{id}", get(ledger::get_account))
-        .route("/v1/accounts/{id}/balance", get(ledger::get_balance))
-        .route("/v1/entries", post(ledger::post_entry))
-        .route("/v1/entries/batch", post(ledger::post_batch))
-        .route("/v1/entries/{id}", get(ledger::get_entry))
-        .route("/v1/entries/{id}/reversal", post(ledger::reverse_entry))
-        .route("/v1/statements", post(statements::request))
-        .route("/v1/statements/{id}", get(statements::get))
-        .route("/v1/statements/{id}/download", get(statements::download))
         .route("/jobs/statements", post(statements::worker))
+        .merge(reads)
+        .merge(writes)
         .with_state(state)
 }

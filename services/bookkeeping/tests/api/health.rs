@@ -37,3 +37,82 @@ async fn not_ready_while_the_sidecar_is_down() {
         200
     );
 }
+
+#[tokio::test]
+async fn the_api_requires_a_token_for_this_audience_with_the_right_scope() {
+    let app = TestApp::spawn().await;
+    let path = app.app.url("/v1/entries");
+    let body = serde_json::json!({ "id": uuid::Uuid::new_v4(), "effective_at": "2026-11-26T10:00:00Z", "postings": [] });
+
+    // No token: 401 with a Bearer challenge, problem+json.
+    let res = reqwest::Client::new()
+        .post(&path)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+
+    // Read scope only: a write is 403.
+    let reader =
+        crate::helpers::authorized_client(&app.issuer.token("bookkeeping", &["bookkeeping:read"]));
+    assert_eq!(
+        reader
+            .post(&path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    // ...but reads are allowed (404: the entry does not exist).
+    let read = reader
+        .get(
+            app.app
+                .url(&format!("/v1/entries/{}", uuid::Uuid::new_v4())),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 404);
+
+    // A token for another service, or an expired one: 401.
+    let other =
+        crate::helpers::authorized_client(&app.issuer.token("payments", &["bookkeeping:write"]));
+    assert_eq!(
+        other.post(&path).json(&body).send().await.unwrap().status(),
+        401
+    );
+    let expired = crate::helpers::authorized_client(&app.issuer.token_with(
+        "bookkeeping",
+        &["bookkeeping:write"],
+        -600,
+    ));
+    assert_eq!(
+        expired
+            .post(&path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // Health and the routes Dapr calls need no token.
+    assert_eq!(
+        reqwest::get(app.app.url("/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

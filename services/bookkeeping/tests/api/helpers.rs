@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use bookkeeping::settings::Settings;
 use platform_settings::Source;
-use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv};
+use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer};
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -17,6 +17,8 @@ pub struct TestApp {
     pub daprd: Daprd,
     pub db: TestDatabase,
     pub env: TestEnv,
+    pub issuer: TestIssuer,
+    /// Sends a token with `bookkeeping:read` and `bookkeeping:write`.
     pub http: reqwest::Client,
 }
 
@@ -44,6 +46,9 @@ impl TestApp {
         settings.dapr.http_port = dapr.http_port;
         settings.dapr.grpc_port = dapr.grpc_port;
         settings.database = db.settings().clone();
+        let issuer = TestIssuer::start().await.expect("token issuer");
+        settings.auth.issuer = issuer.issuer().to_owned();
+        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
         adjust(&mut settings);
 
         let server = bookkeeping::startup::build(settings)
@@ -56,12 +61,15 @@ impl TestApp {
         app.wait_ready(Duration::from_secs(20))
             .await
             .expect("bookkeeping ready");
+        let token = issuer.token("bookkeeping", &["bookkeeping:read", "bookkeeping:write"]);
+        let http = authorized_client(&token);
         Self {
             app,
             daprd,
             db,
             env,
-            http: reqwest::Client::new(),
+            issuer,
+            http,
         }
     }
 
@@ -283,6 +291,17 @@ async fn deliveries_of(daprd: &Daprd, process_status: &str) -> anyhow::Result<f6
         )
         .await?;
     Ok(single + bulk)
+}
+
+/// A client that sends `Authorization: Bearer <token>` on every request.
+pub fn authorized_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 pub fn payment_created(payment_id: &str) -> Value {
