@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use platform_settings::Source;
-use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, eventually};
+use platform_test_support::{
+    Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer, eventually,
+};
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -44,6 +46,9 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     pay.server.port = 0;
     pay.dapr.http_port = pay_dapr.http_port;
     pay.dapr.grpc_port = pay_dapr.grpc_port;
+    let issuer = TestIssuer::start().await.unwrap();
+    pay.auth.issuer = issuer.issuer().to_owned();
+    pay.auth.jwks_url = Some(issuer.jwks_url().to_owned());
     let pay_app = RunningApp::start(payments::startup::build(pay).await.unwrap()).unwrap();
     let pay_daprd = Daprd::start(&env, pay_dapr, pay_app.addr.port())
         .await
@@ -53,6 +58,7 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
 
     let created: Value = reqwest::Client::new()
         .post(pay_app.url("/v1/payments"))
+        .bearer_auth(issuer.token("payments", &["payments:write"]))
         .json(&json!({ "amount": 990, "currency": "JPY", "customer_reference": "cus_e2e" }))
         .send()
         .await

@@ -7,6 +7,7 @@
 //!   problem+json fallbacks around a service's router.
 //! * [`shutdown`]: SIGTERM/SIGINT, then drain in-flight requests.
 
+pub mod auth;
 mod bootstrap;
 pub mod checks;
 pub mod layers;

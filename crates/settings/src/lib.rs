@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-pub use sections::{DaprSettings, DatabaseSettings, LogFormat, ServerSettings, TelemetrySettings};
+pub use sections::{
+    AuthSettings, DaprSettings, DatabaseSettings, LogFormat, ServerSettings, TelemetrySettings,
+};
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -143,3 +143,37 @@ impl DatabaseSettings {
         Ok(())
     }
 }
+
+/// How a resource server checks access tokens issued by `auth`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// `auth`'s issuer identifier, exactly as in its discovery document.
+    pub issuer: String,
+    /// The audience tokens must name: this service.
+    pub audience: String,
+    /// Where auth's JWKS is. Unset: through this service's sidecar (Dapr
+    /// service invocation of app `auth`), the platform's internal path.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+}
+
+impl AuthSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err(SettingsError::Invalid(
+                "auth.issuer and auth.audience must be set".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `jwks_url`, or auth's JWKS through the sidecar at `dapr`.
+    pub fn jwks_url_via(&self, dapr: &DaprSettings) -> String {
+        self.jwks_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}/v1.0/invoke/auth/method/oauth2/jwks",
+                dapr.http_endpoint()
+            )
+        })
+    }
+}

@@ -1,7 +1,8 @@
 //! Typed settings of the bookkeeping service.
 
 use platform_settings::{
-    DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source, TelemetrySettings,
+    AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source,
+    TelemetrySettings,
 };
 use serde::Deserialize;
 
@@ -14,19 +15,6 @@ pub struct Settings {
     pub events: EventSettings,
     pub statements: StatementSettings,
     pub auth: AuthSettings,
-}
-
-/// How this service checks access tokens issued by `auth`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuthSettings {
-    /// `auth`'s issuer identifier, exactly as in its discovery document.
-    pub issuer: String,
-    /// The audience tokens must name: this service.
-    pub audience: String,
-    /// Where auth's JWKS is. Unset: through this service's sidecar (Dapr
-    /// service invocation of app `auth`), the platform's internal path.
-    #[serde(default)]
-    pub jwks_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,11 +48,7 @@ impl Settings {
         self.server.validate()?;
         self.dapr.validate()?;
         self.database.validate()?;
-        if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
-            return Err(SettingsError::Invalid(
-                "auth.issuer and auth.audience must be set".into(),
-            ));
-        }
+        self.auth.validate()?;
         if self.statements.concurrency == 0 || self.statements.max_attempts < 1 {
             return Err(SettingsError::Invalid(
                 "statements.concurrency and max_attempts must be >= 1".into(),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use platform_auth_token::{JwksCache, JwksCacheOptions, Validator, ValidatorConfig};
 use platform_dapr::Sidecar;
 use platform_server::{Check, Readiness, Server, StartupError, checks, layers};
 use platform_settings::Source;
@@ -75,7 +74,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         state.clone(),
         Duration::from_millis(settings.statements.sweep_interval_ms),
     ));
-    let validator = token_validator(&settings)?;
+    let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
     let router = layers::wrap(
         routes::router(state, &validator),
         settings.server.request_timeout(),
@@ -103,21 +102,4 @@ async fn migrate_until_done(pool: PgPool, migrated: Arc<AtomicBool>) {
             }
         }
     }
-}
-
-/// Checks access tokens locally against auth's JWKS, fetched (and refetched
-/// on an unknown key) from `auth.jwks_url` or through the sidecar.
-fn token_validator(settings: &Settings) -> Result<Validator, StartupError> {
-    let url = settings.auth.jwks_url.clone().unwrap_or_else(|| {
-        format!(
-            "{}/v1.0/invoke/auth/method/oauth2/jwks",
-            settings.dapr.http_endpoint()
-        )
-    });
-    let keys = JwksCache::new(url, JwksCacheOptions::default())
-        .map_err(|e| StartupError::Config(format!("auth.jwks_url: {e}")))?;
-    Ok(Validator::new(
-        ValidatorConfig::new(&settings.auth.issuer, &settings.auth.audience),
-        Arc::new(keys),
-    ))
 }

@@ -1,6 +1,8 @@
 //! Typed settings of the payments service.
 
-use platform_settings::{DaprSettings, ServerSettings, SettingsError, Source, TelemetrySettings};
+use platform_settings::{
+    AuthSettings, DaprSettings, ServerSettings, SettingsError, Source, TelemetrySettings,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -9,6 +11,7 @@ pub struct Settings {
     pub dapr: DaprSettings,
     pub telemetry: TelemetrySettings,
     pub payments: PaymentsSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +30,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.server.validate()?;
         self.dapr.validate()?;
+        self.auth.validate()?;
         if self.payments.state_store.is_empty() {
             return Err(SettingsError::Invalid(
                 "payments.state_store must be set".into(),

@@ -37,8 +37,14 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         sidecar,
         state_store: settings.payments.state_store.clone(),
     };
-    let router = layers::wrap(routes::router(state), settings.server.request_timeout())
-        .merge(readiness.routes(metrics));
+    let router = layers::wrap(
+        routes::router(
+            state,
+            &platform_server::auth::token_validator(&settings.auth, &settings.dapr)?,
+        ),
+        settings.server.request_timeout(),
+    )
+    .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
 }

@@ -4,6 +4,7 @@ mod payments;
 
 use axum::Router;
 use axum::routing::{get, post};
+use platform_auth_token::{RequireScope, Validator};
 use platform_dapr::Sidecar;
 
 #[derive(Debug, Clone)]
@@ -12,9 +13,14 @@ pub(crate) struct AppState {
     pub(crate) state_store: String,
 }
 
-pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route needs an access token for audience `payments`:
+/// `payments:write` to create, `payments:read` to read.
+pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+    let writes = Router::new()
         .route("/v1/payments", post(payments::create))
+        .route_layer(RequireScope::new(validator, "payments:write"));
+    let reads = Router::new()
         .route("/v1/payments/{id}", get(payments::get))
-        .with_state(state)
+        .route_layer(RequireScope::new(validator, "payments:read"));
+    writes.merge(reads).with_state(state)
 }

@@ -3,13 +3,15 @@ use std::time::Duration;
 
 use payments::settings::Settings;
 use platform_settings::Source;
-use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestEnv};
+use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestEnv, TestIssuer};
 use serde_json::Value;
 
 pub struct TestApp {
     pub app: RunningApp,
     pub daprd: Daprd,
     pub env: TestEnv,
+    pub issuer: TestIssuer,
+    /// Sends a token with `payments:read` and `payments:write`.
     pub http: reqwest::Client,
 }
 
@@ -25,6 +27,9 @@ impl TestApp {
         settings.server.port = 0;
         settings.dapr.http_port = dapr.http_port;
         settings.dapr.grpc_port = dapr.grpc_port;
+        let issuer = TestIssuer::start().await.expect("token issuer");
+        settings.auth.issuer = issuer.issuer().to_owned();
+        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
 
         let server = payments::startup::build(settings)
             .await
@@ -36,11 +41,14 @@ impl TestApp {
         app.wait_ready(Duration::from_secs(20))
             .await
             .expect("payments ready");
+        let token = issuer.token("payments", &["payments:read", "payments:write"]);
+        let http = authorized_client(&token);
         Self {
             app,
             daprd,
             env,
-            http: reqwest::Client::new(),
+            issuer,
+            http,
         }
     }
 
@@ -69,4 +77,15 @@ impl TestApp {
             .await
             .expect("redis")
     }
+}
+
+/// A client that sends `Authorization: Bearer <token>` on every request.
+pub fn authorized_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }

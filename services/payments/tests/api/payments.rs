@@ -143,6 +143,7 @@ async fn with_the_sidecar_gone_a_create_is_a_503_problem() {
         daprd,
         env,
         http,
+        issuer: _issuer,
     } = TestApp::spawn().await;
     daprd.stop().await.unwrap();
 
@@ -183,5 +184,61 @@ async fn not_ready_while_the_state_store_is_down() {
     assert!(
         body["checks"].get("dapr").is_none(),
         "the sidecar itself is fine: {body}"
+    );
+}
+
+#[tokio::test]
+async fn every_route_needs_a_token_with_the_right_scope() {
+    let app = TestApp::spawn().await;
+    let create = app.app.url("/v1/payments");
+
+    let anonymous = reqwest::Client::new()
+        .post(&create)
+        .json(&valid_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+
+    let reader =
+        crate::helpers::authorized_client(&app.issuer.token("payments", &["payments:read"]));
+    assert_eq!(
+        reader
+            .post(&create)
+            .json(&valid_body())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let writer =
+        crate::helpers::authorized_client(&app.issuer.token("payments", &["payments:write"]));
+    let get = app
+        .app
+        .url("/v1/payments/0193f5a4-0000-7000-8000-000000000000");
+    assert_eq!(writer.get(&get).send().await.unwrap().status(), 403);
+    let other_audience =
+        crate::helpers::authorized_client(&app.issuer.token("bookkeeping", &["payments:write"]));
+    assert_eq!(
+        other_audience
+            .post(&create)
+            .json(&valid_body())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.payment_keys().await.trim(),
+        "*0",
+        "refused requests store nothing"
     );
 }
