@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use platform_settings::Source;
-use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestEnv, pinned_dapr_version};
+use platform_test_support::{Daprd, RunningApp, TestEnv, pinned_dapr_version, start_with_sidecar};
 
 fn alive(pid: u32) -> bool {
     // A zombie still has /proc/<pid>; check its state too.
@@ -24,13 +24,14 @@ async fn payments_with_sidecar(env: &TestEnv) -> (RunningApp, Daprd) {
         environment: "test".into(),
     };
     let mut settings = payments::settings::Settings::load(&source).unwrap();
-    let dapr = DaprdOptions::new("payments").unwrap();
     settings.server.port = 0;
-    settings.dapr.http_port = dapr.http_port;
-    settings.dapr.grpc_port = dapr.grpc_port;
-    let app = RunningApp::start(payments::startup::build(settings).await.unwrap()).unwrap();
-    let daprd = Daprd::start(env, dapr, app.addr.port()).await.unwrap();
-    (app, daprd)
+    start_with_sidecar(env, "payments", |dapr| {
+        settings.dapr.http_port = dapr.http_port;
+        settings.dapr.grpc_port = dapr.grpc_port;
+        async move { Ok(payments::startup::build(settings).await?) }
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

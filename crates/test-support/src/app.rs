@@ -7,7 +7,7 @@ use platform_server::Server;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::eventually;
+use crate::{Daprd, DaprdOptions, TestEnv, eventually};
 
 /// The service's real router and server, run by the test's runtime; dropped
 /// (or [`RunningApp::stop`]ped) it shuts down the way SIGTERM would.
@@ -73,4 +73,37 @@ impl Drop for RunningApp {
             task.abort();
         }
     }
+}
+
+/// Starts a service the way every service test does: picks the sidecar's
+/// ports, lets `build` put them into the service's settings and build it,
+/// serves it in-process, starts its real daprd and waits until `/readyz`
+/// answers 200.
+pub async fn start_with_sidecar<F, Fut>(
+    env: &TestEnv,
+    app_id: &str,
+    build: F,
+) -> anyhow::Result<(RunningApp, Daprd)>
+where
+    F: FnOnce(&DaprdOptions) -> Fut,
+    Fut: Future<Output = anyhow::Result<Server>>,
+{
+    let dapr = DaprdOptions::new(app_id)?;
+    let server = build(&dapr).await?;
+    let app = RunningApp::start(server)?;
+    let daprd = Daprd::start(env, dapr, app.addr.port()).await?;
+    app.wait_ready(Duration::from_secs(20)).await?;
+    Ok((app, daprd))
+}
+
+/// A client that sends `Authorization: Bearer <token>` on every request.
+pub fn authorized_client(token: &str) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }

@@ -21,7 +21,7 @@ mod repo;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use app::RunningApp;
+pub use app::{RunningApp, authorized_client, start_with_sidecar};
 pub use daprd::{Daprd, DaprdOptions};
 pub use issuer::TestIssuer;
 pub use ports::free_port;

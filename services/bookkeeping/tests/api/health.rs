@@ -62,7 +62,8 @@ async fn the_api_requires_a_token_for_this_audience_with_the_right_scope() {
 
     // Read scope only: a write is 403.
     let reader =
-        crate::helpers::authorized_client(&app.issuer.token("bookkeeping", &["bookkeeping:read"]));
+        crate::helpers::authorized_client(&app.issuer.token("bookkeeping", &["bookkeeping:read"]))
+            .unwrap();
     assert_eq!(
         reader
             .post(&path)
@@ -86,7 +87,8 @@ async fn the_api_requires_a_token_for_this_audience_with_the_right_scope() {
 
     // A token for another service, or an expired one: 401.
     let other =
-        crate::helpers::authorized_client(&app.issuer.token("payments", &["bookkeeping:write"]));
+        crate::helpers::authorized_client(&app.issuer.token("payments", &["bookkeeping:write"]))
+            .unwrap();
     assert_eq!(
         other.post(&path).json(&body).send().await.unwrap().status(),
         401
@@ -95,7 +97,8 @@ async fn the_api_requires_a_token_for_this_audience_with_the_right_scope() {
         "bookkeeping",
         &["bookkeeping:write"],
         -600,
-    ));
+    ))
+    .unwrap();
     assert_eq!(
         expired
             .post(&path)

@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use bookkeeping::settings::Settings;
 use platform_settings::Source;
-use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer};
+pub use platform_test_support::authorized_client;
+use platform_test_support::{
+    Daprd, RunningApp, TestDatabase, TestEnv, TestIssuer, start_with_sidecar,
+};
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -41,28 +44,21 @@ impl TestApp {
         let db = TestDatabase::create(&settings.database)
             .await
             .expect("test database");
-        let dapr = DaprdOptions::new("bookkeeping").expect("ports");
         settings.server.port = 0;
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
         settings.database = db.settings().clone();
         let issuer = TestIssuer::start().await.expect("token issuer");
         settings.auth.issuer = issuer.issuer().to_owned();
         settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
         adjust(&mut settings);
-
-        let server = bookkeeping::startup::build(settings)
-            .await
-            .expect("build bookkeeping");
-        let app = RunningApp::start(server).expect("start bookkeeping");
-        let daprd = Daprd::start(&env, dapr, app.addr.port())
-            .await
-            .expect("start daprd");
-        app.wait_ready(Duration::from_secs(20))
-            .await
-            .expect("bookkeeping ready");
+        let (app, daprd) = start_with_sidecar(&env, "bookkeeping", |dapr| {
+            settings.dapr.http_port = dapr.http_port;
+            settings.dapr.grpc_port = dapr.grpc_port;
+            async move { Ok(bookkeeping::startup::build(settings).await?) }
+        })
+        .await
+        .expect("bookkeeping with its sidecar");
         let token = issuer.token("bookkeeping", &["bookkeeping:read", "bookkeeping:write"]);
-        let http = authorized_client(&token);
+        let http = authorized_client(&token).expect("client");
         Self {
             app,
             daprd,
@@ -291,17 +287,6 @@ async fn deliveries_of(daprd: &Daprd, process_status: &str) -> anyhow::Result<f6
         )
         .await?;
     Ok(single + bulk)
-}
-
-/// A client that sends `Authorization: Bearer <token>` on every request.
-pub fn authorized_client(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
-    headers.insert(reqwest::header::AUTHORIZATION, value);
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client")
 }
 
 pub fn payment_created(payment_id: &str) -> Value {

@@ -1,9 +1,9 @@
 use std::path::Path;
-use std::time::Duration;
 
 use payments::settings::Settings;
 use platform_settings::Source;
-use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestEnv, TestIssuer};
+pub use platform_test_support::authorized_client;
+use platform_test_support::{Daprd, RunningApp, TestEnv, TestIssuer, start_with_sidecar};
 use serde_json::Value;
 
 pub struct TestApp {
@@ -23,26 +23,19 @@ impl TestApp {
             environment: "test".into(),
         };
         let mut settings = Settings::load(&source).expect("payments settings");
-        let dapr = DaprdOptions::new("payments").expect("ports");
         settings.server.port = 0;
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
         let issuer = TestIssuer::start().await.expect("token issuer");
         settings.auth.issuer = issuer.issuer().to_owned();
         settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-
-        let server = payments::startup::build(settings)
-            .await
-            .expect("build payments");
-        let app = RunningApp::start(server).expect("start payments");
-        let daprd = Daprd::start(&env, dapr, app.addr.port())
-            .await
-            .expect("start daprd");
-        app.wait_ready(Duration::from_secs(20))
-            .await
-            .expect("payments ready");
+        let (app, daprd) = start_with_sidecar(&env, "payments", |dapr| {
+            settings.dapr.http_port = dapr.http_port;
+            settings.dapr.grpc_port = dapr.grpc_port;
+            async move { Ok(payments::startup::build(settings).await?) }
+        })
+        .await
+        .expect("payments with its sidecar");
         let token = issuer.token("payments", &["payments:read", "payments:write"]);
-        let http = authorized_client(&token);
+        let http = authorized_client(&token).expect("client");
         Self {
             app,
             daprd,
@@ -77,15 +70,4 @@ impl TestApp {
             .await
             .expect("redis")
     }
-}
-
-/// A client that sends `Authorization: Bearer <token>` on every request.
-pub fn authorized_client(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header");
-    headers.insert(reqwest::header::AUTHORIZATION, value);
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client")
 }

@@ -207,7 +207,8 @@ async fn every_route_needs_a_token_with_the_right_scope() {
     );
 
     let reader =
-        crate::helpers::authorized_client(&app.issuer.token("payments", &["payments:read"]));
+        crate::helpers::authorized_client(&app.issuer.token("payments", &["payments:read"]))
+            .unwrap();
     assert_eq!(
         reader
             .post(&create)
@@ -219,13 +220,15 @@ async fn every_route_needs_a_token_with_the_right_scope() {
         403
     );
     let writer =
-        crate::helpers::authorized_client(&app.issuer.token("payments", &["payments:write"]));
+        crate::helpers::authorized_client(&app.issuer.token("payments", &["payments:write"]))
+            .unwrap();
     let get = app
         .app
         .url("/v1/payments/0193f5a4-0000-7000-8000-000000000000");
     assert_eq!(writer.get(&get).send().await.unwrap().status(), 403);
     let other_audience =
-        crate::helpers::authorized_client(&app.issuer.token("bookkeeping", &["payments:write"]));
+        crate::helpers::authorized_client(&app.issuer.token("bookkeeping", &["payments:write"]))
+            .unwrap();
     assert_eq!(
         other_audience
             .post(&create)
