@@ -116,7 +116,8 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
 }
 
 /// Creates or re-keys the `platform-admin` client from the bootstrap secret,
-/// so that a fresh installation has someone who may use the admin API.
+/// so that a fresh installation has someone who may use the admin API. A
+/// client an administrator disabled stays disabled across restarts.
 async fn bootstrap_admin(pool: &PgPool, settings: &Settings) -> Result<(), sqlx::Error> {
     let Some(secret) = &settings.oauth.bootstrap_admin_secret else {
         return Ok(());
@@ -124,7 +125,7 @@ async fn bootstrap_admin(pool: &PgPool, settings: &Settings) -> Result<(), sqlx:
     sqlx::query(
         "INSERT INTO clients (client_id, name, secret_digest, grant_types, allowed_scopes, allowed_audiences)
          VALUES ($1, 'platform administration', $2, ARRAY['client_credentials'], ARRAY[$3], ARRAY[$4])
-         ON CONFLICT (client_id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest, disabled = false",
+         ON CONFLICT (client_id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest",
     )
     .bind(ADMIN_CLIENT)
     .bind(digest_secret(secret.expose_secret()))

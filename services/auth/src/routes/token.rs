@@ -131,7 +131,11 @@ async fn authorization_code(
         .bind(&digest)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((grant_id, _)) = reused {
+        // Only the client the code was issued to may trigger the revocation;
+        // otherwise any client holding a leaked code could revoke a grant.
+        if let Some((grant_id, code_client)) = reused
+            && code_client == client.client_id
+        {
             state
                 .tokens
                 .revoke_grant(&mut tx, grant_id, "authorization code redeemed twice")
@@ -234,15 +238,20 @@ async fn refresh_token(
         return Err(invalid());
     }
     if let Some(rotated_at) = rotated_at {
-        let grace = time::Duration::seconds(
-            i64::try_from(state.oauth.refresh_reuse_grace_secs).unwrap_or(0),
-        );
-        let latest_rotation: Option<OffsetDateTime> =
-            sqlx::query_scalar("SELECT max(rotated_at) FROM refresh_tokens WHERE grant_id = $1")
-                .bind(grant_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let retry = now - rotated_at <= grace && latest_rotation == Some(rotated_at);
+        // The grace is measured on the database's clock, the one that set
+        // `rotated_at`: an application clock behind it must not widen it.
+        let grace_secs =
+            f64::from(u32::try_from(state.oauth.refresh_reuse_grace_secs).unwrap_or(0));
+        let (latest_rotation, within_grace): (Option<OffsetDateTime>, bool) = sqlx::query_as(
+            "SELECT max(rotated_at), coalesce(now() - $2::timestamptz <= make_interval(secs => $3), false)
+               FROM refresh_tokens WHERE grant_id = $1",
+        )
+        .bind(grant_id)
+        .bind(rotated_at)
+        .bind(grace_secs)
+        .fetch_one(&mut *tx)
+        .await?;
+        let retry = within_grace && latest_rotation == Some(rotated_at);
         if !retry {
             state
                 .tokens

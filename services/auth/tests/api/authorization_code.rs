@@ -418,3 +418,38 @@ async fn within_the_grace_only_the_latest_rotated_token_may_be_retried() {
     let (status, _) = refresh(&app, &r4).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn another_client_replaying_a_used_code_revokes_nothing() {
+    let app = TestApp::spawn().await;
+    app.web_client("shop", false).await;
+    app.web_client("intruder", false).await;
+    app.user("alice", &["payments-reader"]).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, "shop", &challenge).await;
+    let (status, first) = redeem(&app, &code, &verifier, REDIRECT).await;
+    assert_eq!(status, 200, "{first}");
+    let resource = app
+        .service_client("resource", "payments", &["payments:read"])
+        .await;
+    let access = first["access_token"].as_str().unwrap();
+
+    // A client that got hold of the used code replays it.
+    let res = app
+        .post_form(
+            "/oauth2/token",
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", "intruder"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // The legitimate client's tokens are untouched.
+    assert_eq!(app.introspect(&resource, access).await["active"], true);
+}
