@@ -10,6 +10,8 @@ cd "$here"
 command -v docker-compose >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 }
+# Values a user must provide; placeholders are enough to validate the file.
+export AUTH_KEYS_ENCRYPTION_KEY="${AUTH_KEYS_ENCRYPTION_KEY:-placeholder-for-validation}"
 docker-compose -f docker-compose.yml config -q
 
 pinned="$(awk '$1=="github.com/dapr/dapr" {print $2; exit}' tools/dapr/go.mod)"

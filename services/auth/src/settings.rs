@@ -54,7 +54,14 @@ pub struct KeySettings {
     pub publish_delay_secs: u64,
     /// How often an instance reloads the key set (other instances rotate).
     pub reload_interval_secs: u64,
+    /// Whether the well-known development key of `base.toml` is acceptable:
+    /// true only for local environments (`production.toml` sets false).
+    #[serde(default)]
+    pub allow_development_key: bool,
 }
+
+/// The key in `config/base.toml`, public by being in the repository.
+const DEVELOPMENT_KEY: &str = "bG9jYWwtZGV2ZWxvcG1lbnQta2V5LW5vdC1zZWNyZXQ=";
 
 /// Password hashing and login throttling.
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +89,13 @@ impl Settings {
         self.database.validate()?;
         self.oauth.validate()?;
         self.keys.encryption_key_bytes()?;
+        if !self.keys.allow_development_key
+            && self.keys.encryption_key.expose_secret() == DEVELOPMENT_KEY
+        {
+            return Err(invalid(
+                "keys.encryption_key is the public development key; set APP__KEYS__ENCRYPTION_KEY from a secret",
+            ));
+        }
         if self.passwords.max_concurrent_hashes == 0 || self.passwords.max_failed_attempts <= 0 {
             return Err(invalid(
                 "passwords.max_concurrent_hashes and max_failed_attempts must be > 0",
@@ -170,5 +184,34 @@ mod tests {
         let mut s = local();
         s.keys.encryption_key = SecretString::from("c2hvcnQ=");
         assert!(s.validate().is_err());
+    }
+}
+
+#[cfg(test)]
+mod development_key_tests {
+    use std::path::Path;
+
+    use platform_settings::Source;
+
+    use super::Settings;
+
+    #[test]
+    fn production_refuses_the_public_development_key_and_local_accepts_it() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let production = Settings::load(&Source {
+            config_dir: dir.clone(),
+            environment: "production".into(),
+        });
+        let error = production
+            .expect_err("production must refuse the development key")
+            .to_string();
+        assert!(error.contains("development key"), "{error}");
+        assert!(
+            Settings::load(&Source {
+                config_dir: dir,
+                environment: "local".into()
+            })
+            .is_ok()
+        );
     }
 }
