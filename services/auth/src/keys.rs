@@ -142,6 +142,17 @@ impl KeyRing {
         });
         ring.ensure_signing_key().await?;
         ring.reload().await?;
+        if ring.signer().is_err() {
+            // Keys exist but none could be opened (e.g. the encryption key
+            // was replaced): start a new key at once instead of refusing to
+            // sign. Tokens of the unreadable keys stop validating.
+            let mut tx = ring.pool.begin().await?;
+            let now = OffsetDateTime::now_utc();
+            let kid = ring.insert_key(&mut tx, now, now).await?;
+            tx.commit().await?;
+            tracing::warn!(key.kid = %kid, "no signing key could be opened; created a new one");
+            ring.reload().await?;
+        }
         Ok(ring)
     }
 
@@ -242,10 +253,27 @@ impl KeyRing {
         let rng = SystemRandom::new();
         let mut keys = Vec::with_capacity(rows.len());
         for (kid, jwk, sealed, publish_at, activate_at, retire_at) in rows {
-            let pkcs8 = self.kek.open(&sealed, &kid)?;
-            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
-                .map_err(|_| CryptoError::Key)?;
-            let verifying = jwk.0.verifying_key().map_err(|_| CryptoError::Key)?;
+            // A key that cannot be opened (sealed under another encryption
+            // key, or damaged) is left out rather than failing the whole
+            // ring: the service keeps running and can rotate to a new key.
+            let opened = self
+                .kek
+                .open(&sealed, &kid)
+                .map_err(KeyRingError::from)
+                .and_then(|pkcs8| {
+                    let pair =
+                        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
+                            .map_err(|_| CryptoError::Key)?;
+                    let verifying = jwk.0.verifying_key().map_err(|_| CryptoError::Key)?;
+                    Ok((pair, verifying))
+                });
+            let (pair, verifying) = match opened {
+                Ok(opened) => opened,
+                Err(error) => {
+                    tracing::error!(key.kid = %kid, %error, "signing key cannot be opened; left out of the key ring");
+                    continue;
+                }
+            };
             keys.push(LoadedKey {
                 kid,
                 jwk: jwk.0,

@@ -95,3 +95,30 @@ async fn private_keys_are_sealed_at_rest_and_the_jwks_has_no_private_parts() {
     assert!(sealed.len() > 12 + 16);
     assert_eq!(public["x"], key["x"]);
 }
+
+#[tokio::test]
+async fn keys_sealed_under_another_encryption_key_are_left_out_and_a_new_key_signs() {
+    use auth::crypto::KeyEncryptionKey;
+    use auth::keys::{KeyRing, KeySchedule};
+
+    // The running app has sealed its first key under the configured key.
+    let app = TestApp::spawn().await;
+    let first_kid = jwks_kids(&app).await.remove(0);
+
+    // Another instance starts with a different encryption key (the old one
+    // was lost or replaced): it must start, leave the unreadable key out and
+    // sign with a new one.
+    let pool = sqlx::PgPool::connect_with(app.db.settings().connect_options())
+        .await
+        .unwrap();
+    let other_kek = KeyEncryptionKey::new(&[7u8; 32]).unwrap();
+    let schedule = KeySchedule {
+        publish_delay: Duration::from_secs(0),
+        max_token_lifetime: Duration::from_secs(600),
+    };
+    let ring = KeyRing::load(pool, other_kek, schedule)
+        .await
+        .expect("the key ring starts");
+    let signer = ring.signer().expect("a key that signs");
+    assert_ne!(signer.kid, first_kid);
+}
