@@ -88,11 +88,26 @@ where
     F: FnOnce(&DaprdOptions) -> Fut,
     Fut: Future<Output = anyhow::Result<Server>>,
 {
+    let (app, daprd) = start_with_sidecar_unready(env, app_id, build).await?;
+    app.wait_ready(Duration::from_secs(20)).await?;
+    Ok((app, daprd))
+}
+
+/// [`start_with_sidecar`] without waiting for `/readyz`: for tests of a
+/// service that is not meant to become ready.
+pub async fn start_with_sidecar_unready<F, Fut>(
+    env: &TestEnv,
+    app_id: &str,
+    build: F,
+) -> anyhow::Result<(RunningApp, Daprd)>
+where
+    F: FnOnce(&DaprdOptions) -> Fut,
+    Fut: Future<Output = anyhow::Result<Server>>,
+{
     let dapr = DaprdOptions::new(app_id)?;
     let server = build(&dapr).await?;
     let app = RunningApp::start(server)?;
     let daprd = Daprd::start(env, dapr, app.addr.port()).await?;
-    app.wait_ready(Duration::from_secs(20)).await?;
     Ok((app, daprd))
 }
 

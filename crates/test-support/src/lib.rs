@@ -21,7 +21,7 @@ mod repo;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use app::{RunningApp, authorized_client, start_with_sidecar};
+pub use app::{RunningApp, authorized_client, start_with_sidecar, start_with_sidecar_unready};
 pub use daprd::{Daprd, DaprdOptions};
 pub use issuer::TestIssuer;
 pub use ports::free_port;
