@@ -39,6 +39,23 @@ impl SystemAccount {
             currency: currency.to_owned(),
         }
     }
+
+    fn psp_clearing(currency: &str) -> Self {
+        Self::new(
+            "asset:psp-clearing",
+            "PSP clearing",
+            AccountKind::Asset,
+            currency,
+        )
+    }
+
+    fn sales(currency: &str) -> Self {
+        Self::new("revenue:sales", "Sales", AccountKind::Revenue, currency)
+    }
+
+    fn refunds(currency: &str) -> Self {
+        Self::new("revenue:refunds", "Refunds", AccountKind::Revenue, currency)
+    }
 }
 
 /// Why an event can never be booked. Goes to the dead-letter topic with it.
@@ -110,14 +127,8 @@ pub fn booking_for(
         "payments.payment.succeeded" => {
             let e: PaymentSucceeded = parse(data)?;
             check_money(e.amount, &e.currency)?;
-            let clearing = SystemAccount::new(
-                "asset:psp-clearing",
-                "PSP clearing",
-                AccountKind::Asset,
-                &e.currency,
-            );
-            let sales =
-                SystemAccount::new("revenue:sales", "Sales", AccountKind::Revenue, &e.currency);
+            let clearing = SystemAccount::psp_clearing(&e.currency);
+            let sales = SystemAccount::sales(&e.currency);
             let entry = entry(
                 entry_id,
                 format!("Payment {}", e.payment_id),
@@ -136,18 +147,8 @@ pub fn booking_for(
         "payments.refund.succeeded" => {
             let e: RefundSucceeded = parse(data)?;
             check_money(e.amount, &e.currency)?;
-            let refunds = SystemAccount::new(
-                "revenue:refunds",
-                "Refunds",
-                AccountKind::Revenue,
-                &e.currency,
-            );
-            let clearing = SystemAccount::new(
-                "asset:psp-clearing",
-                "PSP clearing",
-                AccountKind::Asset,
-                &e.currency,
-            );
+            let refunds = SystemAccount::refunds(&e.currency);
+            let clearing = SystemAccount::psp_clearing(&e.currency);
             let entry = entry(
                 entry_id,
                 format!("Refund {} of payment {}", e.refund_id, e.payment_id),

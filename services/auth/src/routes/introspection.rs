@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::instrument;
 
 use super::{AppState, OAuthForm, no_store};
-use crate::clients::ClientCredentials;
+use crate::clients::{Client, ClientCredentials};
 use crate::oauth_error::OAuthError;
 
 /// Only authenticated confidential clients may introspect: the answer
@@ -18,13 +18,7 @@ pub async fn introspect(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, OAuthError> {
-    let credentials = ClientCredentials::from_request(
-        &headers,
-        form.get("client_id"),
-        form.get("client_secret"),
-    )?;
-    tracing::Span::current().record("client_id", credentials.client_id.as_str());
-    let client = credentials.authenticate(&state.pool).await?;
+    let client = authenticate(&state, &headers, &form).await?;
     if client.is_public {
         return Err(OAuthError::UnauthorizedClient(
             "public clients cannot introspect".into(),
@@ -44,16 +38,23 @@ pub async fn revoke(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Response, OAuthError> {
-    let credentials = ClientCredentials::from_request(
-        &headers,
-        form.get("client_id"),
-        form.get("client_secret"),
-    )?;
-    tracing::Span::current().record("client_id", credentials.client_id.as_str());
-    let client = credentials.authenticate(&state.pool).await?;
+    let client = authenticate(&state, &headers, &form).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     state.tokens.revoke(&client.client_id, token).await?;
     Ok(no_store(().into_response()))
+}
+
+/// The calling client, authenticated by HTTP Basic or form credentials, its
+/// id recorded on the current span.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Client, OAuthError> {
+    let credentials =
+        ClientCredentials::from_request(headers, form.get("client_id"), form.get("client_secret"))?;
+    tracing::Span::current().record("client_id", credentials.client_id.as_str());
+    credentials.authenticate(&state.pool).await
 }

@@ -10,7 +10,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{AppState, OAuthForm, no_store};
-use crate::clients::{Client, ClientCredentials, parse_scope, resolve_grant};
+use crate::clients::{Client, parse_scope, resolve_grant};
 use crate::crypto::{constant_time_eq, digest_secret, pkce_s256};
 use crate::oauth_error::OAuthError;
 use crate::tokens::{Subject, TokenResponse};
@@ -26,13 +26,7 @@ pub async fn token(
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     span.record("grant_type", grant_type);
-    let credentials = ClientCredentials::from_request(
-        &headers,
-        form.get("client_id"),
-        form.get("client_secret"),
-    )?;
-    span.record("client_id", credentials.client_id.as_str());
-    let client = credentials.authenticate(&state.pool).await?;
+    let client = super::introspection::authenticate(&state, &headers, &form).await?;
     let response = match grant_type {
         "client_credentials" => client_credentials(&state, &client, &form)?,
         "authorization_code" => authorization_code(&state, &client, &form).await?,

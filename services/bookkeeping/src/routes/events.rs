@@ -201,7 +201,7 @@ async fn book_all(state: &AppState, events: &[Value]) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::Retry; events.len()];
     let mut prepared = Vec::with_capacity(events.len());
     for (index, raw) in events.iter().enumerate() {
-        let event = match serde_json::from_value::<CloudEvent<Value>>(raw.clone()) {
+        let event = match CloudEvent::<Value>::deserialize(raw) {
             Ok(event) => event,
             Err(error) => {
                 outcomes[index] =
