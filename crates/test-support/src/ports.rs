@@ -58,7 +58,11 @@ mod tests {
         let ports: Vec<u16> = (0..200).map(|_| free_port().expect("port")).collect();
         let unique: HashSet<u16> = ports.iter().copied().collect();
         assert_eq!(unique.len(), ports.len());
-        assert!(ports.iter().all(|p| u32::from(*p) >= FIRST && u32::from(*p) < END));
+        assert!(
+            ports
+                .iter()
+                .all(|p| u32::from(*p) >= FIRST && u32::from(*p) < END)
+        );
     }
 
     #[test]
