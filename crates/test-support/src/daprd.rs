@@ -17,6 +17,12 @@ pub struct DaprdOptions {
     pub grpc_port: u16,
     pub internal_grpc_port: u16,
     pub metrics_port: u16,
+    /// Extra environment for the sidecar, e.g. values that components read
+    /// with `envRef` (a sandbox's URL on a port chosen by the test).
+    pub env: Vec<(String, String)>,
+    /// Extra `--resources-path` folders (components or resources a test
+    /// generates), loaded after the repository's own.
+    pub extra_resources: Vec<PathBuf>,
 }
 
 impl DaprdOptions {
@@ -27,6 +33,8 @@ impl DaprdOptions {
             grpc_port: free_port()?,
             internal_grpc_port: free_port()?,
             metrics_port: free_port()?,
+            env: Vec::new(),
+            extra_resources: Vec::new(),
         })
     }
 }
@@ -84,7 +92,7 @@ impl Daprd {
         check_binary_version()?;
         let root = repo_root();
         let path = |p: &str| root.join(p).display().to_string();
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "--app-id".into(),
             options.app_id.clone(),
             "--app-port".into(),
@@ -114,7 +122,11 @@ impl Daprd {
             "--log-level".into(),
             "info".into(),
         ];
-        let envs = vec![
+        for extra in &options.extra_resources {
+            args.push("--resources-path".into());
+            args.push(extra.display().to_string());
+        }
+        let mut envs = vec![
             ("REDIS_HOST".to_owned(), env.redis.host()),
             (
                 "PLATFORM_NAME_RESOLUTION_DB".to_owned(),
@@ -125,6 +137,7 @@ impl Daprd {
                 env.files_dir().display().to_string(),
             ),
         ];
+        envs.extend(options.env.iter().cloned());
         let log = env.dir().join(format!("daprd-{}.log", options.app_id));
         let process = ChildGuard::spawn(
             format!("daprd {}", options.app_id),
