@@ -1,10 +1,18 @@
 //! The axum side: a layer that requires a scope, and an extractor for the
 //! claims it checked.
 //!
-//! ```ignore
-//! Router::new()
+//! ```
+//! # use std::sync::Arc;
+//! # use axum::{Router, routing::post};
+//! # use platform_auth_token::{RequireScope, StaticKeys, Validator, ValidatorConfig};
+//! # async fn create() {}
+//! # let validator = Validator::new(
+//! #     ValidatorConfig::new("http://127.0.0.1:8001", "payments"),
+//! #     Arc::new(StaticKeys::default()),
+//! # );
+//! let app: Router = Router::new()
 //!     .route("/v1/payments", post(create))
-//!     .route_layer(RequireScope::new(&validator, "payments:write"))
+//!     .route_layer(RequireScope::new(&validator, "payments:write"));
 //! ```
 
 use std::convert::Infallible;

@@ -50,11 +50,99 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
+/// Runs `verify` in a loop for about `window` and prints the rate and the
+/// median/p99 of batches of 1,000 calls, per call.
+fn measure(label: &str, window: Duration, mut verify: impl FnMut() -> bool) -> f64 {
+    const BATCH: u32 = 1_000;
+    for _ in 0..BATCH {
+        assert!(verify(), "{label}: a valid signature was refused");
+    }
+    let mut batches = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < window {
+        let batch = Instant::now();
+        for _ in 0..BATCH {
+            assert!(verify(), "{label}: a valid signature was refused");
+        }
+        batches.push(batch.elapsed() / BATCH);
+    }
+    let rate = f64::from(BATCH) * batches.len() as f64 / start.elapsed().as_secs_f64();
+    batches.sort();
+    println!(
+        "  {label}: {rate:.0}/s on one core; per verification p50 {:.1} µs, p99 {:.1} µs",
+        percentile(&batches, 0.50).as_secs_f64() * 1e6,
+        percentile(&batches, 0.99).as_secs_f64() * 1e6,
+    );
+    rate
+}
+
+/// ES256 signature verification alone, over one key, message and
+/// signature: what a full token check is bounded by. `ring` is what
+/// `platform-auth-token` uses; with `--features ecdsa-backends` the same
+/// check by `aws-lc-rs` and RustCrypto's `p256` is measured too (ADR 0012).
+fn signature_backends(window: Duration) {
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .expect("key pair");
+    let point = pair.public_key().as_ref().to_vec();
+    // About the signing input of one of our access tokens.
+    let message = vec![b'x'; 330];
+    let signature = pair.sign(&rng, &message).expect("sign").as_ref().to_vec();
+
+    println!(
+        "ES256 signature verification ({} byte message):",
+        message.len()
+    );
+    let ring_key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &point);
+    let ring = measure("ring 0.17 (UnparsedPublicKey)", window, || {
+        ring_key.verify(&message, &signature).is_ok()
+    });
+    #[cfg(feature = "ecdsa-backends")]
+    other_backends(window, ring, &point, &message, &signature);
+    #[cfg(not(feature = "ecdsa-backends"))]
+    println!("  (ring {ring:.0}/s; compare aws-lc-rs and p256 with --features ecdsa-backends)");
+}
+
+#[cfg(feature = "ecdsa-backends")]
+fn other_backends(window: Duration, ring: f64, point: &[u8], message: &[u8], signature: &[u8]) {
+    let aws_unparsed = aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+        point,
+    );
+    let aws_parsed = aws_unparsed.parse().expect("aws-lc-rs key");
+    let aws = measure("aws-lc-rs 1 (ParsedPublicKey)", window, || {
+        aws_parsed.verify_sig(message, signature).is_ok()
+    });
+    measure("aws-lc-rs 1 (UnparsedPublicKey)", window, || {
+        aws_unparsed.verify(message, signature).is_ok()
+    });
+
+    let p256_key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point).expect("p256 key");
+    let p256_signature = p256::ecdsa::Signature::from_slice(signature).expect("p256 signature");
+    let rust_crypto = measure("p256 0.14 (RustCrypto, key parsed once)", window, || {
+        use p256::ecdsa::signature::Verifier as _;
+        p256_key.verify(message, &p256_signature).is_ok()
+    });
+    println!(
+        "  relative to ring: aws-lc-rs {:.2}x, p256 {:.2}x",
+        aws / ring,
+        rust_crypto / ring
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let seconds = env_or("BENCH_SECONDS", 10);
     let concurrency = env_or("BENCH_CONCURRENCY", 32) as usize;
     println!("machine: {}", machine());
+    signature_backends(Duration::from_secs(seconds.min(3)));
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("signatures") {
+        return;
+    }
 
     let source = Source {
         config_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),

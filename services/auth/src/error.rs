@@ -99,6 +99,15 @@ impl IntoResponse for AuthError {
     }
 }
 
+impl From<crate::passwords::HashError> for AuthError {
+    fn from(error: crate::passwords::HashError) -> Self {
+        match error {
+            crate::passwords::HashError::Busy => Self::Busy,
+            other => Self::Hashing(other.to_string()),
+        }
+    }
+}
+
 /// `on_constraint`-style helper: a unique violation becomes a 409.
 pub fn conflict_on_unique(what: &'static str) -> impl FnOnce(sqlx::Error) -> AuthError {
     move |e| match &e {

@@ -8,6 +8,11 @@
 //! valid. Every instance reloads the ring periodically; which key signs is
 //! decided from the timestamps at signing time, so instances agree without
 //! coordination.
+//!
+//! Times keep the database's precision (microseconds) everywhere: they are
+//! made at that precision ([`now`]) and compared as timestamps, never cut to
+//! whole seconds, so a key signs exactly from its `activate_at` and not up to
+//! a second before it.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -48,9 +53,9 @@ struct LoadedKey {
     jwk: Jwk,
     verifying: Arc<VerifyingKey>,
     pair: Arc<EcdsaKeyPair>,
-    publish_at: i64,
-    activate_at: i64,
-    retire_at: Option<i64>,
+    publish_at: OffsetDateTime,
+    activate_at: OffsetDateTime,
+    retire_at: Option<OffsetDateTime>,
 }
 
 impl std::fmt::Debug for LoadedKey {
@@ -123,6 +128,30 @@ type KeyRow = (
     Option<OffsetDateTime>,
 );
 
+/// The current time at the precision PostgreSQL stores (microseconds), so
+/// that a time we keep in memory or return equals the one stored.
+pub fn now() -> OffsetDateTime {
+    truncate_to_micros(OffsetDateTime::now_utc())
+}
+
+fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}
+
+/// The key that signs at `now`: the latest activated one not retired.
+fn signing_key(keys: &[LoadedKey], now: OffsetDateTime) -> Option<&LoadedKey> {
+    keys.iter()
+        .filter(|k| k.activate_at <= now && k.retire_at.is_none_or(|r| r > now))
+        .max_by_key(|k| k.activate_at)
+}
+
+/// Whether `key` is in the JWKS at `now`: published, and not yet past
+/// `retire_at + max_token_lifetime`.
+fn is_published(key: &LoadedKey, now: OffsetDateTime, max_token_lifetime: Duration) -> bool {
+    key.publish_at <= now && key.retire_at.is_none_or(|r| r + max_token_lifetime > now)
+}
+
 /// Serialises key creation across instances.
 const KEY_LOCK: i64 = 0x6175_7468_6b65_7973; // "authkeys"
 
@@ -147,7 +176,7 @@ impl KeyRing {
             // was replaced): start a new key at once instead of refusing to
             // sign. Tokens of the unreadable keys stop validating.
             let mut tx = ring.pool.begin().await?;
-            let now = OffsetDateTime::now_utc();
+            let now = now();
             let kid = ring.insert_key(&mut tx, now, now).await?;
             tx.commit().await?;
             tracing::warn!(key.kid = %kid, "no signing key could be opened; created a new one");
@@ -169,7 +198,7 @@ impl KeyRing {
         .fetch_one(&mut *tx)
         .await?;
         if usable == 0 {
-            let now = OffsetDateTime::now_utc();
+            let now = now();
             let kid = self.insert_key(&mut tx, now, now).await?;
             tracing::info!(key.kid = %kid, "created the first signing key");
         }
@@ -214,8 +243,8 @@ impl KeyRing {
             .bind(KEY_LOCK)
             .execute(&mut *tx)
             .await?;
-        let now = OffsetDateTime::now_utc();
-        let activate_at = now + self.schedule.publish_delay;
+        let now = now();
+        let activate_at = truncate_to_micros(now + self.schedule.publish_delay);
         let kid = self.insert_key(&mut tx, now, activate_at).await?;
         sqlx::query(
             "UPDATE signing_keys SET retire_at = $1
@@ -279,9 +308,9 @@ impl KeyRing {
                 jwk: jwk.0,
                 verifying: Arc::new(verifying),
                 pair: Arc::new(pair),
-                publish_at: publish_at.unix_timestamp(),
-                activate_at: activate_at.unix_timestamp(),
-                retire_at: retire_at.map(OffsetDateTime::unix_timestamp),
+                publish_at,
+                activate_at,
+                retire_at,
             });
         }
         if let Ok(mut current) = self.keys.write() {
@@ -299,10 +328,7 @@ impl KeyRing {
 
     /// The key that signs now: the latest activated one not retired.
     pub fn signer(&self) -> Result<Signer, KeyRingError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        self.snapshot()
-            .iter()
-            .find(|k| k.activate_at <= now && k.retire_at.is_none_or(|r| r > now))
+        signing_key(&self.snapshot(), OffsetDateTime::now_utc())
             .map(|k| Signer {
                 kid: k.kid.clone(),
                 pair: k.pair.clone(),
@@ -310,15 +336,14 @@ impl KeyRing {
             .ok_or(KeyRingError::NoActiveKey)
     }
 
-    fn is_published(&self, key: &LoadedKey, now: i64) -> bool {
-        let lifetime = i64::try_from(self.schedule.max_token_lifetime.as_secs()).unwrap_or(0);
-        key.publish_at <= now && key.retire_at.is_none_or(|r| r + lifetime > now)
+    fn is_published(&self, key: &LoadedKey, now: OffsetDateTime) -> bool {
+        is_published(key, now, self.schedule.max_token_lifetime)
     }
 
     /// The JWKS: every published key, including retired ones whose tokens
     /// may still be valid.
     pub fn jwks(&self) -> JwkSet {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = OffsetDateTime::now_utc();
         JwkSet {
             keys: self
                 .snapshot()
@@ -370,7 +395,7 @@ impl KeyRing {
 
 impl KeySource for KeyRing {
     fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = OffsetDateTime::now_utc();
         self.snapshot()
             .iter()
             .find(|k| k.kid == kid && self.is_published(k, now))
@@ -390,5 +415,63 @@ impl KeySource for KeyRing {
                 .await
                 .map_err(|e| KeyError::Fetch(e.to_string()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 10:00:00 UTC on 2026-11-26 plus `nanos`.
+    fn at(seconds: i64, nanos: i128) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(1_795_687_200 + seconds) * 1_000_000_000 + nanos,
+        )
+        .unwrap()
+    }
+
+    fn key(kid: &str, activate_at: OffsetDateTime, retire_at: Option<OffsetDateTime>) -> LoadedKey {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let jwk = Jwk::es256(kid, pair.public_key().as_ref()).unwrap();
+        LoadedKey {
+            kid: kid.into(),
+            verifying: Arc::new(jwk.verifying_key().unwrap()),
+            jwk,
+            pair: Arc::new(pair),
+            publish_at: activate_at,
+            activate_at,
+            retire_at,
+        }
+    }
+
+    #[test]
+    fn rotation_happens_at_the_exact_instant_not_the_whole_second() {
+        let handover = at(0, 700_000_000);
+        let keys = vec![
+            key("new", handover, None),
+            key("old", at(-3600, 0), Some(handover)),
+        ];
+        let signer_at = |t| signing_key(&keys, t).map(|k| k.kid.as_str());
+        // Within the second of the handover but before it, the old key signs.
+        assert_eq!(signer_at(at(0, 200_000_000)), Some("old"));
+        assert_eq!(signer_at(at(0, 699_999_000)), Some("old"));
+        assert_eq!(signer_at(handover), Some("new"));
+        // A key leaves the JWKS exactly a token lifetime after it retires.
+        let lifetime = Duration::from_secs(300);
+        let gone = at(300, 700_000_000);
+        assert!(is_published(&keys[1], at(300, 200_000_000), lifetime));
+        assert!(!is_published(&keys[1], gone, lifetime));
+        // The new key is not in the JWKS before it is published.
+        assert!(!is_published(&keys[0], at(0, 500_000_000), lifetime));
+    }
+
+    #[test]
+    fn times_are_kept_at_the_stored_precision() {
+        let t = at(0, 123_456_789);
+        assert_eq!(truncate_to_micros(t), at(0, 123_456_000));
+        assert_eq!(now().nanosecond() % 1_000, 0);
     }
 }

@@ -68,12 +68,33 @@ const DEVELOPMENT_KEY: &str = "bG9jYWwtZGV2ZWxvcG1lbnQta2V5LW5vdC1zZWNyZXQ=";
 pub struct PasswordSettings {
     /// Hashes computed at once; argon2 at OWASP parameters takes ~19 MiB and
     /// tens of milliseconds each, so this bounds both memory and the CPU that
-    /// logins can take from token traffic.
-    pub max_concurrent_hashes: usize,
+    /// logins can take from token traffic. Unset: every core but one, at
+    /// least one ([`Self::concurrent_hashes`]).
+    #[serde(default)]
+    pub max_concurrent_hashes: Option<usize>,
+    /// How long a login or registration waits for a hashing slot before it
+    /// is refused as busy (503, `Retry-After`) without counting as an
+    /// attempt.
+    pub hash_queue_wait_ms: u64,
     /// Failed logins before the account is locked.
     pub max_failed_attempts: i32,
     pub lockout_secs: u64,
     pub min_length: usize,
+}
+
+impl PasswordSettings {
+    /// `max_concurrent_hashes`, or every core but one (at least one).
+    pub fn concurrent_hashes(&self) -> usize {
+        self.max_concurrent_hashes.unwrap_or_else(|| {
+            crate::passwords::default_concurrent_hashes(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            )
+        })
+    }
+
+    pub fn hash_queue_wait(&self) -> Duration {
+        Duration::from_millis(self.hash_queue_wait_ms)
+    }
 }
 
 impl Settings {
@@ -96,10 +117,15 @@ impl Settings {
                 "keys.encryption_key is the public development key; set APP__KEYS__ENCRYPTION_KEY from a secret",
             ));
         }
-        if self.passwords.max_concurrent_hashes == 0 || self.passwords.max_failed_attempts <= 0 {
+        if self.passwords.max_concurrent_hashes == Some(0)
+            || self.passwords.max_failed_attempts <= 0
+        {
             return Err(invalid(
                 "passwords.max_concurrent_hashes and max_failed_attempts must be > 0",
             ));
+        }
+        if self.passwords.hash_queue_wait_ms > 60_000 {
+            return Err(invalid("passwords.hash_queue_wait_ms must be <= 60000"));
         }
         Ok(())
     }
@@ -172,6 +198,18 @@ mod tests {
         assert_eq!(settings.keys.encryption_key_bytes().unwrap().len(), 32);
         let printed = format!("{settings:?}");
         assert!(!printed.contains(settings.keys.encryption_key.expose_secret()));
+    }
+
+    #[test]
+    fn hashing_uses_every_core_but_one_unless_configured() {
+        let mut s = local();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(s.passwords.max_concurrent_hashes, None);
+        assert_eq!(s.passwords.concurrent_hashes(), (cores - 1).max(1));
+        s.passwords.max_concurrent_hashes = Some(3);
+        assert_eq!(s.passwords.concurrent_hashes(), 3);
+        s.passwords.max_concurrent_hashes = Some(0);
+        assert!(s.validate().is_err());
     }
 
     #[test]

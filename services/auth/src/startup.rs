@@ -97,7 +97,10 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
         tokens: Tokens::new(pool.clone(), keys.clone(), oauth.clone()),
         users: Users::new(
             pool.clone(),
-            PasswordHasher::new(settings.passwords.max_concurrent_hashes)?,
+            PasswordHasher::new(
+                settings.passwords.concurrent_hashes(),
+                settings.passwords.hash_queue_wait(),
+            )?,
             settings.passwords.clone(),
         ),
         keys,

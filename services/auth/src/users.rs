@@ -5,15 +5,20 @@
 //! limit is reached: N parallel guesses reserve at most the remaining
 //! attempts, the rest are refused without their password being looked at.
 //! A correct password resets the count.
+//!
+//! The hashing slot is taken *before* the attempt is counted, and counting,
+//! checking and recording run in a task of their own: a request that waits
+//! for a slot, gives up (503) or is cancelled while queued has counted
+//! nothing, and one cancelled after counting still has its outcome recorded.
 
 use secrecy::SecretString;
 use serde::Serialize;
 use sqlx::PgPool;
-use tracing::instrument;
+use tracing::{Instrument as _, instrument};
 use uuid::Uuid;
 
 use crate::error::{AuthError, conflict_on_unique};
-use crate::passwords::{PasswordHasher, Verified};
+use crate::passwords::{HashPermit, PasswordHasher, Verified};
 use crate::settings::PasswordSettings;
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,11 +79,7 @@ impl Users {
                 ),
             ));
         }
-        let hash = self
-            .hasher
-            .hash(password)
-            .await
-            .map_err(|e| AuthError::Hashing(e.to_string()))?;
+        let hash = self.hasher.hash(password).await?;
         let id = Uuid::now_v7();
         sqlx::query("INSERT INTO users (id, username, password_hash) VALUES ($1, $2, $3)")
             .bind(id)
@@ -92,17 +93,37 @@ impl Users {
     }
 
     /// `Some(user)` for the right password of an unlocked account; `None`
-    /// for every failure alike (unknown, wrong, locked).
+    /// for every failure alike (unknown, wrong, locked); [`AuthError::Busy`]
+    /// when no hashing slot frees up in time (nothing counted).
     #[instrument(skip_all)]
     pub async fn login(
         &self,
         username: &str,
         password: &SecretString,
     ) -> Result<Option<User>, AuthError> {
+        let permit = self.hasher.permit().await?;
         let Ok(username) = parse_username(username) else {
-            self.verify_dummy(password).await?;
+            self.hasher.verify_with(permit, password, None).await?;
             return Ok(None);
         };
+        // From here on the attempt runs to its end even if the caller goes
+        // away: once counted, its outcome (a reset on success) is recorded.
+        let this = self.clone();
+        let password = password.clone();
+        tokio::spawn(
+            async move { this.counted_attempt(permit, username, &password).await }
+                .instrument(tracing::Span::current()),
+        )
+        .await
+        .map_err(|e| AuthError::Hashing(e.to_string()))?
+    }
+
+    async fn counted_attempt(
+        &self,
+        permit: HashPermit,
+        username: String,
+        password: &SecretString,
+    ) -> Result<Option<User>, AuthError> {
         let reserved: Option<(Uuid, String)> = sqlx::query_as(
             "UPDATE users SET
                  failed_attempts = CASE WHEN locked_until <= now() THEN 1 ELSE failed_attempts + 1 END,
@@ -121,16 +142,14 @@ impl Users {
         .await?;
         let Some((id, stored)) = reserved else {
             // Unknown or locked: same work, same answer.
-            self.verify_dummy(password).await?;
+            self.hasher.verify_with(permit, password, None).await?;
             tracing::info!("login refused");
             return Ok(None);
         };
-        metrics::counter!("auth_password_checks_total").increment(1);
         let verified = self
             .hasher
-            .verify(password, Some(&stored))
-            .await
-            .map_err(|e| AuthError::Hashing(e.to_string()))?;
+            .verify_with(permit, password, Some(&stored))
+            .await?;
         match verified {
             Verified::Match { rehash } => {
                 sqlx::query(
@@ -152,14 +171,6 @@ impl Users {
                 Ok(None)
             }
         }
-    }
-
-    async fn verify_dummy(&self, password: &SecretString) -> Result<(), AuthError> {
-        self.hasher
-            .verify(password, None)
-            .await
-            .map(|_| ())
-            .map_err(|e| AuthError::Hashing(e.to_string()))
     }
 
     /// The scopes the user's roles grant.
@@ -205,5 +216,130 @@ impl Users {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use argon2::Params;
+    use platform_settings::Source;
+    use platform_test_support::TestDatabase;
+
+    use super::*;
+    use crate::settings::Settings;
+
+    const PASSWORD: &str = "correct horse battery staple";
+
+    /// A migrated database of its own, and `Users` over it with a cheap
+    /// hash (the parameters do not matter to counting) and `slots` slots.
+    async fn users(
+        slots: usize,
+        queue_wait: Duration,
+        max_failed_attempts: i32,
+    ) -> (TestDatabase, PgPool, Users, Uuid) {
+        let settings = Settings::load(&Source {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            environment: "test".into(),
+        })
+        .unwrap();
+        let db = TestDatabase::create(&settings.database).await.unwrap();
+        let pool = PgPool::connect_with(db.settings().connect_options())
+            .await
+            .unwrap();
+        sqlx::migrate!("./migrations").run(&pool).await.unwrap();
+        let hasher =
+            PasswordHasher::with_params(slots, queue_wait, Params::new(8, 1, 1, None).unwrap())
+                .unwrap();
+        let mut passwords = settings.passwords.clone();
+        passwords.max_failed_attempts = max_failed_attempts;
+        let users = Users::new(pool.clone(), hasher, passwords);
+        let alice = users
+            .register("alice", &SecretString::from(PASSWORD))
+            .await
+            .unwrap();
+        (db, pool, users, alice.id)
+    }
+
+    async fn failed_attempts(pool: &PgPool) -> i32 {
+        sqlx::query_scalar("SELECT failed_attempts FROM users WHERE username = 'alice'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_login_without_a_hashing_slot_in_time_is_busy_and_not_counted() {
+        let (_db, pool, users, _) = users(1, Duration::from_millis(50), 5).await;
+        let held = users.hasher.permit().await.unwrap();
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            users.login("alice", &SecretString::from("wrong password")),
+        )
+        .await
+        .expect("the wait for a hashing slot is bounded");
+        assert!(matches!(outcome, Err(AuthError::Busy)), "{outcome:?}");
+        assert_eq!(AuthError::Busy.status_code(), 503);
+        assert_eq!(failed_attempts(&pool).await, 0);
+        assert_eq!(users.hasher.verifications(), 0);
+        drop(held);
+        assert!(
+            users
+                .login("alice", &SecretString::from(PASSWORD))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_login_cancelled_while_queued_is_not_counted() {
+        let (_db, pool, users, _) = users(1, Duration::from_secs(60), 5).await;
+        let held = users.hasher.permit().await.unwrap();
+        let queued = tokio::spawn({
+            let users = users.clone();
+            async move {
+                users
+                    .login("alice", &SecretString::from("wrong password"))
+                    .await
+            }
+        });
+        // Give it time to queue (and, were it counted first, to count).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        queued.abort();
+        assert!(queued.await.unwrap_err().is_cancelled());
+        drop(held);
+        assert_eq!(failed_attempts(&pool).await, 0);
+        assert_eq!(users.hasher.verifications(), 0);
+    }
+
+    #[tokio::test]
+    async fn n_plus_k_concurrent_wrong_passwords_verify_exactly_n_then_lock() {
+        const LIMIT: i32 = 3;
+        let (_db, pool, users, _) = users(2, Duration::from_secs(60), LIMIT).await;
+        let attempts = (0..12).map(|i| {
+            let users = users.clone();
+            tokio::spawn(async move {
+                users
+                    .login("alice", &SecretString::from(format!("wrong password {i}")))
+                    .await
+            })
+        });
+        for outcome in futures::future::join_all(attempts).await {
+            assert!(outcome.unwrap().unwrap().is_none());
+        }
+        assert_eq!(users.hasher.verifications(), LIMIT as u64);
+        assert_eq!(failed_attempts(&pool).await, LIMIT);
+        // Locked: the right password is not even checked.
+        assert!(
+            users
+                .login("alice", &SecretString::from(PASSWORD))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(users.hasher.verifications(), LIMIT as u64);
     }
 }

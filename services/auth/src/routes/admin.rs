@@ -41,8 +41,24 @@ pub struct ClientWithSecret {
     client_secret: Option<String>,
 }
 
+/// Whether `id` has the shape of a UUID (32 hex digits, hyphens aside).
+/// Users' `sub` is their UUID and a client-credentials token's `sub` is the
+/// client id: keeping UUID-shaped ids away from clients keeps the two
+/// namespaces disjoint, so a `sub` never names both a user and a client.
+/// The database enforces the same rule (migration 20261126100003).
+pub fn is_uuid_shaped(id: &str) -> bool {
+    let digits: Vec<char> = id.chars().filter(|c| *c != '-').collect();
+    digits.len() == 32 && digits.iter().all(char::is_ascii_hexdigit)
+}
+
 fn validate(new: &NewClient) -> Result<(), AuthError> {
     const GRANTS: [&str; 3] = ["client_credentials", "authorization_code", "refresh_token"];
+    if is_uuid_shaped(&new.client_id) {
+        return Err(AuthError::invalid(
+            "client_id",
+            "client_id must not look like a UUID: UUIDs name users",
+        ));
+    }
     if new.grant_types.is_empty()
         || new
             .grant_types
@@ -113,9 +129,10 @@ pub async fn create_client(
     .execute(&state.pool)
     .await
     .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_check_violation() => {
-            AuthError::invalid("client_id", "client_id must match ^[a-z][a-z0-9_.-]{1,63}$")
-        }
+        sqlx::Error::Database(db) if db.is_check_violation() => AuthError::invalid(
+            "client_id",
+            "client_id must match ^[a-z][a-z0-9_.-]{1,63}$ and not look like a UUID",
+        ),
         _ => conflict_on_unique("client")(e),
     })?;
     tracing::info!("client created");
@@ -257,4 +274,21 @@ pub async fn rotate_keys(
     admin: Authenticated,
 ) -> Result<(StatusCode, Json<KeyInfo>), AuthError> {
     Ok((StatusCode::CREATED, Json(state.keys.rotate().await?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_uuid_shaped;
+
+    #[test]
+    fn uuid_shaped_client_ids_are_recognised_in_every_spelling() {
+        let user = uuid::Uuid::now_v7();
+        assert!(is_uuid_shaped(&user.to_string()));
+        assert!(is_uuid_shaped(&user.simple().to_string()));
+        assert!(is_uuid_shaped("a0b1c2d3-e4f5-a6b7-c8d9-e0f1a2b3c4d5"));
+        assert!(is_uuid_shaped("a0b1c2d3e4f5-a6b7c8d9e0f1a2b3c4d5"));
+        assert!(!is_uuid_shaped("payments"));
+        assert!(!is_uuid_shaped("a0b1c2d3-e4f5-a6b7-c8d9-e0f1a2b3c4d"));
+        assert!(!is_uuid_shaped("shop-a0b1c2d3-e4f5-a6b7-c8d9-e0f1a2b3c4d5"));
+    }
 }

@@ -10,7 +10,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{AppState, OAuthForm, no_store};
-use crate::clients::{Client, parse_scope, resolve_grant};
+use crate::clients::{Client, OIDC_SCOPES, parse_scope, resolve_grant};
 use crate::crypto::{constant_time_eq, digest_secret, pkce_s256};
 use crate::oauth_error::OAuthError;
 use crate::tokens::{Subject, TokenResponse};
@@ -267,8 +267,32 @@ async fn refresh_token(
             .execute(&mut *tx)
             .await?;
     }
+    // The grant's scopes are what the user's roles allowed at sign-in; roles
+    // change. Every refresh grants (originally granted) ∩ (what the roles
+    // and the client allow now). A grant left with none of its service
+    // scopes is over: revoked, like a reused token (ADR 0013).
+    let role_scopes: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT unnest(r.scopes) FROM user_roles ur JOIN roles r ON r.name = ur.role
+         WHERE ur.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(granted) = current_scopes(&scope, &role_scopes, &client.allowed_scopes) else {
+        state
+            .tokens
+            .revoke_grant(
+                &mut tx,
+                grant_id,
+                "the user's roles no longer allow the grant",
+            )
+            .await?;
+        tx.commit().await?;
+        return Err(OAuthError::invalid_grant(
+            "the user's roles no longer allow this grant",
+        ));
+    };
     // Down-scoping is allowed (RFC 6749 §6); widening is not.
-    let granted: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let scope = match form.get("scope") {
         Some(requested) => {
             let requested = parse_scope(requested)?;
@@ -277,7 +301,7 @@ async fn refresh_token(
             }
             requested.join(" ")
         }
-        None => scope,
+        None => granted.join(" "),
     };
     let refresh = state.tokens.new_refresh_token(&mut tx, grant_id).await?;
     tx.commit().await?;
@@ -290,4 +314,68 @@ async fn refresh_token(
     })?;
     response.refresh_token = Some(refresh);
     Ok(response)
+}
+
+/// The scopes of a grant that still hold: `granted` (space-separated, as
+/// stored) narrowed to the user's current `role_scopes` and the client's
+/// current `client_scopes`; OpenID Connect's own scopes are not the roles'
+/// to give and stay. `None` when the grant had service scopes and none is
+/// left.
+fn current_scopes<'a>(
+    granted: &'a str,
+    role_scopes: &[String],
+    client_scopes: &[String],
+) -> Option<Vec<&'a str>> {
+    let original: Vec<&str> = granted.split(' ').filter(|s| !s.is_empty()).collect();
+    let oidc = |s: &str| OIDC_SCOPES.contains(&s);
+    let holds = |s: &str| {
+        oidc(s) || (role_scopes.iter().any(|r| r == s) && client_scopes.iter().any(|c| c == s))
+    };
+    let current: Vec<&str> = original.iter().copied().filter(|s| holds(s)).collect();
+    let had_service_scopes = original.iter().any(|s| !oidc(s));
+    let has_service_scopes = current.iter().any(|s| !oidc(s));
+    (!had_service_scopes || has_service_scopes).then_some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::current_scopes;
+
+    fn owned(scopes: &[&str]) -> Vec<String> {
+        scopes.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_refresh_keeps_only_what_roles_and_client_still_allow() {
+        let client = owned(&["payments:read", "payments:write"]);
+        let grant = "openid payments:read payments:write";
+        assert_eq!(
+            current_scopes(grant, &owned(&["payments:read", "payments:write"]), &client),
+            Some(vec!["openid", "payments:read", "payments:write"])
+        );
+        assert_eq!(
+            current_scopes(
+                grant,
+                &owned(&["payments:read", "bookkeeping:read"]),
+                &client
+            ),
+            Some(vec!["openid", "payments:read"]),
+            "narrowed to the roles, never widened"
+        );
+        assert_eq!(
+            current_scopes(
+                grant,
+                &owned(&["payments:read"]),
+                &owned(&["payments:write"])
+            ),
+            None,
+            "the client lost the only scope the roles still give"
+        );
+        assert_eq!(current_scopes(grant, &[], &client), None);
+        assert_eq!(
+            current_scopes("openid", &[], &client),
+            Some(vec!["openid"]),
+            "a sign-in-only grant needs no role"
+        );
+    }
 }

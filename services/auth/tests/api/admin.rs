@@ -174,3 +174,43 @@ async fn admin_input_is_validated_and_disabled_clients_cannot_authenticate() {
         401
     );
 }
+
+#[tokio::test]
+async fn uuid_shaped_client_ids_are_refused_so_a_sub_never_names_both_a_user_and_a_client() {
+    let app = TestApp::spawn().await;
+    // A user's sub is a UUID; this client id would otherwise pass the pattern.
+    let user_like = format!("a{}", &uuid::Uuid::now_v7().to_string()[1..]);
+    for id in [user_like.clone(), user_like.replace('-', "")] {
+        let (status, body) = app
+            .admin_call(
+                reqwest::Method::POST,
+                "/admin/clients",
+                Some(json!({
+                    "client_id": id, "name": "x", "grant_types": ["client_credentials"],
+                    "allowed_scopes": ["payments:read"], "allowed_audiences": ["payments"],
+                })),
+            )
+            .await;
+        assert_eq!(status, 422, "{id} -> {body}");
+        assert_eq!(
+            (body["code"].as_str(), body["field"].as_str()),
+            (Some("validation_failed"), Some("client_id"))
+        );
+        let (status, _) = app
+            .admin_call(reqwest::Method::GET, &format!("/admin/clients/{id}"), None)
+            .await;
+        assert_eq!(status, 404, "nothing was stored for {id}");
+    }
+    // The database holds the same line for writers other than the admin API.
+    let mut conn = app.db.connect().await.unwrap();
+    let inserted = sqlx::query(
+        "INSERT INTO clients (client_id, name, grant_types) VALUES ($1, 'x', ARRAY['client_credentials'])",
+    )
+    .bind(&user_like)
+    .execute(&mut conn)
+    .await;
+    assert!(
+        matches!(&inserted, Err(sqlx::Error::Database(db)) if db.is_check_violation()),
+        "{inserted:?}"
+    );
+}

@@ -163,11 +163,15 @@ async fn the_full_code_flow_with_pkce_gives_verified_id_and_access_tokens_and_ro
 }
 
 async fn code_for(app: &TestApp, client_id: &str, challenge: &str) -> String {
+    code_with_scope(app, client_id, challenge, "openid payments:read").await
+}
+
+async fn code_with_scope(app: &TestApp, client_id: &str, challenge: &str, scope: &str) -> String {
     let params = [
         ("response_type", "code"),
         ("client_id", client_id),
         ("redirect_uri", REDIRECT),
-        ("scope", "openid payments:read"),
+        ("scope", scope),
         ("state", "s1"),
         ("code_challenge", challenge),
         ("code_challenge_method", "S256"),
@@ -452,4 +456,75 @@ async fn another_client_replaying_a_used_code_revokes_nothing() {
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
     // The legitimate client's tokens are untouched.
     assert_eq!(app.introspect(&resource, access).await["active"], true);
+}
+
+#[tokio::test]
+async fn a_refresh_narrows_to_the_current_roles_and_ends_when_none_remain() {
+    let app = TestApp::spawn().await;
+    app.web_client("shop", false).await;
+    let alice = app.user("alice", &["payments-operator"]).await;
+    let set_roles = |roles: Value| {
+        let app = &app;
+        let path = format!("/admin/users/{alice}/roles");
+        async move {
+            let (status, body) = app
+                .admin_call(reqwest::Method::PUT, &path, Some(json!({ "roles": roles })))
+                .await;
+            assert_eq!(status, 204, "{body}");
+        }
+    };
+    let (verifier, challenge) = pkce();
+    let code = code_with_scope(
+        &app,
+        "shop",
+        &challenge,
+        "openid payments:read payments:write",
+    )
+    .await;
+    let (status, tokens) = redeem(&app, &code, &verifier, REDIRECT).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid payments:read payments:write");
+
+    // Demoted to reader: the next refresh carries only what the role allows.
+    set_roles(json!(["payments-reader"])).await;
+    let (status, narrowed) = refresh(&app, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(narrowed["scope"], "openid payments:read");
+    let access = narrowed["access_token"].as_str().unwrap();
+    let claims = app.decode_access_token(access, "payments").await.unwrap();
+    assert_eq!(claims["scope"], "openid payments:read");
+    // Asking for the lost scope back is refused.
+    let res = app
+        .post_form(
+            "/oauth2/token",
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", narrowed["refresh_token"].as_str().unwrap()),
+                ("client_id", "shop"),
+                ("scope", "payments:write"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_scope");
+
+    // No role left: the grant is over, and so are its tokens.
+    let (status, again) = refresh(&app, narrowed["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{again}");
+    set_roles(json!([])).await;
+    let (status, body) = refresh(&app, again["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let resource = app
+        .service_client("resource", "payments", &["payments:read"])
+        .await;
+    assert_eq!(
+        app.introspect(&resource, again["access_token"].as_str().unwrap())
+            .await,
+        json!({ "active": false })
+    );
 }

@@ -1,5 +1,4 @@
 use std::path::Path;
-use std::time::Duration;
 
 use auth::settings::Settings;
 use base64::Engine;
@@ -7,7 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use platform_settings::Source;
-use platform_test_support::{Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, free_port};
+use platform_test_support::{
+    Daprd, RunningApp, TestDatabase, TestEnv, free_port, start_with_sidecar,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -53,27 +54,23 @@ impl TestApp {
         let db = TestDatabase::create(&settings.database)
             .await
             .expect("test database");
-        let dapr = DaprdOptions::new("auth").expect("ports");
         // The issuer must name the real port, so the port is chosen first.
         let port = free_port().expect("port");
         settings.server.port = port;
         settings.oauth.issuer = format!("http://127.0.0.1:{port}");
         settings.oauth.bootstrap_admin_secret = Some(SecretString::from(ADMIN_SECRET));
         settings.keys.publish_delay_secs = 0;
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
         settings.database = db.settings().clone();
         adjust(&mut settings);
         let issuer = settings.oauth.issuer.clone();
 
-        let server = auth::startup::build(settings).await.expect("build auth");
-        let app = RunningApp::start(server).expect("start auth");
-        let daprd = Daprd::start(&env, dapr, app.addr.port())
-            .await
-            .expect("start daprd");
-        app.wait_ready(Duration::from_secs(20))
-            .await
-            .expect("auth ready");
+        let (app, daprd) = start_with_sidecar(&env, "auth", |dapr| {
+            settings.dapr.http_port = dapr.http_port;
+            settings.dapr.grpc_port = dapr.grpc_port;
+            async move { auth::startup::build(settings).await.map_err(Into::into) }
+        })
+        .await
+        .expect("auth with its sidecar, ready");
         Self {
             app,
             daprd,

@@ -122,3 +122,29 @@ async fn keys_sealed_under_another_encryption_key_are_left_out_and_a_new_key_sig
     let signer = ring.signer().expect("a key that signs");
     assert_ne!(signer.kid, first_kid);
 }
+
+#[tokio::test]
+async fn the_rotation_schedule_is_kept_at_full_precision() {
+    let app = TestApp::spawn_with(|s| s.keys.publish_delay_secs = 60).await;
+    let (status, rotated) = app
+        .admin_call(reqwest::Method::POST, "/admin/keys/rotate", None)
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let (status, keys) = app
+        .admin_call(reqwest::Method::GET, "/admin/keys", None)
+        .await;
+    assert_eq!(status, 200, "{keys}");
+    let keys = keys.as_array().unwrap();
+    let stored = keys.iter().find(|k| k["kid"] == rotated["kid"]).unwrap();
+    // What rotation announced is exactly what was stored, to the microsecond.
+    assert_eq!(stored["publish_at"], rotated["publish_at"], "{keys:?}");
+    assert_eq!(stored["activate_at"], rotated["activate_at"], "{keys:?}");
+    // The old key hands over at that very instant.
+    let old = keys.iter().find(|k| k["kid"] != rotated["kid"]).unwrap();
+    assert_eq!(old["retire_at"], rotated["activate_at"], "{keys:?}");
+    let activate_at = rotated["activate_at"].as_str().unwrap();
+    let fraction = activate_at
+        .split_once('.')
+        .map_or("", |(_, f)| f.trim_end_matches('Z'));
+    assert!(fraction.len() <= 6, "{activate_at}");
+}

@@ -16,4 +16,5 @@ mod helpers;
 mod hostile;
 mod introspection;
 mod keys;
+mod own_key;
 mod users;
