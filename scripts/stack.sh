@@ -24,6 +24,12 @@ export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
 export PLATFORM_NAME_RESOLUTION_DB="$run_dir/name-resolution.db"
 export STATEMENTS_DIR="${STATEMENTS_DIR:-$run_dir/files}"
+# Where communication's bindings reach the provider sandboxes (sandboxes/run.sh).
+export COMMUNICATION_SMTP_HOST="${COMMUNICATION_SMTP_HOST:-127.0.0.1}"
+export COMMUNICATION_SMTP_PORT="${COMMUNICATION_SMTP_PORT:-2525}"
+export COMMUNICATION_SMS_PRIMARY_URL="${COMMUNICATION_SMS_PRIMARY_URL:-http://127.0.0.1:8020/sms-primary}"
+export COMMUNICATION_SMS_SECONDARY_URL="${COMMUNICATION_SMS_SECONDARY_URL:-http://127.0.0.1:8020/sms-secondary}"
+export COMMUNICATION_PUSH_URL="${COMMUNICATION_PUSH_URL:-http://127.0.0.1:8020/push}"
 # The CLI looks for <DAPR_RUNTIME_PATH>/.dapr/bin/daprd.
 export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
 
@@ -128,6 +134,8 @@ up() {
   for s in "${services[@]}"; do
     ln -sfn "$target_dir/debug/${s%%:*}" "$run_dir/bin/${s%%:*}"
   done
+  # Provider sandboxes (PSP, SMS/push, SMTP catcher) before the services.
+  bash sandboxes/run.sh up "$target_dir" || { down; exit 1; }
   if alive "$run_dir/dapr-run.pid" "run -f"; then
     log "the platform is already running (make down to stop it)"
   else
@@ -143,7 +151,9 @@ up() {
     IFS=: read -r name app_port dapr_port <<<"$s"
     printf '  %-14s %-24s %-26s %s\n' "$name" "http://127.0.0.1:$app_port" "http://127.0.0.1:$dapr_port" "/healthz /readyz /metrics"
   done
-  printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:4506\n  Stop everything with: make down\n'
+  printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:4506\n'
+  printf '  Sandboxes: PSP http://127.0.0.1:8010, SMS/push http://127.0.0.1:8020, SMTP catcher 127.0.0.1:2525 (mail at http://127.0.0.1:8025/api/messages)\n'
+  printf '  Stop everything with: make down\n'
 }
 
 down() {
@@ -153,6 +163,7 @@ down() {
   local failed=0
   stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" || failed=1
   stop_group "$run_dir/scheduler.pid" "scheduler" scheduler || failed=1
+  bash sandboxes/run.sh down || failed=1
   if [ -f "$run_dir/stack-started-infra" ]; then
     bash scripts/infra.sh down
     rm -f "$run_dir/stack-started-infra"
@@ -164,6 +175,7 @@ down() {
 status() {
   bash scripts/infra.sh status
   alive "$run_dir/scheduler.pid" scheduler && echo "scheduler: up" || echo "scheduler: down"
+  bash sandboxes/run.sh status
   for s in "${services[@]}"; do
     IFS=: read -r name app_port _ <<<"$s"
     if curl -fsS -o /dev/null "http://127.0.0.1:$app_port/readyz" 2>/dev/null; then echo "$name: ready"; else echo "$name: not ready"; fi

@@ -12,11 +12,14 @@
 mod app;
 mod daprd;
 mod issuer;
+mod notify;
 mod ports;
 mod postgres;
 mod process;
+mod psp;
 mod redis;
 mod repo;
+mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,10 +27,13 @@ use std::time::Duration;
 pub use app::{RunningApp, authorized_client, start_with_sidecar, start_with_sidecar_unready};
 pub use daprd::{Daprd, DaprdOptions};
 pub use issuer::TestIssuer;
+pub use notify::NotifySandbox;
 pub use ports::free_port;
 pub use postgres::TestDatabase;
+pub use psp::PspSandbox;
 pub use redis::TestRedis;
 pub use repo::{pinned_dapr_version, repo_root};
+pub use smtp::SmtpCatcher;
 
 /// The shared surroundings of one test: its own Redis and a scratch folder
 /// (logs, the name-resolution database of its sidecars).

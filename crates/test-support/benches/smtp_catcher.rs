@@ -1,0 +1,131 @@
+//! SMTP catcher throughput: mails/s accepted over SMTP, one connection per
+//! mail (EHLO, MAIL, RCPT, DATA, QUIT), as Dapr's SMTP binding sends them,
+//! with per-mail latency percentiles. Also checks that every mail arrived.
+//!
+//! `cargo bench -p platform-test-support --bench smtp_catcher`
+//! (`SMTP_BENCH_MAILS`, default 5000; `SMTP_BENCH_CONCURRENCY`, default 32).
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark fails loudly and prints its figures"
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use platform_test_support::SmtpCatcher;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn send_one(port: u16, n: usize) -> Duration {
+    let started = Instant::now();
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut reply = async || loop {
+        let line = lines.next_line().await.unwrap().expect("reply");
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return line;
+        }
+    };
+    reply().await;
+    let to = format!("member{n}@example.test");
+    for command in [
+        "EHLO bench\r\n".to_owned(),
+        "MAIL FROM:<noreply@lisasports.test>\r\n".to_owned(),
+        format!("RCPT TO:<{to}>\r\n"),
+        "DATA\r\n".to_owned(),
+        format!(
+            "From: noreply@lisasports.test\r\nTo: {to}\r\nSubject: Receipt {n}\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nThank you for your payment of EUR 12.50.\r\n.\r\n"
+        ),
+        "QUIT\r\n".to_owned(),
+    ] {
+        write.write_all(command.as_bytes()).await.unwrap();
+        let line = reply().await;
+        assert!(
+            line.starts_with('2') || line.starts_with('3'),
+            "refused: {line}"
+        );
+    }
+    started.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpus} CPUs ({model})")
+}
+
+fn main() {
+    let mails = env_or("SMTP_BENCH_MAILS", 5000);
+    let concurrency = env_or("SMTP_BENCH_CONCURRENCY", 32);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catcher = SmtpCatcher::start(dir.path()).await.unwrap();
+        let port = catcher.smtp_port();
+        // Warm-up (imports, first connections).
+        for n in 0..50 {
+            send_one(port, n).await;
+        }
+        catcher.clear().await.unwrap();
+
+        let permits = Arc::new(Semaphore::new(concurrency));
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(mails);
+        for n in 0..mails {
+            let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                let latency = send_one(port, n).await;
+                drop(permit);
+                latency
+            }));
+        }
+        let mut latencies = Vec::with_capacity(mails);
+        for task in tasks {
+            latencies.push(task.await.unwrap());
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let caught = catcher.count().await.unwrap();
+        assert_eq!(caught, mails as u64, "every mail must arrive");
+
+        println!("smtp-catcher: {mails} mails, {concurrency} connections at a time, one mail per connection");
+        println!(
+            "  throughput {:.0} mails/s ({:.2} s)",
+            mails as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64()
+        );
+        println!(
+            "  latency per mail: median/p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        );
+        println!("  machine: {}", machine());
+    });
+}

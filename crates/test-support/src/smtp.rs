@@ -1,0 +1,324 @@
+//! An SMTP catcher (`sandboxes/smtp-catcher`) per test, on free ports, as a
+//! child process that dies with the test. Mail sent through Dapr's SMTP
+//! binding (`bindings.smtp`, `host` 127.0.0.1, `port` [`SmtpCatcher::smtp_port`])
+//! can be read back with [`SmtpCatcher::messages`].
+//!
+//! The catcher runs on Python (`aiosmtpd`, see docs/adr/0014); the first
+//! start installs it with `scripts/smtp-catcher.sh python`, later starts
+//! reuse the virtualenv.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::process::{ChildGuard, tail};
+use crate::{eventually, free_port, repo_root};
+
+#[derive(Debug)]
+pub struct SmtpCatcher {
+    smtp_port: u16,
+    http_url: String,
+    log: PathBuf,
+    client: reqwest::Client,
+    process: ChildGuard,
+}
+
+impl SmtpCatcher {
+    /// Starts a catcher with its log in `dir` (e.g. [`crate::TestEnv::dir`]).
+    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let python = interpreter().await?;
+        let smtp_port = free_port()?;
+        let http_port = free_port()?;
+        let log = dir.join(format!("smtp-catcher-{smtp_port}.log"));
+        let script = repo_root().join("sandboxes/smtp-catcher/smtp_catcher.py");
+        let process = ChildGuard::spawn(
+            "smtp-catcher",
+            &python,
+            &[script.display().to_string()],
+            &[
+                ("SMTP_CATCHER_HOST".into(), "127.0.0.1".into()),
+                ("SMTP_CATCHER_SMTP_PORT".into(), smtp_port.to_string()),
+                ("SMTP_CATCHER_HTTP_PORT".into(), http_port.to_string()),
+            ],
+            &log,
+        )?;
+        let catcher = Self {
+            smtp_port,
+            http_url: format!("http://127.0.0.1:{http_port}"),
+            log,
+            client: reqwest::Client::new(),
+            process,
+        };
+        eventually(
+            Duration::from_secs(20),
+            "the SMTP catcher to answer",
+            || async {
+                catcher
+                    .client
+                    .get(format!("{}/healthz", catcher.http_url))
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", tail(&catcher.log, 20)))?;
+        Ok(catcher)
+    }
+
+    /// Where to send mail (host 127.0.0.1, no auth, no TLS).
+    pub fn smtp_port(&self) -> u16 {
+        self.smtp_port
+    }
+
+    /// The catcher's HTTP API, `http://127.0.0.1:<port>`.
+    pub fn http_url(&self) -> &str {
+        &self.http_url
+    }
+
+    /// Messages with `to` among their envelope recipients (case-insensitive),
+    /// oldest first: `{"id","from","to":[..],"subject","text","html","headers":{..},"received_at"}`.
+    pub async fn messages(&self, to: &str) -> anyhow::Result<Vec<Value>> {
+        self.list(&[("to", to)]).await
+    }
+
+    /// Every message caught so far, oldest first.
+    pub async fn all_messages(&self) -> anyhow::Result<Vec<Value>> {
+        self.list(&[]).await
+    }
+
+    /// How many messages were caught (without transferring them).
+    pub async fn count(&self) -> anyhow::Result<u64> {
+        let answer = self.get("/api/messages", &[("limit", "1")]).await?;
+        answer["total"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("no total in {answer}"))
+    }
+
+    /// Forgets every caught message.
+    pub async fn clear(&self) -> anyhow::Result<()> {
+        let response = self
+            .client
+            .delete(format!("{}/api/messages", self.http_url))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "clear: {}",
+            response.status()
+        );
+        Ok(())
+    }
+
+    /// The next `n` mail transactions are refused with SMTP reply `code` at
+    /// `RCPT` (451: temporary, 550: permanent).
+    pub async fn reject_next(&self, n: u32, code: u16) -> anyhow::Result<()> {
+        self.configure(json!({ "reject_next": n, "reject_code": code, "reject_at": "rcpt" }))
+            .await
+    }
+
+    /// Like [`Self::reject_next`], but the refusal comes after the message
+    /// content, at the end of `DATA`.
+    pub async fn reject_next_at_data(&self, n: u32, code: u16) -> anyhow::Result<()> {
+        self.configure(json!({ "reject_next": n, "reject_code": code, "reject_at": "data" }))
+            .await
+    }
+
+    /// `{"received","rejected","stored"}`.
+    pub async fn stats(&self) -> anyhow::Result<Value> {
+        self.get("/api/stats", &[]).await
+    }
+
+    /// Stops the catcher (to test what happens without it).
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.process.stop().await
+    }
+
+    /// `Some(status)` if the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.exited()
+    }
+
+    async fn configure(&self, config: Value) -> anyhow::Result<()> {
+        let response = self
+            .client
+            .post(format!("{}/api/config", self.http_url))
+            .json(&config)
+            .send()
+            .await?;
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "configure: {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        Ok(())
+    }
+
+    async fn list(&self, query: &[(&str, &str)]) -> anyhow::Result<Vec<Value>> {
+        match self.get("/api/messages", query).await?["messages"].take() {
+            Value::Array(messages) => Ok(messages),
+            other => anyhow::bail!("expected a list of messages, got {other}"),
+        }
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.http_url))
+            .query(query)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "catcher answered {status}: {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+/// The catcher's Python, installed once per test process.
+async fn interpreter() -> anyhow::Result<PathBuf> {
+    static PYTHON: OnceCell<PathBuf> = OnceCell::const_new();
+    PYTHON
+        .get_or_try_init(|| async {
+            let script = repo_root().join("scripts/smtp-catcher.sh");
+            let output = tokio::process::Command::new("bash")
+                .arg(&script)
+                .arg("python")
+                .output()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", script.display()))?;
+            anyhow::ensure!(
+                output.status.success(),
+                "{} python failed: {}",
+                script.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let path = stdout
+                .lines()
+                .last()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("{} python printed nothing", script.display()))?;
+            Ok(PathBuf::from(path))
+        })
+        .await
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpStream;
+
+    /// A minimal SMTP client: one message per connection, as Dapr's binding
+    /// sends. Returns the first reply that is not 2xx/3xx, if any.
+    async fn send_mail(port: u16, from: &str, to: &str, message: &str) -> Option<String> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut reply = async || loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        };
+        reply().await;
+        let data = message.replace('\n', "\r\n");
+        for command in [
+            "EHLO test\r\n".to_owned(),
+            format!("MAIL FROM:<{from}>\r\n"),
+            format!("RCPT TO:<{to}>\r\n"),
+            "DATA\r\n".to_owned(),
+            format!("{data}\r\n.\r\n"),
+            "QUIT\r\n".to_owned(),
+        ] {
+            write.write_all(command.as_bytes()).await.unwrap();
+            let line = reply().await;
+            if !(line.starts_with('2') || line.starts_with('3')) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn a_mail_sent_over_smtp_is_read_back_over_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let catcher = SmtpCatcher::start(dir.path()).await.unwrap();
+        let message = "From: LISA Sports <noreply@lisasports.test>\n\
+                       To: Ada <ada@example.test>\n\
+                       Subject: Your booking\n\
+                       Content-Type: text/plain; charset=utf-8\n\
+                       \n\
+                       Court 3 is yours at 18:00.";
+        let refused = send_mail(
+            catcher.smtp_port(),
+            "noreply@lisasports.test",
+            "ada@example.test",
+            message,
+        )
+        .await;
+        assert_eq!(refused, None);
+
+        let caught = catcher.messages("Ada@Example.test").await.unwrap();
+        assert_eq!(caught.len(), 1);
+        assert_eq!(caught[0]["from"], "noreply@lisasports.test");
+        assert_eq!(caught[0]["to"], json!(["ada@example.test"]));
+        assert_eq!(caught[0]["subject"], "Your booking");
+        assert_eq!(caught[0]["text"], "Court 3 is yours at 18:00.\n");
+        assert_eq!(caught[0]["headers"]["To"], "Ada <ada@example.test>");
+        assert!(
+            catcher
+                .messages("bob@example.test")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(catcher.count().await.unwrap(), 1);
+
+        catcher.clear().await.unwrap();
+        assert!(catcher.all_messages().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn reject_next_refuses_that_many_mails_then_accepts() {
+        let dir = tempfile::tempdir().unwrap();
+        let catcher = SmtpCatcher::start(dir.path()).await.unwrap();
+        let message = "Subject: hi\n\nhello";
+        catcher.reject_next(1, 451).await.unwrap();
+        let refused = send_mail(catcher.smtp_port(), "a@x.test", "b@y.test", message).await;
+        assert!(
+            refused.as_deref().is_some_and(|r| r.starts_with("451")),
+            "{refused:?}"
+        );
+
+        catcher.reject_next_at_data(1, 550).await.unwrap();
+        let refused = send_mail(catcher.smtp_port(), "a@x.test", "b@y.test", message).await;
+        assert!(
+            refused.as_deref().is_some_and(|r| r.starts_with("550")),
+            "{refused:?}"
+        );
+
+        assert_eq!(
+            send_mail(catcher.smtp_port(), "a@x.test", "b@y.test", message).await,
+            None
+        );
+        assert_eq!(catcher.messages("b@y.test").await.unwrap().len(), 1);
+        let stats = catcher.stats().await.unwrap();
+        assert_eq!(
+            (stats["received"].as_u64(), stats["rejected"].as_u64()),
+            (Some(1), Some(2))
+        );
+        assert!(
+            catcher.reject_next(1, 250).await.is_err(),
+            "not a refusal code"
+        );
+    }
+}

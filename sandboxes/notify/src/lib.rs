@@ -1,0 +1,158 @@
+//! A stand-in for SMS and push providers, for local runs, tests and
+//! benchmarks of `services/communication`. One process plays several
+//! providers, chosen by the first path segment: `sms-primary`,
+//! `sms-secondary`, `push`. Accepted messages are kept in memory and can be
+//! listed; each provider's failure mode is set through the control API.
+//! Contract: `contracts/openapi/notify-sandbox.yaml`.
+
+mod api;
+mod error;
+mod message;
+mod settings;
+mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use message::{INVALID_PUSH_RECIPIENT, INVALID_SMS_RECIPIENT};
+pub use settings::{Settings, SettingsError};
+
+fn router(state: api::AppState) -> Router {
+    Router::new()
+        .route("/{provider}/messages", post(api::send).get(api::list))
+        .route(
+            "/__sandbox/{provider}/config",
+            post(api::update_config).get(api::get_config),
+        )
+        .route("/__sandbox/stats", get(api::stats))
+        .route("/__sandbox/reset", post(api::reset))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One debug line per request with its status and duration.
+async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        http.method = %method,
+        http.path = %path,
+        http.status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_millis(),
+        "request"
+    );
+    response
+}
+
+/// A bound, not yet serving sandbox.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    stop: watch::Sender<bool>,
+    state: api::AppState,
+}
+
+impl Application {
+    /// Binds `settings.host:settings.port` (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
+        tracing::info!(notify.address = %listener.local_addr()?, "notify sandbox listening");
+        let (stop, stopping) = watch::channel(false);
+        Ok(Self {
+            listener,
+            stop,
+            state: api::AppState::new(stopping),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests
+    /// finish (delayed answers are released at once).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let stop = self.stop;
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                let _ = stop.send(true);
+            })
+            .await?;
+        tracing::info!("notify sandbox stopped");
+        Ok(())
+    }
+
+    /// Serves in a background task of the current runtime (in-process use).
+    pub fn spawn(self) -> RunningSandbox {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        RunningSandbox {
+            stop: Some(tx),
+            task,
+        }
+    }
+}
+
+/// A sandbox served by [`Application::spawn`]; stops when dropped.
+#[derive(Debug)]
+pub struct RunningSandbox {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSandbox {
+    /// Stops serving and waits until the server has finished.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = &mut self.task;
+        let _ = task.await;
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = interrupt.await;
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Start-up settings, read from `NOTIFY_*` environment variables.
+
+use std::net::IpAddr;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `NOTIFY_HOST`, default `127.0.0.1` (`0.0.0.0` in a container).
+    pub host: IpAddr,
+    /// `NOTIFY_PORT`, default 8020; 0 picks a free port.
+    pub port: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8020,
+        }
+    }
+}
+
+/// A variable that is set but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}={value:?}: {reason}")]
+pub struct SettingsError {
+    name: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl Settings {
+    /// Settings for an in-process instance: any free loopback port.
+    pub fn ephemeral() -> Self {
+        Self {
+            port: 0,
+            ..Self::default()
+        }
+    }
+
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut settings = Self::default();
+        if let Some(v) = get("NOTIFY_HOST") {
+            settings.host =
+                v.trim()
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| SettingsError {
+                        name: "NOTIFY_HOST",
+                        value: v.clone(),
+                        reason: e.to_string(),
+                    })?;
+        }
+        if let Some(v) = get("NOTIFY_PORT") {
+            settings.port =
+                v.trim()
+                    .parse()
+                    .map_err(|e: std::num::ParseIntError| SettingsError {
+                        name: "NOTIFY_PORT",
+                        value: v.clone(),
+                        reason: e.to_string(),
+                    })?;
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(s.port, 8020);
+        let s = Settings::from_lookup(|n| (n == "NOTIFY_PORT").then(|| "0".to_owned())).unwrap();
+        assert_eq!(s.port, 0);
+        let err =
+            Settings::from_lookup(|n| (n == "NOTIFY_PORT").then(|| "x".to_owned())).unwrap_err();
+        assert!(err.to_string().contains("NOTIFY_PORT"));
+    }
+}

@@ -1,0 +1,290 @@
+//! The sandbox's behaviour over HTTP, in-process on a free port.
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers fail the test loudly on a broken expectation"
+)]
+
+use std::time::Duration;
+
+use notify_sandbox::{Application, RunningSandbox, Settings};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct TestNotify {
+    url: String,
+    client: reqwest::Client,
+    _running: RunningSandbox,
+}
+
+impl TestNotify {
+    async fn start() -> Self {
+        let app = Application::build(Settings::ephemeral()).await.unwrap();
+        Self {
+            url: format!("http://127.0.0.1:{}", app.port()),
+            client: reqwest::Client::new(),
+            _running: app.spawn(),
+        }
+    }
+
+    async fn send(
+        &self,
+        provider: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, Option<String>, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/{provider}/messages", self.url))
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            response.status(),
+            retry_after,
+            response.json().await.unwrap(),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn configure(&self, provider: &str, config: Value) -> StatusCode {
+        self.client
+            .post(format!("{}/__sandbox/{provider}/config", self.url))
+            .json(&config)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+fn sms(to: &str, reference: &str) -> Value {
+    json!({"to": to, "body": "Your booking is confirmed", "reference": reference})
+}
+
+#[tokio::test]
+async fn an_sms_is_accepted_and_listed_by_recipient_and_reference() {
+    let notify = TestNotify::start().await;
+    let (status, _, answer) = notify
+        .send("sms-primary", None, &sms("+4915112345678", "n1"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(answer["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(answer["provider"], "sms-primary");
+    assert_eq!(answer["status"], "accepted");
+    assert_eq!(
+        (answer["to"].as_str(), answer["reference"].as_str()),
+        (Some("+4915112345678"), Some("n1"))
+    );
+    notify
+        .send("sms-primary", None, &sms("+4915199999999", "n2"))
+        .await;
+
+    let (_, listed) = notify
+        .get("/sms-primary/messages?to=%2B4915112345678")
+        .await;
+    let listed = listed["data"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], answer["id"]);
+    assert_eq!(listed[0]["body"], "Your booking is confirmed");
+    let (_, by_reference) = notify.get("/sms-primary/messages?reference=n2").await;
+    assert_eq!(by_reference["data"].as_array().unwrap().len(), 1);
+    let (_, other) = notify.get("/sms-secondary/messages").await;
+    assert_eq!(other["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_push_is_accepted_with_its_title() {
+    let notify = TestNotify::start().await;
+    let push =
+        json!({"to": "device-token-1", "title": "Booking", "body": "Confirmed", "reference": "n1"});
+    let (status, _, _) = notify.send("push", None, &push).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, listed) = notify.get("/push/messages?to=device-token-1").await;
+    assert_eq!(listed["data"][0]["title"], "Booking");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_sends_once() {
+    let notify = TestNotify::start().await;
+    let first = notify
+        .send("sms-primary", Some("k1"), &sms("+4915112345678", "n1"))
+        .await;
+    let again = notify
+        .send("sms-primary", Some("k1"), &sms("+4915112345678", "n1"))
+        .await;
+    assert_eq!(first.0, StatusCode::ACCEPTED);
+    assert_eq!(first, again);
+    let (_, listed) = notify.get("/sms-primary/messages").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    let (_, stats) = notify.get("/__sandbox/stats").await;
+    assert_eq!(stats["sms-primary"]["accepted"], 1);
+}
+
+#[tokio::test]
+async fn bad_input_and_invalid_recipients_are_permanent_400s() {
+    let notify = TestNotify::start().await;
+    let (status, _, body) = notify
+        .send("sms-primary", None, &json!({"to": "+4915112345678"}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let (status, _, body) = notify
+        .send("sms-primary", None, &sms("+15005550001", "n1"))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_recipient"))
+    );
+    let push = json!({"to": "invalid-token", "title": "T", "body": "B", "reference": "n1"});
+    let (status, _, body) = notify.send("push", None, &push).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_recipient"))
+    );
+    let (status, _, _) = notify.send("fax", None, &sms("+4915112345678", "n1")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, stats) = notify.get("/__sandbox/stats").await;
+    assert_eq!(stats["sms-primary"]["rejected"], 2);
+    assert_eq!(stats["push"]["rejected"], 1);
+    assert_eq!(stats["sms-primary"]["accepted"], 0);
+}
+
+#[tokio::test]
+async fn fail_next_fails_then_accepts_and_fail_mode_always_fails() {
+    let notify = TestNotify::start().await;
+    assert_eq!(
+        notify
+            .configure("sms-primary", json!({"fail_next": 2, "fail_status": 500}))
+            .await,
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        let (status, _, _) = notify
+            .send("sms-primary", Some("k"), &sms("+4915112345678", "n1"))
+            .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let (status, _, _) = notify
+        .send("sms-primary", Some("k"), &sms("+4915112345678", "n1"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    notify
+        .configure("sms-secondary", json!({"mode": "fail", "fail_status": 400}))
+        .await;
+    for _ in 0..3 {
+        let (status, _, _) = notify
+            .send("sms-secondary", None, &sms("+4915112345678", "n1"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (_, stats) = notify.get("/__sandbox/stats").await;
+    assert_eq!(
+        stats,
+        json!({
+            "sms-primary": {"accepted": 1, "rejected": 2, "replayed": 0},
+            "sms-secondary": {"accepted": 0, "rejected": 3, "replayed": 0},
+            "push": {"accepted": 0, "rejected": 0, "replayed": 0},
+        })
+    );
+    assert_eq!(
+        notify.configure("push", json!({"mode": "sideways"})).await,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn throttle_answers_429_with_retry_after() {
+    let notify = TestNotify::start().await;
+    notify
+        .configure("sms-primary", json!({"mode": "throttle"}))
+        .await;
+    let (status, retry_after, body) = notify
+        .send("sms-primary", None, &sms("+4915112345678", "n1"))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(body["error"]["code"], "throttled");
+    notify
+        .configure("sms-primary", json!({"mode": "accept"}))
+        .await;
+    assert_eq!(
+        notify
+            .send("sms-primary", None, &sms("+4915112345678", "n1"))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn delay_mode_accepts_but_answers_late() {
+    let notify = TestNotify::start().await;
+    notify
+        .configure("sms-primary", json!({"mode": "delay", "delay_ms": 30000}))
+        .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let attempt = impatient
+        .post(format!("{}/sms-primary/messages", notify.url))
+        .json(&sms("+4915112345678", "late"))
+        .send()
+        .await;
+    assert!(attempt.unwrap_err().is_timeout());
+    let (_, listed) = notify.get("/sms-primary/messages?reference=late").await;
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        1,
+        "accepted although the answer never came"
+    );
+}
+
+#[tokio::test]
+async fn reset_forgets_messages_config_and_stats() {
+    let notify = TestNotify::start().await;
+    notify
+        .send(
+            "push",
+            None,
+            &json!({"to": "t", "title": "T", "body": "B", "reference": "r"}),
+        )
+        .await;
+    notify.configure("push", json!({"mode": "throttle"})).await;
+    let status = notify
+        .client
+        .post(format!("{}/__sandbox/reset", notify.url))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(notify.get("/push/messages").await.1["data"], json!([]));
+    assert_eq!(
+        notify.get("/__sandbox/stats").await.1["push"]["accepted"],
+        0
+    );
+    assert_eq!(
+        notify.get("/__sandbox/push/config").await.1["mode"],
+        "accept"
+    );
+    assert_eq!(notify.get("/healthz").await.0, StatusCode::OK);
+}

@@ -1,0 +1,207 @@
+//! A stand-in for an external payment service provider (Stripe/Adyen-like),
+//! for local runs, tests and benchmarks of `services/payments`.
+//!
+//! The wire contract is `contracts/openapi/psp-sandbox.yaml`. State lives in
+//! memory. Outcomes are chosen by test card numbers; latency, failures and
+//! timeouts can be injected through the control API (`/__sandbox`); state
+//! changes are sent as signed webhooks ([`webhook`]).
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let app = psp_sandbox::Application::build(psp_sandbox::Settings::ephemeral(None)).await?;
+//! let port = app.port();
+//! let running = app.spawn();
+//! // ... talk to http://127.0.0.1:{port} ...
+//! running.stop().await;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod control;
+mod error;
+mod model;
+mod settings;
+mod state;
+mod store;
+pub mod webhook;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use settings::{DEFAULT_WEBHOOK_SECRET, Settings, SettingsError};
+use state::AppState;
+
+/// The routes, testable in-process.
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/v1/authorizations",
+            post(api::create_authorization).get(api::list_authorizations),
+        )
+        .route("/v1/authorizations/{id}", get(api::get_authorization))
+        .route("/v1/authorizations/{id}/capture", post(api::capture))
+        .route("/v1/authorizations/{id}/void", post(api::void))
+        .route(
+            "/v1/refunds",
+            post(api::create_refund).get(api::list_refunds),
+        )
+        .route("/v1/refunds/{id}", get(api::get_refund))
+        .route(
+            "/__sandbox/config",
+            post(control::update_config).get(control::get_config),
+        )
+        .route("/__sandbox/stats", get(control::stats))
+        .route("/__sandbox/reset", post(control::reset))
+        .route("/__sandbox/webhooks", get(control::list_webhooks))
+        .route(
+            "/__sandbox/webhooks/{event_id}/resend",
+            post(control::resend_webhook),
+        )
+        .route("/__sandbox/webhooks/emit", post(control::emit_webhook))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One debug line per request with its status and duration.
+async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        http.method = %method,
+        http.path = %path,
+        http.status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_millis(),
+        "request"
+    );
+    response
+}
+
+/// A bound, not yet serving sandbox.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    stop: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Binds `settings.host:settings.port` (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
+        let (stop, stopping) = watch::channel(false);
+        tracing::info!(
+            psp.address = %listener.local_addr()?,
+            psp.webhook_url = settings.webhook_url.as_deref().unwrap_or("-"),
+            "psp sandbox listening"
+        );
+        Ok(Self {
+            listener,
+            state: AppState::new(settings, stopping),
+            stop,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The HMAC key of the webhook signatures.
+    pub fn webhook_secret(&self) -> String {
+        self.state.webhooks().secret().to_owned()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests
+    /// finish; held-back (slow) answers are released at once.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let stop = self.stop;
+        let app = router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                let _ = stop.send(true);
+            })
+            .await?;
+        tracing::info!("psp sandbox stopped");
+        Ok(())
+    }
+
+    /// Serves in a background task of the current runtime (in-process use).
+    pub fn spawn(self) -> RunningSandbox {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        RunningSandbox {
+            stop: Some(tx),
+            task,
+        }
+    }
+}
+
+/// A sandbox served by [`Application::spawn`]; stops when dropped.
+#[derive(Debug)]
+pub struct RunningSandbox {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSandbox {
+    /// Stops serving and waits until the server has finished.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = &mut self.task;
+        let _ = task.await;
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
