@@ -23,6 +23,20 @@ fn source(service: &str) -> Source {
     }
 }
 
+/// The `payments` role and database of scripts/sql/service-databases.sql.
+fn payments_database() -> platform_settings::DatabaseSettings {
+    platform_settings::DatabaseSettings {
+        host: "127.0.0.1".into(),
+        port: 5432,
+        username: "payments".into(),
+        password: "payments".to_owned().into(),
+        database_name: "payments".into(),
+        require_ssl: false,
+        max_connections: 2,
+        acquire_timeout_ms: 5000,
+    }
+}
+
 #[tokio::test]
 async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     let env = TestEnv::start().await.unwrap();
@@ -40,9 +54,15 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
         .await
         .unwrap();
 
-    // payments and its sidecar, on the same Redis and name-resolution file.
+    // payments and its sidecar, on the same Redis and name-resolution file;
+    // its state store is a PostgreSQL database of its own.
     let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
-    let pay_dapr = DaprdOptions::new("payments").unwrap();
+    let mut pay_dapr = DaprdOptions::new("payments").unwrap();
+    let pay_db = TestDatabase::create(&payments_database()).await.unwrap();
+    pay_dapr.env.push((
+        "PAYMENTS_STATE_DATABASE".into(),
+        pay_db.settings().database_name.clone(),
+    ));
     pay.server.port = 0;
     pay.dapr.http_port = pay_dapr.http_port;
     pay.dapr.grpc_port = pay_dapr.grpc_port;

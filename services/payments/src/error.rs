@@ -5,7 +5,8 @@ use axum::response::{IntoResponse, Response};
 use platform_dapr::SidecarError;
 use platform_problem::Problem;
 
-use crate::domain::MoneyError;
+use crate::domain::{DomainError, MoneyError, Payment};
+use crate::webhook::SignatureError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentsError {
@@ -18,8 +19,18 @@ pub enum PaymentsError {
         field: &'static str,
         reason: &'static str,
     },
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("the card was declined ({code})")]
+    Declined { code: String, payment: Box<Payment> },
     #[error("the payment was changed concurrently")]
     Conflict,
+    #[error("the payment provider is unavailable: {0}")]
+    ProviderUnavailable(String),
+    #[error("the payment provider failed: {0}")]
+    ProviderFailed(String),
+    #[error("webhook signature: {0}")]
+    InvalidSignature(#[from] SignatureError),
     #[error("a dependency is unavailable")]
     Unavailable(#[source] SidecarError),
     #[error("internal error")]
@@ -41,8 +52,17 @@ impl PaymentsError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::InvalidMoney(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Domain(DomainError::InvalidState { .. }) => StatusCode::CONFLICT,
+            Self::Domain(DomainError::AmountTooLarge { .. } | DomainError::NotPositive(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::Domain(DomainError::Mismatch(_)) | Self::ProviderFailed(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::Declined { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::Conflict => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InvalidSignature(_) => StatusCode::BAD_REQUEST,
+            Self::ProviderUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -54,7 +74,17 @@ impl PaymentsError {
             Self::InvalidMoney(MoneyError::UnknownCurrency(_)) => "invalid_currency",
             Self::InvalidMoney(MoneyError::NotPositive(_)) => "invalid_amount",
             Self::InvalidField { .. } => "invalid_field",
+            Self::Domain(DomainError::InvalidState { .. }) => "invalid_state",
+            Self::Domain(DomainError::AmountTooLarge { .. } | DomainError::NotPositive(_)) => {
+                "invalid_amount"
+            }
+            Self::Domain(DomainError::Mismatch(_)) => "provider_mismatch",
+            Self::Declined { .. } => "card_declined",
             Self::Conflict => "concurrent_modification",
+            Self::ProviderUnavailable(_) => "provider_unavailable",
+            Self::ProviderFailed(_) => "provider_error",
+            Self::InvalidSignature(SignatureError::Stale) => "stale_signature",
+            Self::InvalidSignature(_) => "invalid_signature",
             Self::Unavailable(_) => "dependency_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -64,6 +94,7 @@ impl PaymentsError {
 impl IntoResponse for PaymentsError {
     fn into_response(self) -> Response {
         let status = self.status_code();
+        let code = self.code();
         let problem = match &self {
             Self::Internal(source) => {
                 tracing::error!(error = %source, "request failed");
@@ -71,24 +102,43 @@ impl IntoResponse for PaymentsError {
             }
             Self::Unavailable(source) => {
                 tracing::warn!(error = %source, "dependency unavailable");
+                Problem::new(status, code, "A dependency is unavailable, try again")
+                    .with_retry_after(1)
+            }
+            Self::ProviderUnavailable(reason) => {
+                tracing::warn!(%reason, "payment provider unavailable");
                 Problem::new(
                     status,
-                    self.code(),
-                    "A dependency is unavailable, try again",
+                    code,
+                    "The payment provider is unavailable; try again with the same Idempotency-Key",
                 )
-                .with_retry_after(1)
+                .with_retry_after(5)
             }
-            Self::InvalidField { field, .. } => {
-                Problem::new(status, self.code(), "Invalid request")
-                    .with_detail(self.to_string())
-                    .with_extension("field", *field)
+            Self::ProviderFailed(reason) => {
+                tracing::error!(%reason, "payment provider failed");
+                Problem::new(status, code, "The payment provider failed")
             }
-            Self::NotFound => Problem::new(status, self.code(), "Payment not found"),
-            Self::Conflict => Problem::new(status, self.code(), "Concurrent modification")
+            Self::InvalidField { field, .. } => Problem::new(status, code, "Invalid request")
+                .with_detail(self.to_string())
+                .with_extension("field", *field),
+            Self::NotFound => Problem::new(status, code, "Payment not found"),
+            Self::Conflict => {
+                Problem::new(status, code, "Concurrent modification").with_detail(self.to_string())
+            }
+            Self::InvalidMoney(_) => Problem::new(status, code, "Invalid amount or currency")
                 .with_detail(self.to_string()),
-            Self::InvalidMoney(_) => {
-                Problem::new(status, self.code(), "Invalid amount or currency")
-                    .with_detail(self.to_string())
+            Self::Domain(_) => Problem::new(status, code, "Not possible for this payment")
+                .with_detail(self.to_string()),
+            Self::Declined {
+                code: decline,
+                payment,
+            } => Problem::new(status, code, "The card was declined")
+                .with_extension("decline_code", decline.clone())
+                .with_extension("payment_id", payment.id.to_string())
+                .with_extension("payment_status", payment.status.as_str()),
+            Self::InvalidSignature(_) => {
+                tracing::warn!(error = %self, "webhook refused");
+                Problem::new(status, code, "Webhook signature not accepted")
             }
         };
         problem.into_response()

@@ -1,8 +1,11 @@
 //! Typed settings of the payments service.
 
+use std::time::Duration;
+
 use platform_settings::{
     AuthSettings, DaprSettings, ServerSettings, SettingsError, Source, TelemetrySettings,
 };
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -11,6 +14,8 @@ pub struct Settings {
     pub dapr: DaprSettings,
     pub telemetry: TelemetrySettings,
     pub payments: PaymentsSettings,
+    pub provider: ProviderSettings,
+    pub reconciliation: ReconciliationSettings,
     pub auth: AuthSettings,
 }
 
@@ -18,6 +23,40 @@ pub struct Settings {
 pub struct PaymentsSettings {
     /// Dapr state store with the transactional outbox enabled.
     pub state_store: String,
+    /// Dapr state store without outbox: idempotency records, webhook event
+    /// ids, the reconciliation set.
+    pub idempotency_store: String,
+    /// How long an `Idempotency-Key` is remembered (at least 24 h).
+    pub idempotency_ttl_secs: u64,
+    /// How long a request may hold its key in flight before another request
+    /// with the same key may take over (a crashed instance).
+    pub idempotency_lease_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSettings {
+    /// Name of the Dapr `HTTPEndpoint` resource of the provider.
+    pub endpoint: String,
+    /// Our own cap on a provider call; longer than the sidecar's timeout
+    /// with its retries (dapr-config/resiliency/payments.yaml).
+    pub timeout_ms: u64,
+    /// HMAC key of the provider's webhook signatures.
+    pub webhook_secret: SecretString,
+    pub webhook_tolerance_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReconciliationSettings {
+    /// Name of the cron input binding; Dapr POSTs to `/<binding>`.
+    pub binding: String,
+    /// After this long without any provider record, an attempt failed.
+    pub vanished_after_secs: i64,
+}
+
+impl ProviderSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
 }
 
 impl Settings {
@@ -31,10 +70,30 @@ impl Settings {
         self.server.validate()?;
         self.dapr.validate()?;
         self.auth.validate()?;
-        if self.payments.state_store.is_empty() {
-            return Err(SettingsError::Invalid(
-                "payments.state_store must be set".into(),
-            ));
+        let invalid = |m: &str| Err(SettingsError::Invalid(m.into()));
+        if self.payments.state_store.is_empty() || self.payments.idempotency_store.is_empty() {
+            return invalid("payments.state_store and payments.idempotency_store must be set");
+        }
+        if self.payments.state_store == self.payments.idempotency_store {
+            return invalid("payments.idempotency_store must not be the outbox store");
+        }
+        if self.payments.idempotency_ttl_secs < 24 * 3600 {
+            return invalid("payments.idempotency_ttl_secs must be at least 86400 (24 h)");
+        }
+        if self.payments.idempotency_lease_secs == 0 {
+            return invalid("payments.idempotency_lease_secs must be positive");
+        }
+        if self.provider.endpoint.is_empty() || self.provider.timeout_ms == 0 {
+            return invalid("provider.endpoint and provider.timeout_ms must be set");
+        }
+        if self.provider.webhook_tolerance_secs <= 0 {
+            return invalid("provider.webhook_tolerance_secs must be positive");
+        }
+        if self.reconciliation.binding.is_empty()
+            || self.reconciliation.binding.contains('/')
+            || self.reconciliation.vanished_after_secs <= 0
+        {
+            return invalid("reconciliation.binding (no '/') and vanished_after_secs must be set");
         }
         Ok(())
     }

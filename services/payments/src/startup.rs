@@ -5,11 +5,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use platform_dapr::Sidecar;
-use platform_server::{Readiness, Server, StartupError, checks, layers};
+use platform_server::{Check, Readiness, Server, StartupError, checks, layers};
 use platform_settings::Source;
 
+use std::sync::Arc;
+
+use crate::gateway::Gateway;
+use crate::idempotency::Idempotency;
+use crate::provider::psp::PspProvider;
 use crate::routes::{self, AppState};
 use crate::settings::Settings;
+use crate::store::{KeyValue, PaymentStore};
 
 pub const SERVICE: &str = "payments";
 
@@ -25,26 +31,73 @@ pub async fn main(manifest_dir: &str) -> ExitCode {
 pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let metrics = platform_telemetry::init_metrics()?;
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
+
+    let dapr_http = settings.dapr.http_endpoint();
+    let api_token = settings.dapr.api_token.clone();
+    let boxed = |e: reqwest::Error| StartupError::Config(format!("HTTP client: {e}"));
+    let provider = PspProvider::new(
+        &dapr_http,
+        &settings.provider.endpoint,
+        api_token.clone(),
+        settings.provider.timeout(),
+    )
+    .map_err(boxed)?;
+    let kv = KeyValue::new(&dapr_http, &settings.payments.idempotency_store, api_token)
+        .map_err(boxed)?;
+    let gateway_sidecar = sidecar.clone();
+    let gateway = Gateway {
+        store: PaymentStore::new(
+            sidecar,
+            settings.payments.state_store.clone(),
+            &dapr_http,
+            settings.dapr.api_token.clone(),
+        )
+        .map_err(boxed)?,
+        kv: kv.clone(),
+        provider: Arc::new(provider),
+        vanished_after_secs: settings.reconciliation.vanished_after_secs,
+    };
     let readiness = Readiness::new(
         vec![
-            checks::dapr_sidecar(&sidecar),
-            checks::dapr_state_store(&sidecar, &settings.payments.state_store),
+            checks::dapr_sidecar(&gateway_sidecar),
+            checks::dapr_state_store(&gateway_sidecar, &settings.payments.state_store),
+            idempotency_store_check(kv.clone()),
         ],
         settings.dapr.probe_timeout(),
     );
-
+    let idempotency = Idempotency {
+        kv,
+        ttl_secs: settings.payments.idempotency_ttl_secs,
+        lease_secs: i64::try_from(settings.payments.idempotency_lease_secs).unwrap_or(i64::MAX),
+    };
     let state = AppState {
-        sidecar,
-        state_store: settings.payments.state_store.clone(),
+        gateway,
+        webhook_secret: settings.provider.webhook_secret.clone(),
+        webhook_tolerance_secs: settings.provider.webhook_tolerance_secs,
     };
     let router = layers::wrap(
         routes::router(
             state,
+            idempotency,
             &platform_server::auth::token_validator(&settings.auth, &settings.dapr)?,
+            &settings.reconciliation.binding,
         ),
         settings.server.request_timeout(),
     )
     .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
+}
+
+/// Ready only when the idempotency store answers too: every write needs it.
+fn idempotency_store_check(kv: KeyValue) -> Check {
+    Check::new("idempotency_store", move || {
+        let kv = kv.clone();
+        async move {
+            kv.get::<serde_json::Value>("readiness-probe")
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}"))
+        }
+    })
 }

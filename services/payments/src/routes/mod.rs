@@ -1,26 +1,55 @@
 //! HTTP routes of the payments API (contracts/openapi/payments.yaml).
 
 mod payments;
+mod provider_events;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
-use platform_dapr::Sidecar;
+use secrecy::SecretString;
+
+use crate::gateway::Gateway;
+use crate::idempotency::{self, Idempotency};
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
-    pub(crate) sidecar: Sidecar,
-    pub(crate) state_store: String,
+    pub(crate) gateway: Gateway,
+    pub(crate) webhook_secret: SecretString,
+    pub(crate) webhook_tolerance_secs: i64,
 }
 
-/// Every route needs an access token for audience `payments`:
-/// `payments:write` to create, `payments:read` to read.
-pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+/// Business routes need an access token for audience `payments`:
+/// `payments:write` to change, `payments:read` to read. Every write honours
+/// `Idempotency-Key`. The provider's webhook is authenticated by its
+/// signature; the reconciliation trigger comes from the sidecar's cron
+/// binding (`/<binding>`).
+pub(crate) fn router(
+    state: AppState,
+    idempotency: Idempotency,
+    validator: &Validator,
+    reconcile_binding: &str,
+) -> Router {
     let writes = Router::new()
         .route("/v1/payments", post(payments::create))
+        .route("/v1/payments/{id}/confirm", post(payments::confirm))
+        .route("/v1/payments/{id}/capture", post(payments::capture))
+        .route("/v1/payments/{id}/cancel", post(payments::cancel))
+        .route("/v1/payments/{id}/refunds", post(payments::refund))
+        .route_layer(middleware::from_fn_with_state(
+            idempotency,
+            idempotency::layer,
+        ))
         .route_layer(RequireScope::new(validator, "payments:write"));
     let reads = Router::new()
+        .route("/v1/payments", get(payments::list))
         .route("/v1/payments/{id}", get(payments::get))
         .route_layer(RequireScope::new(validator, "payments:read"));
-    writes.merge(reads).with_state(state)
+    let provider = Router::new()
+        .route("/v1/webhooks/psp", post(provider_events::webhook))
+        .route(
+            &format!("/{reconcile_binding}"),
+            post(provider_events::reconcile),
+        );
+    writes.merge(reads).merge(provider).with_state(state)
 }

@@ -1,16 +1,19 @@
-//! Create and read payments.
+//! Create, confirm, capture, cancel, refund and read payments.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use platform_dapr::{OutboxEvent, StateOperation};
 use platform_problem::Json;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::instrument;
 
 use super::AppState;
-use crate::domain::{Currency, Money, Payment, PaymentCreated, PaymentId, PaymentStatus};
+use crate::domain::{
+    AttemptStatus, CaptureMethod, Currency, Money, Payment, PaymentId, PaymentStatus,
+    ProviderReference, RefundStatus,
+};
 use crate::error::PaymentsError;
+use crate::gateway::Outcome;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +21,44 @@ pub(crate) struct CreatePayment {
     amount: i64,
     currency: String,
     customer_reference: String,
+    #[serde(default)]
+    capture_method: CaptureMethod,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfirmPayment {
+    card_number: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AmountBody {
+    #[serde(default)]
+    amount: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmptyBody {}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AttemptBody {
+    id: String,
+    status: AttemptStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decline_code: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RefundBody {
+    id: String,
+    payment_id: PaymentId,
+    amount: i64,
+    currency: Currency,
+    status: RefundStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
 }
 
 #[derive(Debug, Serialize)]
@@ -27,8 +68,27 @@ pub(crate) struct PaymentBody {
     currency: Currency,
     customer_reference: String,
     status: PaymentStatus,
+    capture_method: CaptureMethod,
+    amount_authorized: i64,
+    amount_captured: i64,
+    amount_refunded: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_code: Option<String>,
+    attempts: Vec<AttemptBody>,
+    refunds: Vec<RefundBody>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+}
+
+fn refund_body(p: &Payment, r: &crate::domain::Refund) -> RefundBody {
+    RefundBody {
+        id: ProviderReference::Refund(p.id, r.number).to_string(),
+        payment_id: p.id,
+        amount: r.amount,
+        currency: p.money.currency(),
+        status: r.status,
+        created_at: r.created_at,
+    }
 }
 
 impl From<Payment> for PaymentBody {
@@ -37,14 +97,46 @@ impl From<Payment> for PaymentBody {
             id: p.id,
             amount: p.money.amount(),
             currency: p.money.currency(),
-            customer_reference: p.customer_reference,
             status: p.status,
+            capture_method: p.capture_method,
+            amount_authorized: p.authorized_amount,
+            amount_captured: p.captured_amount,
+            amount_refunded: p
+                .refunds
+                .iter()
+                .filter(|r| r.status == RefundStatus::Succeeded)
+                .map(|r| r.amount)
+                .sum(),
+            failure_code: p.failure_code.clone(),
+            attempts: p
+                .attempts
+                .iter()
+                .map(|a| AttemptBody {
+                    id: ProviderReference::Attempt(p.id, a.number).to_string(),
+                    status: a.status,
+                    decline_code: a.decline_code.clone(),
+                })
+                .collect(),
+            refunds: p.refunds.iter().map(|r| refund_body(&p, r)).collect(),
             created_at: p.created_at,
+            customer_reference: p.customer_reference,
         }
     }
 }
 
 const MAX_REFERENCE_LEN: usize = 128;
+
+fn payment_id(raw: &str) -> Result<PaymentId, PaymentsError> {
+    PaymentId::parse(raw).ok_or(PaymentsError::NotFound)
+}
+
+/// 200 when the provider answered, 202 when its answer is pending.
+fn answer(outcome: Outcome) -> (StatusCode, Json<PaymentBody>) {
+    match outcome {
+        Outcome::Done(p) => (StatusCode::OK, Json(p.into())),
+        Outcome::Pending(p) => (StatusCode::ACCEPTED, Json(p.into())),
+    }
+}
 
 /// `POST /v1/payments`: validates, then saves the payment and publishes
 /// `payments.payment.created` in one outbox transaction.
@@ -61,28 +153,77 @@ pub(crate) async fn create(
             reason: "must be 1 to 128 characters",
         });
     }
-    let payment = Payment::create(money, reference.to_owned(), OffsetDateTime::now_utc());
-    tracing::Span::current().record("payment.id", tracing::field::display(payment.id));
-
-    let value = serde_json::to_vec(&payment).map_err(|e| PaymentsError::Internal(Box::new(e)))?;
-    let event = serde_json::to_vec(&payment.created_event())
-        .map_err(|e| PaymentsError::Internal(Box::new(e)))?;
-    let operations = StateOperation::upsert_with_event(
-        payment.id.state_key(),
-        value,
-        None,
-        OutboxEvent {
-            event_type: PaymentCreated::TYPE.to_owned(),
-            subject: payment.id.to_string(),
-            data: event,
-        },
-    );
-    state
-        .sidecar
-        .execute_transaction(&state.state_store, operations.into())
+    let payment = state
+        .gateway
+        .create(money, reference.to_owned(), body.capture_method)
         .await?;
+    tracing::Span::current().record("payment.id", tracing::field::display(payment.id));
     tracing::info!(payment.id = %payment.id, payment.currency = %payment.money.currency(), "payment created");
     Ok((StatusCode::CREATED, Json(payment.into())))
+}
+
+/// `POST /v1/payments/{id}/confirm`: authorizes with the provider (and
+/// captures at once for `capture_method: automatic`).
+#[instrument(name = "payments.confirm", skip_all, fields(payment.id = %id))]
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<ConfirmPayment>,
+) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
+    let id = payment_id(&id)?;
+    let card = body.card_number.trim();
+    if card.len() < 12 || card.len() > 19 || !card.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PaymentsError::InvalidField {
+            field: "card_number",
+            reason: "must be 12 to 19 digits",
+        });
+    }
+    Ok(answer(state.gateway.confirm(id, card.to_owned()).await?))
+}
+
+/// `POST /v1/payments/{id}/capture` (`amount` defaults to all authorized).
+#[instrument(name = "payments.capture", skip_all, fields(payment.id = %id))]
+pub(crate) async fn capture(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<AmountBody>,
+) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
+    let id = payment_id(&id)?;
+    let amount = body.amount;
+    Ok(answer(state.gateway.capture(id, amount).await?))
+}
+
+/// `POST /v1/payments/{id}/cancel`.
+#[instrument(name = "payments.cancel", skip_all, fields(payment.id = %id))]
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(_): Json<EmptyBody>,
+) -> Result<Json<PaymentBody>, PaymentsError> {
+    let id = payment_id(&id)?;
+    Ok(Json(state.gateway.cancel(id).await?.into()))
+}
+
+/// `POST /v1/payments/{id}/refunds` (`amount` defaults to all refundable):
+/// 201 with the refund, 202 when the provider's answer is pending.
+#[instrument(name = "payments.refund", skip_all, fields(payment.id = %id))]
+pub(crate) async fn refund(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<AmountBody>,
+) -> Result<(StatusCode, Json<RefundBody>), PaymentsError> {
+    let id = payment_id(&id)?;
+    let amount = body.amount;
+    let (outcome, number) = state.gateway.refund(id, amount).await?;
+    let (status, payment) = match outcome {
+        Outcome::Done(p) => (StatusCode::CREATED, p),
+        Outcome::Pending(p) => (StatusCode::ACCEPTED, p),
+    };
+    let refund = payment
+        .refund(number)
+        .map(|r| refund_body(&payment, r))
+        .ok_or_else(|| PaymentsError::Internal("refund missing after save".into()))?;
+    Ok((status, Json(refund)))
 }
 
 /// `GET /v1/payments/{id}`.
@@ -91,13 +232,74 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentBody>, PaymentsError> {
-    let id = PaymentId::parse(&id).ok_or(PaymentsError::NotFound)?;
-    let entry = state
-        .sidecar
-        .get_state(&state.state_store, &id.state_key())
-        .await?
-        .ok_or(PaymentsError::NotFound)?;
-    let payment: Payment =
-        serde_json::from_slice(&entry.value).map_err(|e| PaymentsError::Internal(Box::new(e)))?;
-    Ok(Json(payment.into()))
+    let id = payment_id(&id)?;
+    Ok(Json(state.gateway.get(id).await?.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    customer_reference: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ListBody {
+    data: Vec<PaymentBody>,
+    has_more: bool,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+
+/// `GET /v1/payments?customer_reference=&limit=&cursor=`: in creation
+/// order; `next_cursor` continues after the last payment of this page.
+#[instrument(name = "payments.list", skip_all)]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ListBody>, PaymentsError> {
+    let Query(query) = query.map_err(|_| PaymentsError::InvalidField {
+        field: "query",
+        reason: "customer_reference, limit (1 to 100) and cursor only",
+    })?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(PaymentsError::InvalidField {
+            field: "limit",
+            reason: "must be 1 to 100",
+        });
+    }
+    let cursor = match query.cursor.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<u64>()
+                .map_err(|_| PaymentsError::InvalidField {
+                    field: "cursor",
+                    reason: "must be a next_cursor from a previous page",
+                })?,
+        ),
+    };
+    let customer = query.customer_reference.as_deref().map(str::trim);
+    if customer.is_some_and(|c| c.is_empty() || c.len() > MAX_REFERENCE_LEN) {
+        return Err(PaymentsError::InvalidField {
+            field: "customer_reference",
+            reason: "must be 1 to 128 characters",
+        });
+    }
+    let page = state.gateway.list(customer, cursor, limit).await?;
+    let next_cursor = page.next.map(|n| n.to_string());
+    Ok(Json(ListBody {
+        data: page.payments.into_iter().map(Into::into).collect(),
+        has_more: page.has_more,
+        next_cursor,
+    }))
 }

@@ -1,10 +1,14 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use payments::settings::Settings;
+use platform_settings::DatabaseSettings;
 use platform_settings::Source;
 pub use platform_test_support::authorized_client;
-use platform_test_support::{Daprd, RunningApp, TestEnv, TestIssuer, start_with_sidecar};
-use serde_json::Value;
+use platform_test_support::{
+    Daprd, DaprdOptions, PspSandbox, RunningApp, TestDatabase, TestEnv, TestIssuer, eventually,
+};
+use serde_json::{Value, json};
 
 pub struct TestApp {
     pub app: RunningApp,
@@ -13,27 +17,104 @@ pub struct TestApp {
     pub issuer: TestIssuer,
     /// Sends a token with `payments:read` and `payments:write`.
     pub http: reqwest::Client,
+    /// The provider sandbox, when the test has one.
+    pub psp: Option<PspSandbox>,
+    /// The PostgreSQL database behind `payments-state`.
+    pub db: TestDatabase,
+    _resources: Option<tempfile::TempDir>,
+}
+
+/// The `payments` role and database of scripts/sql/service-databases.sql.
+pub fn payments_database() -> DatabaseSettings {
+    DatabaseSettings {
+        host: "127.0.0.1".into(),
+        port: 5432,
+        username: "payments".into(),
+        password: "payments".to_owned().into(),
+        database_name: "payments".into(),
+        require_ssl: false,
+        max_connections: 2,
+        acquire_timeout_ms: 5000,
+    }
+}
+
+/// A database of its own for this test's `payments-state`, and the sidecar
+/// environment that points the component at it.
+pub async fn state_database(dapr: &mut DaprdOptions) -> TestDatabase {
+    let db = TestDatabase::create(&payments_database())
+        .await
+        .expect("a payments test database (make infra)");
+    dapr.env.push((
+        "PAYMENTS_STATE_DATABASE".into(),
+        db.settings().database_name.clone(),
+    ));
+    db
+}
+
+fn settings() -> Settings {
+    let source = Source {
+        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        environment: "test".into(),
+    };
+    let mut settings = Settings::load(&source).expect("payments settings");
+    settings.server.port = 0;
+    settings
+}
+
+fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+/// The test's own HTTPEndpoint (the sandbox listens on a random port), the
+/// repository's provider Resiliency re-targeted to it, and a cron binding
+/// that reconciles every second.
+fn provider_resources(psp_url: &str, tweak: &dyn Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let endpoint = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: psp-test\nspec:\n  baseUrl: {psp_url}\nscopes:\n  - payments\n"
+    );
+    std::fs::write(dir.path().join("psp-test.yaml"), endpoint).expect("write endpoint");
+    let resiliency = std::fs::read_to_string(repo_file("dapr-config/resiliency/payments.yaml"))
+        .expect("the provider resiliency file")
+        .replace("name: payments-provider", "name: payments-provider-test")
+        .replace("\n      psp:\n", "\n      psp-test:\n");
+    let resiliency = tweak(resiliency);
+    assert!(
+        resiliency.contains("psp-test:"),
+        "resiliency target renamed"
+    );
+    std::fs::write(dir.path().join("resiliency-test.yaml"), resiliency).expect("write resiliency");
+    let cron = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments-reconcile-test\nspec:\n  type: bindings.cron\n  version: v1\n  metadata:\n    - name: schedule\n      value: \"@every 1s\"\n    - name: direction\n      value: \"input\"\nscopes:\n  - payments\n";
+    std::fs::write(dir.path().join("cron-test.yaml"), cron).expect("write cron");
+    dir
 }
 
 impl TestApp {
+    /// payments and its sidecar, no provider.
     pub async fn spawn() -> Self {
         let env = TestEnv::start().await.expect("test env");
-        let source = Source {
-            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            environment: "test".into(),
-        };
-        let mut settings = Settings::load(&source).expect("payments settings");
-        settings.server.port = 0;
+        let mut settings = settings();
         let issuer = TestIssuer::start().await.expect("token issuer");
         settings.auth.issuer = issuer.issuer().to_owned();
         settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-        let (app, daprd) = start_with_sidecar(&env, "payments", |dapr| {
-            settings.dapr.http_port = dapr.http_port;
-            settings.dapr.grpc_port = dapr.grpc_port;
-            async move { Ok(payments::startup::build(settings).await?) }
-        })
-        .await
-        .expect("payments with its sidecar");
+        let mut dapr = DaprdOptions::new("payments").expect("sidecar ports");
+        let db = state_database(&mut dapr).await;
+        settings.dapr.http_port = dapr.http_port;
+        settings.dapr.grpc_port = dapr.grpc_port;
+        let app = RunningApp::start(
+            payments::startup::build(settings)
+                .await
+                .expect("payments builds"),
+        )
+        .expect("payments serves");
+        let daprd = Daprd::start(&env, dapr, app.addr.port())
+            .await
+            .expect("payments sidecar");
+        app.wait_ready(Duration::from_secs(20))
+            .await
+            .expect("payments ready");
         let token = issuer.token("payments", &["payments:read", "payments:write"]);
         let http = authorized_client(&token).expect("client");
         Self {
@@ -42,16 +123,105 @@ impl TestApp {
             env,
             issuer,
             http,
+            psp: None,
+            db,
+            _resources: None,
         }
     }
 
-    pub async fn create_payment(&self, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.app.url("/v1/payments"))
-            .json(body)
-            .send()
+    /// payments, its sidecar and the PSP sandbox, which sends its webhooks
+    /// to payments.
+    pub async fn spawn_with_psp() -> Self {
+        Self::spawn_with_psp_policy(&|policy| policy).await
+    }
+
+    /// Like [`Self::spawn_with_psp`], with the provider Resiliency policy
+    /// changed by `tweak` (e.g. no retries).
+    pub async fn spawn_with_psp_policy(tweak: &dyn Fn(String) -> String) -> Self {
+        let env = TestEnv::start().await.expect("test env");
+        let psp = PspSandbox::start(None).await.expect("psp sandbox");
+        let resources = provider_resources(psp.url(), tweak);
+        let mut settings = settings();
+        let issuer = TestIssuer::start().await.expect("token issuer");
+        settings.auth.issuer = issuer.issuer().to_owned();
+        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+        settings.provider.endpoint = "psp-test".into();
+        settings.provider.webhook_secret = psp.webhook_secret().to_owned().into();
+        settings.reconciliation.binding = "payments-reconcile-test".into();
+        let mut dapr = DaprdOptions::new("payments").expect("sidecar ports");
+        dapr.extra_resources.push(resources.path().to_owned());
+        let db = state_database(&mut dapr).await;
+        settings.dapr.http_port = dapr.http_port;
+        settings.dapr.grpc_port = dapr.grpc_port;
+        let app = RunningApp::start(
+            payments::startup::build(settings)
+                .await
+                .expect("payments builds"),
+        )
+        .expect("payments serves");
+        let daprd = Daprd::start(&env, dapr, app.addr.port())
             .await
-            .expect("request")
+            .expect("payments sidecar");
+        app.wait_ready(Duration::from_secs(20))
+            .await
+            .expect("payments ready");
+        psp.set_webhook_url(Some(&app.url("/v1/webhooks/psp")))
+            .await
+            .expect("webhook url");
+        let token = issuer.token("payments", &["payments:read", "payments:write"]);
+        let http = authorized_client(&token).expect("client");
+        Self {
+            app,
+            daprd,
+            env,
+            issuer,
+            http,
+            psp: Some(psp),
+            db,
+            _resources: Some(resources),
+        }
+    }
+
+    pub fn psp(&self) -> &PspSandbox {
+        self.psp.as_ref().expect("a test with the sandbox")
+    }
+
+    pub async fn stat(&self, name: &str) -> u64 {
+        self.psp().stats().await.expect("stats")[name]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    pub async fn create_payment(&self, body: &Value) -> reqwest::Response {
+        self.post("/v1/payments", body, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.post(self.app.url(path)).json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Creates a payment and returns its id.
+    pub async fn new_payment(&self, amount: i64, capture_method: &str) -> String {
+        let res = self
+            .create_payment(&json!({ "amount": amount, "currency": "EUR",
+                "customer_reference": "cus_t", "capture_method": capture_method }))
+            .await;
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.expect("json");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn confirm(&self, id: &str, card: &str, key: Option<&str>) -> reqwest::Response {
+        self.post(
+            &format!("/v1/payments/{id}/confirm"),
+            &json!({ "card_number": card }),
+            key,
+        )
+        .await
     }
 
     pub async fn get_payment(&self, id: &str) -> reqwest::Response {
@@ -62,12 +232,69 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Keys payments has written to its state store.
-    pub async fn payment_keys(&self) -> String {
-        self.env
-            .redis
-            .command(&["KEYS", "payments||payment:*"])
-            .await
-            .expect("redis")
+    pub async fn payment(&self, id: &str) -> Value {
+        self.get_payment(id).await.json().await.expect("json")
     }
+
+    /// Waits until the payment has `status`.
+    pub async fn wait_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        eventually(timeout, &format!("payment {id} to be {status}"), || async {
+            let p = self.payment(id).await;
+            (p["status"] == status).then_some(p)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.daprd.log_tail(30)))
+    }
+
+    /// How many payments are saved in the state store.
+    pub async fn payment_count(&self) -> i64 {
+        payment_count(&self.db).await
+    }
+
+    /// Waits until `event_type` about `subject` was published, then checks
+    /// that it was published exactly once.
+    pub async fn expect_event_once(&self, event_type: &str, subject: &str) {
+        eventually(Duration::from_secs(20), event_type, || async {
+            (self.events(event_type, subject).await >= 1).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.daprd.log_tail(40)));
+        // Give a duplicate the time to show up.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            self.events(event_type, subject).await,
+            1,
+            "{event_type} published more than once"
+        );
+    }
+
+    /// The events of `event_type` published about `subject` so far.
+    pub async fn events(&self, event_type: &str, subject: &str) -> usize {
+        let reply = self
+            .env
+            .redis
+            .command(&["XRANGE", "payments", "-", "+"])
+            .await
+            .unwrap_or_default();
+        reply
+            .lines()
+            .filter(|l| l.contains(&format!("\"type\":\"{event_type}\"")) && l.contains(subject))
+            .count()
+    }
+}
+
+/// How many payments are saved in `db` (the `payments-state` table).
+pub async fn payment_count(db: &TestDatabase) -> i64 {
+    let mut conn = db.connect().await.expect("state database");
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('payments_state')::text")
+        .fetch_one(&mut conn)
+        .await
+        .expect("catalog");
+    if exists.is_none() {
+        return 0;
+    }
+    sqlx::query_scalar("SELECT count(*) FROM payments_state WHERE key LIKE 'payments||payment:%'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
 }

@@ -1,6 +1,9 @@
-//! Integration tests of payments against a real daprd and a Redis of its own.
+//! Integration tests of payments against a real daprd, a Redis of its own and
+//! the PSP sandbox.
 
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod payments;
+mod provider;
 mod shutdown;
+mod webhooks;

@@ -1,0 +1,395 @@
+//! `make bench-payments`: create+confirm through payments and its sidecar,
+//! against the PSP sandbox at zero latency, and in the same run the floor:
+//! the same sidecar calls issued directly by the load generator, without
+//! payments in between. Prints throughput, p50/p99, payments/floor and the
+//! latency at half of payments' maximum throughput. Everything runs on this
+//! machine (release build): payments in-process, its daprd, PostgreSQL
+//! (payments-state), Redis (pub/sub, idempotency), the sandbox and the load
+//! generator share the cores.
+
+#![expect(
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::cast_precision_loss,
+    reason = "a benchmark: prints its figures, failures end the run loudly"
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use payments::settings::Settings;
+use platform_dapr::Sidecar;
+use platform_settings::DatabaseSettings;
+use platform_settings::Source;
+use platform_test_support::{
+    Daprd, DaprdOptions, PspSandbox, RunningApp, TestDatabase, TestEnv, TestIssuer,
+};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+const CLIENTS: usize = 16;
+const PHASE: Duration = Duration::from_secs(8);
+const WARM_UP: Duration = Duration::from_secs(2);
+const CARD: &str = "4242424242424242";
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "nproc {} ({cpu})",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    )
+}
+
+#[derive(Debug, Clone)]
+struct Target {
+    http: reqwest::Client,
+    app: String,
+    dapr_http: String,
+    sidecar: Sidecar,
+}
+
+impl Target {
+    /// One create+confirm through payments, with Idempotency-Keys as a real
+    /// client sends them.
+    async fn through_payments(&self) {
+        let created: Value = self
+            .http
+            .post(format!("{}/v1/payments", self.app))
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&json!({ "amount": 1250, "currency": "EUR", "customer_reference": "cus_bench" }))
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("create body");
+        let id = created["id"].as_str().expect("payment id");
+        let res = self
+            .http
+            .post(format!("{}/v1/payments/{id}/confirm", self.app))
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&json!({ "card_number": CARD }))
+            .send()
+            .await
+            .expect("confirm");
+        assert_eq!(res.status(), 200, "confirm answered {}", res.status());
+    }
+
+    async fn kv_put(&self, key: &str, first_write: bool) {
+        let mut item = json!({ "key": key, "value": { "state": "x" },
+            "metadata": { "ttlInSeconds": "90000" } });
+        if first_write {
+            item["options"] = json!({ "concurrency": "first-write" });
+        }
+        let res = self
+            .http
+            .post(format!(
+                "{}/v1.0/state/payments-idempotency",
+                self.dapr_http
+            ))
+            .json(&[item])
+            .send()
+            .await
+            .expect("kv put");
+        assert!(
+            res.status().is_success(),
+            "kv put answered {}",
+            res.status()
+        );
+    }
+
+    /// The outbox transaction payments issues: state (JSON, with ETag) and
+    /// the event projection, over the sidecar's HTTP API.
+    async fn outbox_save(&self, key: &str, etag: Option<String>, event_type: &str) {
+        let mut state = json!({ "key": key,
+            "value": { "id": key, "status": "x", "amount": 1250, "created_at_us": 1 },
+            "metadata": { "type": event_type, "subject": key, "contentType": "application/json" } });
+        if let Some(etag) = etag {
+            state["etag"] = json!(etag);
+        }
+        let body = json!({ "operations": [
+            { "operation": "upsert", "request": state },
+            { "operation": "upsert", "request": { "key": key,
+                "value": { "payment_id": key, "amount": 1250 },
+                "metadata": { "outbox.projection": "true", "contentType": "application/json" } } },
+        ] });
+        let res = self
+            .http
+            .post(format!(
+                "{}/v1.0/state/payments-state/transaction",
+                self.dapr_http
+            ))
+            .json(&body)
+            .send()
+            .await
+            .expect("outbox transaction");
+        assert!(
+            res.status().is_success(),
+            "transaction answered {}",
+            res.status()
+        );
+    }
+
+    /// The floor: the sidecar calls payments makes for one create+confirm
+    /// (claim and answer records of both Idempotency-Keys, the outbox
+    /// transaction of the new payment, the read before the confirmation,
+    /// the provider invocation, the outbox transaction of the outcome),
+    /// issued directly.
+    async fn floor(&self) {
+        let key = format!("bench:{}", Uuid::now_v7());
+        let claim = format!("idem:{}", Uuid::new_v4());
+        self.kv_put(&claim, true).await;
+        self.outbox_save(&key, None, "bench.created").await;
+        self.kv_put(&format!("{claim}:done"), false).await;
+        let claim = format!("idem:{}", Uuid::new_v4());
+        self.kv_put(&claim, true).await;
+        let read = self
+            .sidecar
+            .get_state("payments-state", &key)
+            .await
+            .expect("read")
+            .expect("the saved state");
+        let res = self
+            .http
+            .post(format!(
+                "{}/v1.0/invoke/psp-bench/method/v1/authorizations",
+                self.dapr_http
+            ))
+            .header("Idempotency-Key", format!("{key}.a1"))
+            .json(
+                &json!({ "amount": 1250, "currency": "EUR", "card_number": CARD,
+                "reference": format!("{key}.a1"), "capture": true }),
+            )
+            .send()
+            .await
+            .expect("invoke");
+        assert_eq!(res.status(), 201, "provider answered {}", res.status());
+        let _ = res.bytes().await;
+        self.outbox_save(&key, read.etag, "bench.succeeded").await;
+        self.kv_put(&format!("{claim}:done"), false).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Payments,
+    Floor,
+}
+
+async fn run_once(target: &Target, path: Route) {
+    match path {
+        Route::Payments => target.through_payments().await,
+        Route::Floor => target.floor().await,
+    }
+}
+
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    n: usize,
+}
+
+/// `CLIENTS` clients back to back for `PHASE`: the maximum throughput.
+async fn closed_loop(target: &Target, path: Route) -> Figures {
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let target = target.clone();
+        let latencies = Arc::clone(&latencies);
+        clients.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while start.elapsed() < PHASE {
+                let t = Instant::now();
+                run_once(&target, path).await;
+                mine.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies.lock().await.extend(mine);
+        }));
+    }
+    for c in clients {
+        c.await.expect("client");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    figures(&latencies, elapsed).await
+}
+
+/// A fixed arrival rate for `PHASE` (latency measured from the scheduled
+/// start, so queueing counts).
+async fn open_loop(target: &Target, path: Route, rate: f64) -> Figures {
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::new();
+    while start.elapsed() < PHASE {
+        ticker.tick().await;
+        let scheduled = Instant::now();
+        let target = target.clone();
+        let latencies = Arc::clone(&latencies);
+        tasks.push(tokio::spawn(async move {
+            run_once(&target, path).await;
+            let ms = scheduled.elapsed().as_secs_f64() * 1000.0;
+            latencies.lock().await.push(ms);
+        }));
+    }
+    for t in tasks {
+        t.await.expect("request");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    figures(&latencies, elapsed).await
+}
+
+async fn figures(latencies: &Mutex<Vec<f64>>, elapsed: f64) -> Figures {
+    let mut all = latencies.lock().await.clone();
+    all.sort_by(f64::total_cmp);
+    Figures {
+        rate: all.len() as f64 / elapsed,
+        p50: percentile(&all, 50.0),
+        p99: percentile(&all, 99.0),
+        n: all.len(),
+    }
+}
+
+fn resources(psp_url: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let endpoint = format!(
+        "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: psp-bench\nspec:\n  baseUrl: {psp_url}\nscopes:\n  - payments\n"
+    );
+    std::fs::write(dir.path().join("psp-bench.yaml"), endpoint).expect("endpoint");
+    let policy = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dapr-config/resiliency/payments.yaml"),
+    )
+    .expect("resiliency")
+    .replace("name: payments-provider", "name: payments-provider-bench")
+    .replace("\n      psp:\n", "\n      psp-bench:\n");
+    std::fs::write(dir.path().join("resiliency-bench.yaml"), policy).expect("resiliency");
+    dir
+}
+
+#[tokio::main]
+async fn main() {
+    let env = TestEnv::start().await.expect("test env");
+    let psp = PspSandbox::start(None).await.expect("sandbox");
+    psp.configure(json!({ "latency_ms": 0 }))
+        .await
+        .expect("zero latency");
+    let dir = resources(psp.url());
+
+    let source = Source {
+        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        environment: "test".into(),
+    };
+    let mut settings = Settings::load(&source).expect("settings");
+    settings.server.port = 0;
+    settings.telemetry.log_filter = "warn".into();
+    let issuer = TestIssuer::start().await.expect("issuer");
+    settings.auth.issuer = issuer.issuer().to_owned();
+    settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    settings.provider.endpoint = "psp-bench".into();
+    let mut dapr = DaprdOptions::new("payments").expect("ports");
+    dapr.extra_resources.push(dir.path().to_owned());
+    // payments-state (PostgreSQL) in a database of this run.
+    let db = TestDatabase::create(&DatabaseSettings {
+        host: "127.0.0.1".into(),
+        port: 5432,
+        username: "payments".into(),
+        password: "payments".to_owned().into(),
+        database_name: "payments".into(),
+        require_ssl: false,
+        max_connections: 2,
+        acquire_timeout_ms: 5000,
+    })
+    .await
+    .expect("a payments database (make infra)");
+    dapr.env.push((
+        "PAYMENTS_STATE_DATABASE".into(),
+        db.settings().database_name.clone(),
+    ));
+    settings.dapr.http_port = dapr.http_port;
+    settings.dapr.grpc_port = dapr.grpc_port;
+    let dapr_settings = settings.dapr.clone();
+    let app =
+        RunningApp::start(payments::startup::build(settings).await.expect("build")).expect("serve");
+    let daprd = Daprd::start(&env, dapr, app.addr.port())
+        .await
+        .expect("daprd");
+    app.wait_ready(Duration::from_secs(30))
+        .await
+        .expect("ready");
+
+    let token = issuer.token("payments", &["payments:read", "payments:write"]);
+    let target = Target {
+        http: reqwest::Client::builder()
+            .default_headers(
+                [(
+                    reqwest::header::AUTHORIZATION,
+                    format!("Bearer {token}").parse().expect("header"),
+                )]
+                .into_iter()
+                .collect(),
+            )
+            .pool_max_idle_per_host(256)
+            .build()
+            .expect("client"),
+        app: app.url(""),
+        dapr_http: daprd.http_base(),
+        sidecar: Sidecar::connect_lazy(&dapr_settings).expect("sidecar client"),
+    };
+
+    println!("payments benchmark on {}", machine());
+    println!(
+        "{CLIENTS} clients, {}s per phase, sandbox at 0 ms latency\n",
+        PHASE.as_secs()
+    );
+    for path in [Route::Payments, Route::Floor] {
+        let until = Instant::now() + WARM_UP;
+        while Instant::now() < until {
+            run_once(&target, path).await;
+        }
+    }
+    let floor = closed_loop(&target, Route::Floor).await;
+    let max = closed_loop(&target, Route::Payments).await;
+    println!(
+        "floor (same sidecar calls, no payments): {:>7.1} create+confirm/s  p50 {:>6.2} ms  p99 {:>6.2} ms  (n={})",
+        floor.rate, floor.p50, floor.p99, floor.n
+    );
+    println!(
+        "payments (through the API)            : {:>7.1} create+confirm/s  p50 {:>6.2} ms  p99 {:>6.2} ms  (n={})",
+        max.rate, max.p50, max.p99, max.n
+    );
+    println!(
+        "payments/floor throughput             : {:.2}",
+        max.rate / floor.rate
+    );
+    let half = max.rate / 2.0;
+    let at_half = open_loop(&target, Route::Payments, half).await;
+    println!(
+        "payments at half of max ({half:.0}/s, open loop): {:>7.1}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  (n={})",
+        at_half.rate, at_half.p50, at_half.p99, at_half.n
+    );
+    println!(
+        "sandbox authorizations created: {}",
+        psp.stats().await.expect("stats")["authorizations_created"]
+    );
+}

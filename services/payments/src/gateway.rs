@@ -1,0 +1,577 @@
+//! The payment operations: domain decisions, provider calls and saves in the
+//! order that keeps every failure safe (ADR 0016):
+//!
+//! * The provider is called *before* anything is saved, with an idempotency
+//!   key derived from the payment (`<id>.a<n>`, `<id>.r<n>`, `<id>.capture`,
+//!   `<id>.void`). A failure that certainly had no effect (circuit open,
+//!   provider error) changes nothing here: 503, and the client's retry sends
+//!   the same key. A crash between the provider's answer and the save is
+//!   healed the same way, or by the provider's webhook.
+//! * An unknown outcome (timeout) is saved as such (`processing`, a pending
+//!   refund) and the payment joins the reconciliation set.
+//! * Every save presents the ETag read before and carries its event through
+//!   the outbox; a conflict reloads and re-applies the (idempotent) fact.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    AttemptStatus, AuthorizationFact, AuthorizationOutcome, CaptureMethod, DomainEvent, Fact,
+    Money, Payment, PaymentId, ProviderReference, RefundFact, RefundStatus,
+};
+use crate::error::PaymentsError;
+use crate::provider::{
+    AuthorizeRequest, AuthorizeResult, PaymentProvider, ProviderAuthorization, ProviderError,
+    ProviderRefund,
+};
+use crate::store::{KeyValue, PaymentStore, Versioned, WriteMode, Written};
+
+/// Key of the set of payments with an unknown provider outcome.
+const RECONCILE_KEY: &str = "reconcile:pending";
+/// The set is a working list, not a record: it never expires in practice.
+const RECONCILE_TTL_SECS: u64 = 30 * 24 * 3600;
+const WEBHOOK_TTL_SECS: u64 = 7 * 24 * 3600;
+const SAVE_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub store: PaymentStore,
+    pub kv: KeyValue,
+    pub provider: Arc<dyn PaymentProvider>,
+    pub vanished_after_secs: i64,
+}
+
+/// How a confirmation, capture or refund ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The provider answered; the payment is saved with that answer.
+    Done(Payment),
+    /// The provider's answer is unknown (timeout); saved as pending and
+    /// queued for reconciliation.
+    Pending(Payment),
+}
+
+/// A webhook event from the provider.
+#[derive(Debug, Deserialize)]
+pub struct WebhookEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PendingSet {
+    payments: Vec<PaymentId>,
+}
+
+fn provider_error(e: ProviderError) -> PaymentsError {
+    match e {
+        ProviderError::Unavailable(reason) | ProviderError::NotSent(reason) => {
+            PaymentsError::ProviderUnavailable(reason)
+        }
+        other => PaymentsError::ProviderFailed(other.to_string()),
+    }
+}
+
+impl Gateway {
+    pub async fn create(
+        &self,
+        money: Money,
+        customer_reference: String,
+        capture_method: CaptureMethod,
+    ) -> Result<Payment, PaymentsError> {
+        let payment = Payment::create(
+            money,
+            customer_reference,
+            capture_method,
+            OffsetDateTime::now_utc(),
+        );
+        self.store
+            .save(&payment, None, &payment.created_event())
+            .await?;
+        Ok(payment)
+    }
+
+    pub async fn list(
+        &self,
+        customer_reference: Option<&str>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<crate::store::Page, PaymentsError> {
+        self.store.list(customer_reference, after, limit).await
+    }
+
+    pub async fn get(&self, id: PaymentId) -> Result<Payment, PaymentsError> {
+        Ok(self
+            .store
+            .load(id)
+            .await?
+            .ok_or(PaymentsError::NotFound)?
+            .value)
+    }
+
+    /// Applies `fact` to the saved payment: reload and re-apply on an ETag
+    /// conflict; a fact that changes nothing saves nothing.
+    pub async fn apply(&self, id: PaymentId, fact: &Fact) -> Result<Payment, PaymentsError> {
+        self.apply_to(id, None, fact).await
+    }
+
+    /// [`Self::apply`] starting from a payment just read (saves a read).
+    async fn apply_to(
+        &self,
+        id: PaymentId,
+        mut read: Option<Versioned<Payment>>,
+        fact: &Fact,
+    ) -> Result<Payment, PaymentsError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let loaded = match read.take() {
+                Some(loaded) => loaded,
+                None => self.store.load(id).await?.ok_or(PaymentsError::NotFound)?,
+            };
+            let mut payment = loaded.value;
+            let Some(event) = payment.apply(fact, OffsetDateTime::now_utc())? else {
+                return Ok(payment);
+            };
+            match self.store.save(&payment, loaded.etag, &event).await {
+                Ok(()) => {
+                    log_event(&payment, &event);
+                    return Ok(payment);
+                }
+                Err(PaymentsError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(PaymentsError::Conflict)
+    }
+
+    async fn read(&self, id: PaymentId) -> Result<Versioned<Payment>, PaymentsError> {
+        self.store.load(id).await?.ok_or(PaymentsError::NotFound)
+    }
+
+    pub async fn confirm(
+        &self,
+        id: PaymentId,
+        card_number: String,
+    ) -> Result<Outcome, PaymentsError> {
+        let read = self.read(id).await?;
+        let payment = read.value.clone();
+        let attempt = payment.next_attempt()?;
+        let reference = ProviderReference::Attempt(id, attempt).to_string();
+        let request = AuthorizeRequest {
+            reference: reference.clone(),
+            amount: payment.money.amount(),
+            currency: payment.money.currency().code().to_owned(),
+            card_number,
+            capture: payment.capture_method == CaptureMethod::Automatic,
+        };
+        match self.provider.authorize(request).await {
+            Ok(AuthorizeResult::Authorization(auth)) => {
+                let fact = self.fact_for_attempt(&auth, id, attempt)?;
+                Ok(Outcome::Done(self.apply_to(id, Some(read), &fact).await?))
+            }
+            Ok(AuthorizeResult::Declined { code }) => {
+                let fact = Fact::Authorization(AuthorizationFact {
+                    attempt,
+                    provider_id: None,
+                    outcome: AuthorizationOutcome::Declined { code: code.clone() },
+                    amount: payment.money.amount(),
+                    currency: payment.money.currency().code().to_owned(),
+                    captured_amount: 0,
+                });
+                let payment = self.apply_to(id, Some(read), &fact).await?;
+                Err(PaymentsError::Declined {
+                    code,
+                    payment: Box::new(payment),
+                })
+            }
+            Err(ProviderError::Unknown(reason)) => {
+                tracing::warn!(payment.id = %id, provider.reference = %reference, %reason, "authorization outcome unknown");
+                let payment = self.apply(id, &Fact::AttemptStarted { attempt }).await?;
+                self.mark_pending(id).await?;
+                Ok(Outcome::Pending(payment))
+            }
+            Err(e) => Err(self.after_failure(id, e).await),
+        }
+    }
+
+    fn fact_for_attempt(
+        &self,
+        auth: &ProviderAuthorization,
+        id: PaymentId,
+        attempt: u32,
+    ) -> Result<Fact, PaymentsError> {
+        match auth.to_fact() {
+            Some((ProviderReference::Attempt(p, n), fact)) if p == id && n == attempt => Ok(fact),
+            _ => Err(PaymentsError::ProviderFailed(format!(
+                "authorization {} has reference {:?}, expected {}",
+                auth.id,
+                auth.reference,
+                ProviderReference::Attempt(id, attempt)
+            ))),
+        }
+    }
+
+    pub async fn capture(
+        &self,
+        id: PaymentId,
+        amount: Option<i64>,
+    ) -> Result<Outcome, PaymentsError> {
+        let payment = self.get(id).await?;
+        let amount = payment.check_capture(amount)?;
+        let (authorization, attempt) = authorized_attempt(&payment)?;
+        let key = format!("{id}.capture");
+        match self.provider.capture(&authorization, amount, &key).await {
+            Ok(auth) => {
+                let fact = self.fact_for_attempt(&auth, id, attempt)?;
+                Ok(Outcome::Done(self.apply(id, &fact).await?))
+            }
+            Err(ProviderError::Unknown(reason)) => {
+                tracing::warn!(payment.id = %id, %reason, "capture outcome unknown");
+                self.mark_pending(id).await?;
+                Ok(Outcome::Pending(payment))
+            }
+            Err(e) => Err(self.after_failure(id, e).await),
+        }
+    }
+
+    pub async fn cancel(&self, id: PaymentId) -> Result<Payment, PaymentsError> {
+        let payment = self.get(id).await?;
+        if !payment.check_cancel()? {
+            return self.apply(id, &Fact::CanceledBeforeConfirmation).await;
+        }
+        let (authorization, attempt) = authorized_attempt(&payment)?;
+        let key = format!("{id}.void");
+        match self.provider.void(&authorization, &key).await {
+            Ok(auth) => {
+                let fact = self.fact_for_attempt(&auth, id, attempt)?;
+                self.apply(id, &fact).await
+            }
+            Err(ProviderError::Unknown(reason)) => {
+                tracing::warn!(payment.id = %id, %reason, "void outcome unknown");
+                self.mark_pending(id).await?;
+                Err(PaymentsError::ProviderUnavailable(reason))
+            }
+            Err(e) => Err(self.after_failure(id, e).await),
+        }
+    }
+
+    /// Returns the payment and the refund's number.
+    pub async fn refund(
+        &self,
+        id: PaymentId,
+        amount: Option<i64>,
+    ) -> Result<(Outcome, u32), PaymentsError> {
+        let payment = self.get(id).await?;
+        let (number, amount) = payment.check_refund(amount)?;
+        let (authorization, _) = authorized_attempt(&payment)?;
+        let reference = ProviderReference::Refund(id, number).to_string();
+        match self
+            .provider
+            .refund(&authorization, amount, &reference)
+            .await
+        {
+            Ok(refund) => {
+                let fact = refund_fact(&refund, id, number)?;
+                Ok((Outcome::Done(self.apply(id, &fact).await?), number))
+            }
+            Err(ProviderError::Unknown(reason)) => {
+                tracing::warn!(payment.id = %id, provider.reference = %reference, %reason, "refund outcome unknown");
+                let fact = Fact::Refund(RefundFact {
+                    refund: number,
+                    provider_id: None,
+                    amount,
+                    status: RefundStatus::Pending,
+                });
+                let payment = self.apply(id, &fact).await?;
+                self.mark_pending(id).await?;
+                Ok((Outcome::Pending(payment), number))
+            }
+            Err(e) => Err(self.after_failure(id, e).await),
+        }
+    }
+
+    /// A provider call failed without an outcome: when the request reached
+    /// the provider, a status query later makes sure (an earlier attempt of
+    /// the sidecar's retries may have done the work).
+    async fn after_failure(&self, id: PaymentId, e: ProviderError) -> PaymentsError {
+        if matches!(e, ProviderError::Unavailable(_))
+            && let Err(mark) = self.mark_pending(id).await
+        {
+            tracing::warn!(payment.id = %id, error = ?mark, "could not queue a payment for reconciliation");
+        }
+        provider_error(e)
+    }
+
+    /// Brings the payment in line with the provider's records; returns
+    /// whether something is still unknown.
+    pub async fn sync(&self, id: PaymentId) -> Result<bool, PaymentsError> {
+        let Some(loaded) = self.store.load(id).await? else {
+            return Ok(false);
+        };
+        let payment = loaded.value;
+        let age = OffsetDateTime::now_utc() - payment.updated_at.unwrap_or(payment.created_at);
+        let old = age.whole_seconds() > self.vanished_after_secs;
+        let mut unresolved = false;
+        // A call that failed may still have reached the provider.
+        if let Ok(next) = payment.next_attempt() {
+            let reference = ProviderReference::Attempt(id, next).to_string();
+            if let Some(auth) = self
+                .provider
+                .find_authorization(&reference)
+                .await
+                .map_err(provider_error)?
+            {
+                let fact = self.fact_for_attempt(&auth, id, next)?;
+                self.apply(id, &fact).await?;
+            }
+        }
+        if payment.status == crate::domain::PaymentStatus::Succeeded {
+            let next = u32::try_from(payment.refunds.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1);
+            let reference = ProviderReference::Refund(id, next).to_string();
+            if let Some(found) = self
+                .provider
+                .find_refund(&reference)
+                .await
+                .map_err(provider_error)?
+            {
+                let fact = refund_fact(&found, id, next)?;
+                self.apply(id, &fact).await?;
+            }
+        }
+        for attempt in &payment.attempts {
+            if !matches!(
+                attempt.status,
+                AttemptStatus::Pending | AttemptStatus::Authorized
+            ) {
+                continue;
+            }
+            let reference = ProviderReference::Attempt(id, attempt.number).to_string();
+            let found = match &attempt.provider_id {
+                Some(provider_id) => self.provider.get_authorization(provider_id).await,
+                None => self.provider.find_authorization(&reference).await,
+            }
+            .map_err(provider_error)?;
+            match found {
+                Some(auth) => {
+                    let fact = self.fact_for_attempt(&auth, id, attempt.number)?;
+                    self.apply(id, &fact).await?;
+                }
+                None if attempt.status == AttemptStatus::Pending && old => {
+                    self.apply(
+                        id,
+                        &Fact::AttemptVanished {
+                            attempt: attempt.number,
+                        },
+                    )
+                    .await?;
+                }
+                None if attempt.status == AttemptStatus::Pending => unresolved = true,
+                None => {}
+            }
+        }
+        for refund in payment
+            .refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Pending)
+        {
+            let reference = ProviderReference::Refund(id, refund.number).to_string();
+            match self
+                .provider
+                .find_refund(&reference)
+                .await
+                .map_err(provider_error)?
+            {
+                Some(found) => {
+                    let fact = refund_fact(&found, id, refund.number)?;
+                    self.apply(id, &fact).await?;
+                }
+                None if old => {
+                    let fact = Fact::Refund(RefundFact {
+                        refund: refund.number,
+                        provider_id: None,
+                        amount: refund.amount,
+                        status: RefundStatus::Failed,
+                    });
+                    self.apply(id, &fact).await?;
+                }
+                None => unresolved = true,
+            }
+        }
+        Ok(unresolved)
+    }
+
+    /// Adds `id` to the reconciliation set.
+    pub async fn mark_pending(&self, id: PaymentId) -> Result<(), PaymentsError> {
+        self.update_pending(|set| {
+            if !set.payments.contains(&id) {
+                set.payments.push(id);
+            }
+        })
+        .await
+    }
+
+    async fn update_pending(&self, change: impl Fn(&mut PendingSet)) -> Result<(), PaymentsError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let current = self.kv.get::<PendingSet>(RECONCILE_KEY).await?;
+            let (mut set, etag) = match current {
+                Some(v) => (v.value, v.etag),
+                None => (PendingSet::default(), None),
+            };
+            change(&mut set);
+            let mode = match etag.as_deref() {
+                Some(etag) => WriteMode::IfMatch(etag),
+                None => WriteMode::Insert,
+            };
+            if self
+                .kv
+                .put(RECONCILE_KEY, &set, mode, RECONCILE_TTL_SECS)
+                .await?
+                == Written::Ok
+            {
+                return Ok(());
+            }
+        }
+        Err(PaymentsError::Conflict)
+    }
+
+    /// One reconciliation round over the set; returns (resolved, still pending).
+    pub async fn reconcile(&self) -> Result<(usize, usize), PaymentsError> {
+        let set = self
+            .kv
+            .get::<PendingSet>(RECONCILE_KEY)
+            .await?
+            .map(|v| v.value)
+            .unwrap_or_default();
+        let mut resolved = Vec::new();
+        let mut pending = 0;
+        for id in set.payments {
+            match self.sync(id).await {
+                Ok(false) => resolved.push(id),
+                Ok(true) => pending += 1,
+                Err(e) => {
+                    pending += 1;
+                    tracing::warn!(payment.id = %id, error = %e, "reconciliation of a payment failed");
+                }
+            }
+        }
+        if !resolved.is_empty() {
+            self.update_pending(|set| set.payments.retain(|p| !resolved.contains(p)))
+                .await?;
+        }
+        Ok((resolved.len(), pending))
+    }
+
+    /// Applies one verified webhook event, once per event id.
+    pub async fn webhook(&self, event: WebhookEvent) -> Result<(), PaymentsError> {
+        let seen_key = format!("webhook:{}", event.id);
+        if self.kv.get::<serde_json::Value>(&seen_key).await?.is_some() {
+            tracing::info!(webhook.id = %event.id, "webhook already applied");
+            return Ok(());
+        }
+        let object_id = event
+            .data
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(ToOwned::to_owned);
+        let fact = if event.kind.starts_with("authorization.") {
+            crate::provider::psp::parse_authorization(event.data)
+                .ok()
+                .and_then(|a| a.to_fact())
+        } else if event.kind.starts_with("refund.") {
+            crate::provider::psp::parse_refund(event.data)
+                .ok()
+                .and_then(|r| r.to_fact())
+        } else {
+            None
+        };
+        match fact {
+            Some((reference, fact)) if self.store.load(reference.payment_id()).await?.is_some() => {
+                let id = reference.payment_id();
+                match self.apply(id, &fact).await {
+                    Ok(_) => {}
+                    // Not consistent with what we know: ask the provider.
+                    Err(PaymentsError::Domain(e)) => {
+                        tracing::warn!(payment.id = %id, error = %e, "webhook does not fit; syncing");
+                        self.sync(id).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => self.sync_unknown(&event.kind, object_id.as_deref()).await?,
+        }
+        self.kv
+            .put(
+                &seen_key,
+                &serde_json::json!({ "type": event.kind }),
+                WriteMode::Overwrite,
+                WEBHOOK_TTL_SECS,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A webhook about an object we do not know: fetch it from the provider
+    /// and apply it if it turns out to be ours.
+    async fn sync_unknown(&self, kind: &str, object_id: Option<&str>) -> Result<(), PaymentsError> {
+        let Some(object_id) = object_id else {
+            tracing::info!(webhook.type = kind, "webhook without an object id ignored");
+            return Ok(());
+        };
+        if !kind.starts_with("authorization.") {
+            tracing::info!(webhook.type = kind, provider.id = object_id, "webhook for an unknown object ignored");
+            return Ok(());
+        }
+        let found = self
+            .provider
+            .get_authorization(object_id)
+            .await
+            .map_err(provider_error)?;
+        match found.as_ref().and_then(ProviderAuthorization::to_fact) {
+            Some((reference, fact)) if self.store.load(reference.payment_id()).await?.is_some() => {
+                self.apply(reference.payment_id(), &fact).await?;
+            }
+            _ => tracing::info!(
+                provider.id = object_id,
+                "provider object is not one of our payments"
+            ),
+        }
+        Ok(())
+    }
+}
+
+fn authorized_attempt(payment: &Payment) -> Result<(String, u32), PaymentsError> {
+    payment
+        .attempts
+        .iter()
+        .find(|a| a.status == AttemptStatus::Authorized)
+        .and_then(|a| Some((a.provider_id.clone()?, a.number)))
+        .ok_or_else(|| {
+            PaymentsError::Internal("authorized payment without an authorization".into())
+        })
+}
+
+fn refund_fact(refund: &ProviderRefund, id: PaymentId, number: u32) -> Result<Fact, PaymentsError> {
+    match refund.to_fact() {
+        Some((ProviderReference::Refund(p, n), fact)) if p == id && n == number => Ok(fact),
+        _ => Err(PaymentsError::ProviderFailed(format!(
+            "refund {} has reference {:?}, expected {}",
+            refund.id,
+            refund.reference,
+            ProviderReference::Refund(id, number)
+        ))),
+    }
+}
+
+fn log_event(payment: &Payment, event: &DomainEvent) {
+    tracing::info!(
+        payment.id = %payment.id,
+        payment.status = %payment.status,
+        event.type = event.event_type(),
+        "payment changed"
+    );
+}

@@ -1,0 +1,58 @@
+//! What the provider and the sidecar send: signed webhooks and the cron
+//! binding's reconciliation trigger.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use secrecy::ExposeSecret;
+use time::OffsetDateTime;
+use tracing::instrument;
+
+use super::AppState;
+use crate::error::PaymentsError;
+use crate::gateway::WebhookEvent;
+use crate::webhook::{self, SignatureError};
+
+/// `POST /v1/webhooks/psp`: 200 once applied (or already applied); 400 for
+/// a bad signature or body; 5xx makes the provider deliver it again.
+#[instrument(name = "payments.webhook", skip_all, fields(webhook.id, webhook.type))]
+pub(crate) async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, PaymentsError> {
+    let signature = headers
+        .get("psp-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(SignatureError::Malformed)?;
+    webhook::verify(
+        state.webhook_secret.expose_secret().as_bytes(),
+        signature,
+        &body,
+        OffsetDateTime::now_utc().unix_timestamp(),
+        state.webhook_tolerance_secs,
+    )?;
+    let event: WebhookEvent =
+        serde_json::from_slice(&body).map_err(|_| PaymentsError::InvalidField {
+            field: "body",
+            reason: "not a provider event",
+        })?;
+    let span = tracing::Span::current();
+    span.record("webhook.id", event.id.as_str());
+    span.record("webhook.type", event.kind.as_str());
+    state.gateway.webhook(event).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /<binding>`: Dapr's cron input binding fires a reconciliation round.
+#[instrument(name = "payments.reconcile", skip_all, fields(resolved, pending))]
+pub(crate) async fn reconcile(State(state): State<AppState>) -> Result<StatusCode, PaymentsError> {
+    let (resolved, pending) = state.gateway.reconcile().await?;
+    let span = tracing::Span::current();
+    span.record("resolved", resolved);
+    span.record("pending", pending);
+    if resolved > 0 || pending > 0 {
+        tracing::info!(resolved, pending, "reconciliation round");
+    }
+    Ok(StatusCode::OK)
+}
