@@ -1,7 +1,10 @@
 //! Typed settings of the communication service.
 
+use std::path::{Path, PathBuf};
+
 use platform_settings::{
-    DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source, TelemetrySettings,
+    AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source,
+    TelemetrySettings,
 };
 use serde::Deserialize;
 
@@ -11,6 +14,93 @@ pub struct Settings {
     pub dapr: DaprSettings,
     pub telemetry: TelemetrySettings,
     pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub templates: TemplateSettings,
+    pub channels: ChannelSettings,
+    pub sending: SendingSettings,
+    pub relay: RelaySettings,
+    pub throttle: ThrottleSettings,
+    pub categories: CategorySettings,
+    pub links: LinkSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateSettings {
+    /// Folder of `<template>/<locale>/<part>` files to load instead of the
+    /// templates built into the binary; relative paths are taken from the
+    /// crate's folder. Unset: the built-in ones.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Used when a recipient's locale has no variant of a template.
+    pub default_locale: String,
+}
+
+impl TemplateSettings {
+    pub fn resolved_dir(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|dir| {
+            if dir.is_absolute() {
+                dir.clone()
+            } else {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)
+            }
+        })
+    }
+}
+
+/// The Dapr output bindings each channel sends through.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelSettings {
+    /// `From` of every email.
+    pub email_from: String,
+    /// Identical `bindings.smtp` components; each carries one send at a time
+    /// (Dapr's SMTP binding shares per-request fields between concurrent
+    /// calls, see docs/adr/0020), so their number is the email concurrency.
+    pub email_bindings: Vec<String>,
+    pub sms_primary_binding: String,
+    pub sms_secondary_binding: String,
+    pub push_binding: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SendingSettings {
+    /// Attempts per notification before it is failed and dead-lettered
+    /// (1 + the Resiliency policy's retries).
+    pub max_attempts: i32,
+    /// A claim older than this without an outcome is taken as a crashed send.
+    pub stale_after_secs: i64,
+    /// A queued or retrying notification without activity for this long has
+    /// its send job published again.
+    pub requeue_after_secs: i64,
+    pub sweep_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelaySettings {
+    /// Longest wait between two outbox scans (commits also wake the relay).
+    pub interval_ms: u64,
+    /// Outbox rows published per transaction.
+    pub batch: i64,
+    /// Publishes in flight at once.
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThrottleSettings {
+    /// Notifications per recipient per window (critical categories exempt).
+    pub max_per_window: i32,
+    pub window_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CategorySettings {
+    /// Categories that bypass opt-outs and throttling.
+    pub critical: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LinkSettings {
+    /// Public base URL that bookkeeping's statement download paths hang off.
+    pub statements_base_url: String,
 }
 
 impl Settings {
@@ -23,6 +113,21 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.server.validate()?;
         self.dapr.validate()?;
-        self.database.validate()
+        self.database.validate()?;
+        self.auth.validate()?;
+        let invalid = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
+        if self.channels.email_bindings.is_empty() {
+            return invalid("channels.email_bindings must name at least one binding");
+        }
+        if self.sending.max_attempts < 1 || self.sending.stale_after_secs < 1 {
+            return invalid("sending.max_attempts and stale_after_secs must be >= 1");
+        }
+        if self.relay.batch < 1 || self.relay.concurrency == 0 || self.relay.interval_ms == 0 {
+            return invalid("relay.batch, concurrency and interval_ms must be >= 1");
+        }
+        if self.throttle.max_per_window < 1 || self.throttle.window_secs < 1 {
+            return invalid("throttle.max_per_window and window_secs must be >= 1");
+        }
+        Ok(())
     }
 }

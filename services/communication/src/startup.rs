@@ -1,16 +1,25 @@
-//! Wiring: settings → database pool and sidecar client → router.
+//! Wiring: settings → templates (checked), database (migrated) and sidecar
+//! client → router, outbox relay and send sweeper.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use axum::Router;
 use platform_dapr::Sidecar;
-use platform_server::{Readiness, Server, StartupError, checks, layers};
+use platform_server::{Check, Readiness, Server, StartupError, checks, layers};
 use platform_settings::Source;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::outbox::Relay;
+use crate::routes::{self, AppState};
+use crate::sender::Sender;
 use crate::settings::Settings;
+use crate::sidecar_grpc::SidecarGrpc;
+use crate::templates::Templates;
 
 pub const SERVICE: &str = "communication";
 
@@ -19,21 +28,88 @@ pub async fn main(manifest_dir: &str) -> ExitCode {
     platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
 }
 
-/// Binds the listener. The pool connects lazily: readiness reports the
-/// database until it answers, instead of the process refusing to start.
+/// Loads and checks every template (a broken one stops the start), binds
+/// the listener, migrates the database in the background (`/readyz` reports
+/// `migrations` until done) and starts the relay and the sweeper.
 pub async fn build(settings: Settings) -> Result<Server, StartupError> {
+    let locale = &settings.templates.default_locale;
+    let templates = match settings.templates.resolved_dir() {
+        Some(dir) => Templates::load(&dir, locale),
+        None => Templates::embedded(locale),
+    }
+    .map_err(|e| StartupError::Config(e.to_string()))?;
+    tracing::info!(templates = ?templates.names().collect::<Vec<_>>(), "templates loaded");
     let metrics = platform_telemetry::init_metrics()?;
     let pool = PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .acquire_timeout(settings.database.acquire_timeout())
         .connect_lazy_with(settings.database.connect_options());
+    let migrated = Arc::new(AtomicBool::new(false));
+    tokio::spawn(migrate_until_done(pool.clone(), Arc::clone(&migrated)));
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
+    let grpc = SidecarGrpc::connect_lazy(&settings.dapr).map_err(StartupError::Config)?;
+    let migrations = Check::new("migrations", move || {
+        let done = migrated.load(Ordering::Acquire);
+        async move {
+            if done {
+                Ok(())
+            } else {
+                Err("database migrations not applied yet".to_owned())
+            }
+        }
+    });
     let readiness = Readiness::new(
-        vec![checks::dapr_sidecar(&sidecar), checks::postgres(&pool)],
+        vec![
+            checks::dapr_sidecar(&sidecar),
+            checks::postgres(&pool),
+            migrations,
+        ],
         settings.dapr.probe_timeout(),
     );
-    let router = layers::wrap(Router::new(), settings.server.request_timeout())
-        .merge(readiness.routes(metrics));
+    let relay = Relay::new(pool.clone(), grpc.clone(), settings.relay.clone());
+    let state = AppState {
+        pool,
+        templates: Arc::new(templates),
+        sender: Sender::new(grpc, settings.channels.clone()),
+        relay: relay.clone(),
+        settings: Arc::new(settings.clone()),
+    };
+    // The background loops end when the router (which holds the sender) is
+    // dropped, i.e. when the server has stopped after draining requests.
+    let (alive, stopped) = tokio::sync::watch::channel(());
+    tokio::spawn(relay.run(stopped.clone()));
+    tokio::spawn(routes::jobs::sweep(
+        state.clone(),
+        Duration::from_millis(settings.sending.sweep_interval_ms),
+        stopped,
+    ));
+    let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
+    let router = layers::wrap(
+        routes::router(state, &validator),
+        settings.server.request_timeout(),
+    )
+    .merge(readiness.routes(metrics))
+    .layer(axum::Extension(Arc::new(alive)));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
+}
+
+/// Applies `migrations/` (sqlx takes an advisory lock, so replicas may race
+/// safely), retrying with backoff while the database is unreachable.
+async fn migrate_until_done(pool: PgPool, migrated: Arc<AtomicBool>) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match sqlx::migrate!("./migrations").run(&pool).await {
+            Ok(()) => {
+                migrated.store(true, Ordering::Release);
+                tracing::info!("database migrations applied");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis(), "database migrations failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }

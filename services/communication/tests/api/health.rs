@@ -2,35 +2,27 @@ use std::path::Path;
 
 use communication::settings::Settings;
 use platform_settings::Source;
-use platform_test_support::{TestDatabase, TestEnv, start_with_sidecar};
+
+use crate::helpers::{Providers, TestApp};
 
 #[tokio::test]
 async fn ready_with_its_sidecar_and_database_and_not_ready_without_the_sidecar() {
-    let env = TestEnv::start().await.unwrap();
-    let source = Source {
-        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-        environment: "test".into(),
-    };
-    let mut settings = Settings::load(&source).unwrap();
-    let db = TestDatabase::create(&settings.database).await.unwrap();
-    settings.server.port = 0;
-    settings.database = db.settings().clone();
-    let (app, daprd) = start_with_sidecar(&env, "communication", |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
-        async move { Ok(communication::startup::build(settings).await?) }
-    })
-    .await
-    .unwrap();
+    let TestApp {
+        app,
+        daprd,
+        db: _db,
+        env: _env,
+        issuer: _issuer,
+        ..
+    } = TestApp::spawn(&Providers::unreachable()).await;
+    let app = app.unwrap();
 
     assert_eq!(
         reqwest::get(app.url("/healthz")).await.unwrap().status(),
         200
     );
-    assert_eq!(
-        reqwest::get(app.url("/readyz")).await.unwrap().status(),
-        200
-    );
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
     let metrics = reqwest::get(app.url("/metrics")).await.unwrap();
     assert_eq!(metrics.status(), 200);
 
@@ -47,7 +39,7 @@ async fn ready_with_its_sidecar_and_database_and_not_ready_without_the_sidecar()
 
 #[tokio::test]
 async fn not_ready_while_its_database_is_unreachable() {
-    let env = TestEnv::start().await.unwrap();
+    let env = platform_test_support::TestEnv::start().await.unwrap();
     let source = Source {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "test".into(),
@@ -58,12 +50,15 @@ async fn not_ready_while_its_database_is_unreachable() {
     // starts and reports the database in /readyz.
     settings.database.port = platform_test_support::free_port().unwrap();
     settings.database.acquire_timeout_ms = 300;
-    let (app, _daprd) =
-        platform_test_support::start_with_sidecar_unready(&env, "communication", |dapr| {
-            settings.dapr.http_port = dapr.http_port;
-            settings.dapr.grpc_port = dapr.grpc_port;
-            async move { Ok(communication::startup::build(settings).await?) }
-        })
+    let mut dapr = platform_test_support::DaprdOptions::new("communication").unwrap();
+    dapr.env = Providers::unreachable().sidecar_env();
+    settings.dapr.http_port = dapr.http_port;
+    settings.dapr.grpc_port = dapr.grpc_port;
+    let app = platform_test_support::RunningApp::start(
+        communication::startup::build(settings).await.unwrap(),
+    )
+    .unwrap();
+    let _daprd = platform_test_support::Daprd::start(&env, dapr, app.addr.port())
         .await
         .unwrap();
 
@@ -76,4 +71,21 @@ async fn not_ready_while_its_database_is_unreachable() {
         200,
         "liveness does not depend on the database"
     );
+}
+
+#[tokio::test]
+async fn a_template_that_does_not_parse_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let en = dir.path().join("broken/en");
+    std::fs::create_dir_all(&en).unwrap();
+    std::fs::write(en.join("sms.txt"), "Hello {{ name ").unwrap();
+    let source = Source {
+        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+        environment: "test".into(),
+    };
+    let mut settings = Settings::load(&source).unwrap();
+    settings.server.port = 0;
+    settings.templates.dir = Some(dir.path().to_path_buf());
+    let error = communication::startup::build(settings).await.err().unwrap();
+    assert!(error.to_string().contains("broken/en/sms.txt"), "{error}");
 }

@@ -1,4 +1,10 @@
-//! Integration tests of communication against a real daprd and a
-//! PostgreSQL database of its own.
+//! Integration tests of communication against a real daprd, a PostgreSQL
+//! database of its own, the notification sandbox and a real SMTP catcher.
 
+mod api;
+mod email;
+mod events;
 mod health;
+#[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
+mod helpers;
+mod providers;

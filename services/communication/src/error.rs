@@ -1,0 +1,101 @@
+//! The communication error enum and its problem+json mapping.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use platform_problem::Problem;
+
+use crate::templates::RenderError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommunicationError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0}")]
+    Render(#[from] RenderError),
+    #[error("the Idempotency-Key was used with a different request")]
+    IdempotencyConflict,
+    #[error("too many notifications for this recipient; retry in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl CommunicationError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Invalid { .. } | Self::Render(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyConflict => StatusCode::CONFLICT,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::Invalid { .. } => "validation_failed",
+            Self::Render(RenderError::UnknownTemplate(_)) => "unknown_template",
+            Self::Render(RenderError::NoChannel { .. }) => "channel_not_supported",
+            Self::Render(_) => "template_render_failed",
+            Self::IdempotencyConflict => "idempotency_conflict",
+            Self::Throttled { .. } => "throttled",
+            Self::Database(e) if is_unavailable(e) => "dependency_unavailable",
+            Self::Database(_) => "internal_error",
+        }
+    }
+}
+
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+    )
+}
+
+impl IntoResponse for CommunicationError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let code = self.code();
+        let problem = match &self {
+            Self::Database(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(error = %e, "database unavailable");
+                Problem::new(status, code, "The database is unavailable, try again")
+                    .with_retry_after(1)
+            }
+            Self::Database(e) => {
+                tracing::error!(error = %e, "request failed");
+                Problem::internal()
+            }
+            Self::Throttled { retry_after_secs } => {
+                Problem::new(status, code, "Too many notifications")
+                    .with_detail(self.to_string())
+                    .with_retry_after(*retry_after_secs)
+            }
+            _ => {
+                let title = match status {
+                    StatusCode::NOT_FOUND => "Not found",
+                    StatusCode::CONFLICT => "Conflict",
+                    _ => "Invalid request",
+                };
+                let mut problem = Problem::new(status, code, title).with_detail(self.to_string());
+                if let Self::Invalid { field, .. } = &self {
+                    problem = problem.with_extension("field", field.clone());
+                }
+                problem
+            }
+        };
+        problem.into_response()
+    }
+}

@@ -1,0 +1,64 @@
+//! HTTP routes: the API (contracts/openapi/communication.yaml) and the
+//! routes Dapr delivers subscribed events and send jobs to.
+
+pub(crate) mod events;
+pub(crate) mod jobs;
+mod notifications;
+mod recipients;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use platform_auth_token::{RequireScope, Validator};
+use sqlx::PgPool;
+
+use crate::outbox::Relay;
+use crate::sender::Sender;
+use crate::settings::Settings;
+use crate::templates::Templates;
+
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) pool: PgPool,
+    pub(crate) templates: Arc<Templates>,
+    pub(crate) sender: Sender,
+    pub(crate) relay: Relay,
+    pub(crate) settings: Arc<Settings>,
+}
+
+/// The API behind scopes (`communication:read`, `communication:write`); the
+/// routes Dapr calls are reached only through the sidecar on loopback.
+pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+    let read = RequireScope::new(validator, "communication:read");
+    let write = RequireScope::new(validator, "communication:write");
+    let reads = Router::new()
+        .route("/v1/notifications/{id}", get(notifications::get))
+        .route("/v1/recipients/{id}", get(recipients::get))
+        .route(
+            "/v1/recipients/{id}/preferences",
+            get(recipients::get_preferences),
+        )
+        .route_layer(read);
+    let writes = Router::new()
+        .route("/v1/notifications", post(notifications::create))
+        .route("/v1/recipients/{id}", axum::routing::put(recipients::put))
+        .route(
+            "/v1/recipients/{id}/preferences",
+            axum::routing::put(recipients::put_preferences),
+        )
+        .route_layer(write);
+    Router::new()
+        // Subscriptions are declarative (dapr-config/subscriptions/communication-*.yaml).
+        .route(
+            "/dapr/subscribe",
+            get(|| async { axum::Json(Vec::<()>::new()) }),
+        )
+        .route("/events/payments", post(events::payments))
+        .route("/events/bookkeeping", post(events::bookkeeping))
+        .route("/jobs/send", post(jobs::send))
+        .route("/jobs/send-failed", post(jobs::send_failed))
+        .merge(reads)
+        .merge(writes)
+        .with_state(state)
+}
