@@ -59,6 +59,18 @@ stack-smoke: ## `make up` reaches ready and `make down` leaves nothing running
 bench-bookkeeping: infra dapr ## Ledger benchmark: entries/s (batch API) and events/s end to end, with percentiles
 	cargo bench -p bookkeeping --bench throughput
 
+.PHONY: bench-communication
+bench-communication: infra dapr ## communication benchmark: emails/s from event in to SMTP catcher, with p50/p99
+	cargo bench -p communication --bench throughput
+
+.PHONY: bench-payments
+bench-payments: infra dapr ## payments benchmark: create+confirm/s and p50/p99 vs the same sidecar calls issued directly
+	cargo bench -p payments --bench payments
+
 .PHONY: bench-auth
 bench-auth: infra ## auth benchmark: client-credentials grants/s with p50/p99, and token validations/s per core
 	cargo bench -p auth --bench auth
+
+.PHONY: bench-smtp-catcher
+bench-smtp-catcher: ## SMTP catcher benchmark: mails/s over SMTP (one connection per mail) with p50/p99
+	cargo bench -p platform-test-support --bench smtp_catcher
