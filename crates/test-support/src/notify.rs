@@ -79,6 +79,21 @@ impl NotifySandbox {
         self.list(provider, &[]).await
     }
 
+    /// Delivery receipts the sandbox has posted for `reference`, oldest
+    /// first: `{"provider","url","receipt":{..},"attempts","last_status","delivered"}`.
+    pub async fn receipts(&self, reference: &str) -> anyhow::Result<Vec<Value>> {
+        let response = self
+            .client
+            .get(format!("{}/__sandbox/receipts", self.url))
+            .query(&[("reference", reference)])
+            .send()
+            .await?;
+        match expect_success(response).await?["data"].take() {
+            Value::Array(items) => Ok(items),
+            other => anyhow::bail!("expected a list of receipts, got {other}"),
+        }
+    }
+
     /// `{"sms-primary":{"accepted","rejected","replayed"},"sms-secondary":{..},"push":{..}}`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
         let response = self
@@ -169,6 +184,7 @@ mod tests {
         let stats = notify.stats().await.unwrap();
         assert_eq!(stats["sms-primary"]["accepted"], 1);
         assert_eq!(stats["sms-primary"]["rejected"], 1);
+        assert!(notify.receipts("n1").await.unwrap().is_empty());
         notify.reset().await.unwrap();
         assert!(notify.all_messages("sms-primary").await.unwrap().is_empty());
         notify.stop().await;

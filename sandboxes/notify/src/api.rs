@@ -14,19 +14,22 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::message::Provider;
+use crate::receipt::Receipts;
 use crate::store::{Admission, ConfigUpdate, Store};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     store: Arc<Mutex<Store>>,
     stopping: watch::Receiver<bool>,
+    receipts: Receipts,
 }
 
 impl AppState {
-    pub fn new(stopping: watch::Receiver<bool>) -> Self {
+    pub fn new(stopping: watch::Receiver<bool>, callback_secret: &str) -> Self {
         Self {
             store: Arc::new(Mutex::new(Store::default())),
             stopping,
+            receipts: Receipts::new(callback_secret),
         }
     }
 
@@ -89,10 +92,17 @@ pub async fn send(
             return ApiError::InvalidRequest(format!("the body is not JSON: {e}")).into_response();
         }
     };
-    let answer = state.with_store(|s| s.accept(provider, key, &body));
+    let (answer, receipts) =
+        state.with_store(|s| (s.accept(provider, key, &body), s.take_pending()));
     state
         .sleep_unless_stopping(Duration::from_millis(delay_ms))
         .await;
+    for receipt in receipts {
+        let store = state.clone();
+        state.receipts.send(receipt, move |id, status| {
+            store.with_store(|s| s.note_receipt_attempt(id, status));
+        });
+    }
     match answer {
         Ok(answer) => (StatusCode::ACCEPTED, Json(answer)).into_response(),
         Err(error) => error.into_response(),
@@ -154,6 +164,15 @@ pub async fn get_config(State(state): State<AppState>, Path(provider): Path<Stri
         Ok(provider) => Json(state.with_store(|s| s.config(provider))).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// `GET /__sandbox/receipts?reference=`: receipts posted, oldest first.
+pub async fn receipts(
+    State(state): State<AppState>,
+    Query(filter): Query<MessageFilter>,
+) -> Response {
+    let data = state.with_store(|s| s.receipts(filter.reference.as_deref()));
+    Json(json!({ "data": data })).into_response()
 }
 
 pub async fn stats(State(state): State<AppState>) -> Response {

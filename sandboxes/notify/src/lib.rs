@@ -8,6 +8,7 @@
 mod api;
 mod error;
 mod message;
+mod receipt;
 mod settings;
 mod store;
 
@@ -20,7 +21,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use message::{INVALID_PUSH_RECIPIENT, INVALID_SMS_RECIPIENT};
+pub use message::{
+    BOUNCING_PUSH_RECIPIENT, BOUNCING_SMS_RECIPIENT, INVALID_PUSH_RECIPIENT, INVALID_SMS_RECIPIENT,
+};
+pub use receipt::{SIGNATURE_HEADER, sign as sign_receipt};
 pub use settings::{Settings, SettingsError};
 
 fn router(state: api::AppState) -> Router {
@@ -31,6 +35,7 @@ fn router(state: api::AppState) -> Router {
             post(api::update_config).get(api::get_config),
         )
         .route("/__sandbox/stats", get(api::stats))
+        .route("/__sandbox/receipts", get(api::receipts))
         .route("/__sandbox/reset", post(api::reset))
         .route(
             "/healthz",
@@ -76,7 +81,7 @@ impl Application {
         Ok(Self {
             listener,
             stop,
-            state: api::AppState::new(stopping),
+            state: api::AppState::new(stopping, &settings.callback_secret),
         })
     }
 

@@ -51,6 +51,8 @@ struct RawSms {
     to: String,
     body: String,
     reference: String,
+    #[serde(default)]
+    status_callback: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +62,8 @@ struct RawPush {
     title: String,
     body: String,
     reference: String,
+    #[serde(default)]
+    status_callback: Option<String>,
 }
 
 /// A valid message for one provider.
@@ -69,6 +73,8 @@ pub struct OutgoingMessage {
     pub title: Option<String>,
     pub body: String,
     pub reference: String,
+    /// Where the delivery receipt goes (as Twilio's `StatusCallback`).
+    pub status_callback: Option<String>,
 }
 
 impl OutgoingMessage {
@@ -90,6 +96,7 @@ impl OutgoingMessage {
                 title: None,
                 body: raw.body,
                 reference: raw.reference,
+                status_callback: raw.status_callback,
             }
         } else {
             let raw = RawPush::deserialize(body).map_err(invalid)?;
@@ -107,6 +114,7 @@ impl OutgoingMessage {
                 title: Some(raw.title),
                 body: raw.body,
                 reference: raw.reference,
+                status_callback: raw.status_callback,
             }
         };
         if message.body.trim().is_empty() || message.body.chars().count() > 1600 {
@@ -119,8 +127,38 @@ impl OutgoingMessage {
                 "reference must be 1 to 255 characters".into(),
             ));
         }
+        if let Some(url) = &message.status_callback
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ApiError::InvalidRequest(
+                "status_callback must be an http:// or https:// URL".into(),
+            ));
+        }
         Ok(message)
     }
+
+    /// The receipt this message earns: `undeliverable` for the bouncing
+    /// recipients, else `delivered`.
+    pub fn natural_receipt(&self) -> ReceiptStatus {
+        if self.to == BOUNCING_SMS_RECIPIENT || self.to == BOUNCING_PUSH_RECIPIENT {
+            ReceiptStatus::Undeliverable
+        } else {
+            ReceiptStatus::Delivered
+        }
+    }
+}
+
+/// The SMS number that is accepted and then reported `undeliverable`.
+pub const BOUNCING_SMS_RECIPIENT: &str = "+15005550009";
+/// The push token that is accepted and then reported `undeliverable`.
+pub const BOUNCING_PUSH_RECIPIENT: &str = "bounce-token";
+
+/// What a delivery receipt reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    Delivered,
+    Undeliverable,
 }
 
 /// An accepted message as the provider lists it.

@@ -8,6 +8,9 @@ pub struct Settings {
     pub host: IpAddr,
     /// `NOTIFY_PORT`, default 8020; 0 picks a free port.
     pub port: u16,
+    /// `NOTIFY_CALLBACK_SECRET`, default `notify_local_sandbox`: the
+    /// HMAC-SHA256 key of the receipts' `Notify-Signature`.
+    pub callback_secret: String,
 }
 
 impl Default for Settings {
@@ -15,6 +18,7 @@ impl Default for Settings {
         Self {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 8020,
+            callback_secret: "notify_local_sandbox".to_owned(),
         }
     }
 }
@@ -65,6 +69,9 @@ impl Settings {
                         reason: e.to_string(),
                     })?;
         }
+        if let Some(v) = get("NOTIFY_CALLBACK_SECRET") {
+            settings.callback_secret = v;
+        }
         Ok(settings)
     }
 }
@@ -77,6 +84,10 @@ mod tests {
     fn defaults_and_overrides() {
         let s = Settings::from_lookup(|_| None).unwrap();
         assert_eq!(s.port, 8020);
+        assert_eq!(s.callback_secret, "notify_local_sandbox");
+        let s = Settings::from_lookup(|n| (n == "NOTIFY_CALLBACK_SECRET").then(|| "k".to_owned()))
+            .unwrap();
+        assert_eq!(s.callback_secret, "k");
         let s = Settings::from_lookup(|n| (n == "NOTIFY_PORT").then(|| "0".to_owned())).unwrap();
         assert_eq!(s.port, 0);
         let err =

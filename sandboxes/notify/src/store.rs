@@ -9,7 +9,38 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::ApiError;
-use crate::message::{AcceptedMessage, OutgoingMessage, Provider};
+use crate::message::{AcceptedMessage, OutgoingMessage, Provider, ReceiptStatus};
+
+/// Which delivery receipt accepted messages earn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptMode {
+    /// `undeliverable` for the bouncing recipients, else `delivered`.
+    #[default]
+    Auto,
+    Delivered,
+    Undeliverable,
+}
+
+/// A receipt to post once the accepting request has been answered.
+#[derive(Debug, Clone)]
+pub struct PendingReceipt {
+    pub provider: Provider,
+    pub url: String,
+    pub body: Value,
+}
+
+/// A receipt the sandbox has posted (or is posting), for the control API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptRecord {
+    pub provider: Provider,
+    pub url: String,
+    pub receipt: Value,
+    pub attempts: u32,
+    /// The receiver's last HTTP status; none while unanswered.
+    pub last_status: Option<u16>,
+    pub delivered: bool,
+}
 
 /// How a provider answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -31,6 +62,7 @@ pub struct ProviderConfig {
     pub fail_next: u32,
     pub fail_status: u16,
     pub delay_ms: u64,
+    pub receipt: ReceiptMode,
 }
 
 impl Default for ProviderConfig {
@@ -40,6 +72,7 @@ impl Default for ProviderConfig {
             fail_next: 0,
             fail_status: 503,
             delay_ms: 0,
+            receipt: ReceiptMode::Auto,
         }
     }
 }
@@ -52,6 +85,7 @@ pub struct ConfigUpdate {
     fail_next: Option<u32>,
     fail_status: Option<u16>,
     delay_ms: Option<u64>,
+    receipt: Option<ReceiptMode>,
 }
 
 impl ConfigUpdate {
@@ -68,6 +102,7 @@ impl ConfigUpdate {
         next.mode = self.mode.unwrap_or(next.mode);
         next.fail_next = self.fail_next.unwrap_or(next.fail_next);
         next.delay_ms = self.delay_ms.unwrap_or(next.delay_ms);
+        next.receipt = self.receipt.unwrap_or(next.receipt);
         Ok(next)
     }
 }
@@ -100,6 +135,10 @@ pub enum Admission {
 #[derive(Debug, Default)]
 pub struct Store {
     providers: HashMap<Provider, ProviderState>,
+    /// Receipts earned by accepted messages, not yet handed to a sender.
+    pending: Vec<PendingReceipt>,
+    /// Every receipt handed to a sender, by receipt id.
+    receipts: Vec<ReceiptRecord>,
 }
 
 impl Store {
@@ -155,17 +194,37 @@ impl Store {
                 return Err(error);
             }
         };
+        let accepted_id = format!("msg_{}", uuid::Uuid::new_v4());
+        let receipt_mode = state.config.receipt;
+        if let Some(url) = &message.status_callback {
+            let status = match receipt_mode {
+                ReceiptMode::Auto => message.natural_receipt(),
+                ReceiptMode::Delivered => ReceiptStatus::Delivered,
+                ReceiptMode::Undeliverable => ReceiptStatus::Undeliverable,
+            };
+            let pending = PendingReceipt {
+                provider,
+                url: url.clone(),
+                body: json!({
+                    "id": format!("rcpt_{}", uuid::Uuid::new_v4()),
+                    "message_id": accepted_id,
+                    "reference": message.reference,
+                    "status": status,
+                    "occurred_at": now(),
+                }),
+            };
+            self.pending.push(pending);
+        }
+        let state = self.state(provider);
         let accepted = AcceptedMessage {
-            id: format!("msg_{}", uuid::Uuid::new_v4()),
+            id: accepted_id,
             provider,
             status: "accepted",
             to: message.to,
             reference: message.reference,
             title: message.title,
             body: message.body,
-            accepted_at: OffsetDateTime::now_utc()
-                .format(&Rfc3339)
-                .unwrap_or_default(),
+            accepted_at: now(),
         };
         let answer = json!({
             "id": accepted.id,
@@ -186,6 +245,41 @@ impl Store {
             state.idempotency.insert(key.to_owned(), answer.clone());
         }
         Ok(answer)
+    }
+
+    /// Hands the earned receipts to the caller (who posts them) and keeps
+    /// a record of each.
+    pub fn take_pending(&mut self) -> Vec<PendingReceipt> {
+        let pending = std::mem::take(&mut self.pending);
+        for receipt in &pending {
+            self.receipts.push(ReceiptRecord {
+                provider: receipt.provider,
+                url: receipt.url.clone(),
+                receipt: receipt.body.clone(),
+                attempts: 0,
+                last_status: None,
+                delivered: false,
+            });
+        }
+        pending
+    }
+
+    /// Notes one attempt to post receipt `id` (`status` none: no answer).
+    pub fn note_receipt_attempt(&mut self, id: &str, status: Option<u16>) {
+        if let Some(record) = self.receipts.iter_mut().find(|r| r.receipt["id"] == id) {
+            record.attempts += 1;
+            record.last_status = status;
+            record.delivered = status.is_some_and(|s| (200..300).contains(&s));
+        }
+    }
+
+    /// Receipts posted, oldest first, optionally only those for `reference`.
+    pub fn receipts(&self, reference: Option<&str>) -> Vec<ReceiptRecord> {
+        self.receipts
+            .iter()
+            .filter(|r| reference.is_none_or(|reference| r.receipt["reference"] == reference))
+            .cloned()
+            .collect()
     }
 
     pub fn note_rejected(&mut self, provider: Provider) {
@@ -232,6 +326,12 @@ impl Store {
         }
         Value::Object(stats)
     }
+}
+
+fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 fn injected(status: u16) -> ApiError {
@@ -336,11 +436,76 @@ mod tests {
                 .is_err()
         );
         assert!(store.messages(Provider::SmsPrimary, None, None).is_empty());
+        assert!(store.take_pending().is_empty());
         // The key was not used up by the refusal.
         assert!(
             store
                 .accept(Provider::SmsPrimary, Some("k"), &sms("+4915112345678"))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_status_callback_earns_one_receipt_per_accepted_message() {
+        let mut store = Store::default();
+        let mut body = sms("+4915112345678");
+        body["status_callback"] = json!("http://127.0.0.1:1/receipts");
+        store
+            .accept(Provider::SmsPrimary, Some("k"), &body)
+            .unwrap();
+        store
+            .accept(Provider::SmsPrimary, Some("k"), &body)
+            .unwrap();
+        let pending = store.take_pending();
+        assert_eq!(pending.len(), 1, "a replay earns no second receipt");
+        assert_eq!(pending[0].url, "http://127.0.0.1:1/receipts");
+        assert_eq!(pending[0].body["status"], "delivered");
+        assert_eq!(pending[0].body["reference"], "n1");
+        assert!(pending[0].body["id"].as_str().unwrap().starts_with("rcpt_"));
+        let message_id = &store.messages(Provider::SmsPrimary, None, None)[0].id;
+        assert_eq!(&pending[0].body["message_id"], message_id.as_str());
+        assert!(store.take_pending().is_empty());
+        assert_eq!(store.receipts(Some("n1")).len(), 1);
+
+        store
+            .accept(Provider::SmsPrimary, None, &sms("+4915112345678"))
+            .unwrap();
+        assert!(store.take_pending().is_empty(), "no callback, no receipt");
+    }
+
+    #[test]
+    fn bouncing_recipients_and_the_receipt_setting_choose_undeliverable() {
+        let mut store = Store::default();
+        let callback = |mut body: Value| {
+            body["status_callback"] = json!("http://127.0.0.1:1/r");
+            body
+        };
+        store
+            .accept(Provider::SmsPrimary, None, &callback(sms("+15005550009")))
+            .unwrap();
+        let push = json!({"to": "bounce-token", "title": "T", "body": "B", "reference": "n2"});
+        store.accept(Provider::Push, None, &callback(push)).unwrap();
+        store
+            .configure(
+                Provider::SmsSecondary,
+                serde_json::from_value(json!({"receipt": "undeliverable"})).unwrap(),
+            )
+            .unwrap();
+        store
+            .accept(
+                Provider::SmsSecondary,
+                None,
+                &callback(sms("+4915112345678")),
+            )
+            .unwrap();
+        let statuses: Vec<Value> = store
+            .take_pending()
+            .into_iter()
+            .map(|p| p.body["status"].clone())
+            .collect();
+        assert_eq!(statuses, vec![json!("undeliverable"); 3]);
+        let mut bad = sms("+4915112345678");
+        bad["status_callback"] = json!("ftp://x");
+        assert!(store.accept(Provider::SmsPrimary, None, &bad).is_err());
     }
 }

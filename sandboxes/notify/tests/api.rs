@@ -288,3 +288,191 @@ async fn reset_forgets_messages_config_and_stats() {
     );
     assert_eq!(notify.get("/healthz").await.0, StatusCode::OK);
 }
+
+/// A receiver of receipts: records `(signature, body)`; the first
+/// `refuse_first` posts are answered 503.
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    refuse_first: u32,
+}
+
+impl Receiver {
+    async fn start(refuse_first: u32) -> (Self, String) {
+        let receiver = Self {
+            refuse_first,
+            ..Self::default()
+        };
+        let state = receiver.clone();
+        let router = axum::Router::new().route(
+            "/receipts",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: String| async move {
+                    use std::sync::atomic::Ordering;
+                    if state.refused.fetch_add(1, Ordering::SeqCst) < state.refuse_first {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let signature = headers
+                        .get(notify_sandbox::SIGNATURE_HEADER)
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    state.seen.lock().unwrap().push((signature, body));
+                    axum::http::StatusCode::OK
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/receipts", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (receiver, url)
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<(String, String)> {
+        for _ in 0..200 {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.len() >= n {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{n} receipts never arrived");
+    }
+}
+
+fn check_signature(signature: &str, body: &str) {
+    let t: i64 = signature
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        signature,
+        notify_sandbox::sign_receipt("notify_local_sandbox", t, body.as_bytes())
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_message_with_a_status_callback_gets_a_signed_receipt() {
+    let notify = TestNotify::start().await;
+    let (receiver, url) = Receiver::start(1).await;
+    let (status, _, accepted) = notify
+        .send(
+            "sms-primary",
+            Some("k1"),
+            &json!({"to": "+4915112345678", "body": "Hi", "reference": "n-1", "status_callback": url}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // The first post is refused (503): the same receipt comes again.
+    let seen = receiver.wait_for(1).await;
+    let (signature, body) = &seen[0];
+    check_signature(signature, body);
+    let receipt: Value = serde_json::from_str(body).unwrap();
+    assert!(receipt["id"].as_str().unwrap().starts_with("rcpt_"));
+    assert_eq!(receipt["message_id"], accepted["id"]);
+    assert_eq!(receipt["reference"], "n-1");
+    assert_eq!(receipt["status"], "delivered");
+    assert!(receipt["occurred_at"].is_string());
+
+    // The sandbox notes the answer after the receiver has seen the post.
+    let mut listed = Value::Null;
+    for _ in 0..200 {
+        listed = notify.get("/__sandbox/receipts?reference=n-1").await.1;
+        if listed["data"][0]["delivered"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let record = &listed["data"][0];
+    assert_eq!(record["receipt"]["id"], receipt["id"]);
+    assert_eq!(record["provider"], "sms-primary");
+    assert_eq!(record["attempts"], 2);
+    assert_eq!(record["delivered"], true);
+
+    // An idempotent replay is not a second message, so no second receipt.
+    notify
+        .send(
+            "sms-primary",
+            Some("k1"),
+            &json!({"to": "+4915112345678", "body": "Hi", "reference": "n-1", "status_callback": url}),
+        )
+        .await;
+    let (_, listed) = notify.get("/__sandbox/receipts").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bouncing_recipients_and_the_receipt_setting_report_undeliverable() {
+    let notify = TestNotify::start().await;
+    let (receiver, url) = Receiver::start(0).await;
+    notify
+        .send(
+            "sms-secondary",
+            None,
+            &json!({"to": notify_sandbox::BOUNCING_SMS_RECIPIENT, "body": "Hi", "reference": "a", "status_callback": url}),
+        )
+        .await;
+    notify
+        .send(
+            "push",
+            None,
+            &json!({"to": notify_sandbox::BOUNCING_PUSH_RECIPIENT, "title": "T", "body": "B", "reference": "b", "status_callback": url}),
+        )
+        .await;
+    assert_eq!(
+        notify
+            .configure("sms-primary", json!({"receipt": "undeliverable"}))
+            .await,
+        StatusCode::OK
+    );
+    notify
+        .send(
+            "sms-primary",
+            None,
+            &json!({"to": "+4915112345678", "body": "Hi", "reference": "c", "status_callback": url}),
+        )
+        .await;
+    notify
+        .send(
+            "push",
+            None,
+            &json!({"to": "device-1", "title": "T", "body": "B", "reference": "d", "status_callback": url}),
+        )
+        .await;
+    let seen = receiver.wait_for(4).await;
+    let mut statuses: Vec<(String, String)> = seen
+        .iter()
+        .map(|(signature, body)| {
+            check_signature(signature, body);
+            let receipt: Value = serde_json::from_str(body).unwrap();
+            (
+                receipt["reference"].as_str().unwrap().to_owned(),
+                receipt["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            ("a".to_owned(), "undeliverable".to_owned()),
+            ("b".to_owned(), "undeliverable".to_owned()),
+            ("c".to_owned(), "undeliverable".to_owned()),
+            ("d".to_owned(), "delivered".to_owned()),
+        ]
+    );
+    // Without a status_callback nothing is posted.
+    let (status, _, _) = notify
+        .send(
+            "push",
+            None,
+            &json!({"to": "device-2", "title": "T", "body": "B", "reference": "e"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, listed) = notify.get("/__sandbox/receipts?reference=e").await;
+    assert_eq!(listed["data"], json!([]));
+}

@@ -18,6 +18,10 @@ pub enum CommunicationError {
     IdempotencyConflict,
     #[error("too many notifications for this recipient; retry in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    #[error("receipt signature not accepted: {0}")]
+    InvalidSignature(&'static str),
+    #[error("the notification has not been sent yet; retry the receipt later")]
+    NotYetSent,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -36,6 +40,8 @@ impl CommunicationError {
             Self::Invalid { .. } | Self::Render(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyConflict => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
+            Self::NotYetSent => StatusCode::CONFLICT,
             Self::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -51,6 +57,8 @@ impl CommunicationError {
             Self::Render(_) => "template_render_failed",
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::Throttled { .. } => "throttled",
+            Self::InvalidSignature(_) => "invalid_signature",
+            Self::NotYetSent => "not_yet_sent",
             Self::Database(e) if is_unavailable(e) => "dependency_unavailable",
             Self::Database(_) => "internal_error",
         }
@@ -82,6 +90,13 @@ impl IntoResponse for CommunicationError {
                 Problem::new(status, code, "Too many notifications")
                     .with_detail(self.to_string())
                     .with_retry_after(*retry_after_secs)
+            }
+            Self::NotYetSent => Problem::new(status, code, "Not sent yet")
+                .with_detail(self.to_string())
+                .with_retry_after(1),
+            Self::InvalidSignature(_) => {
+                Problem::new(status, code, "Receipt signature not accepted")
+                    .with_detail(self.to_string())
             }
             _ => {
                 let title = match status {

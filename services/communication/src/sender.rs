@@ -9,7 +9,9 @@
 //!   or no answer retriable; any other 4xx terminal. SMS tries the primary
 //!   provider, and on a retriable failure the secondary at once. Both get
 //!   the notification id as `Idempotency-Key`, so a repeated send after a
-//!   crash is not a second message.
+//!   crash is not a second message, and the notification id as `reference`
+//!   with a `status_callback` for the provider's delivery receipt
+//!   (`routes::receipts`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::domain::Channel;
-use crate::settings::ChannelSettings;
+use crate::settings::{ChannelSettings, ProviderSettings};
 use crate::sidecar_grpc::{BindingError, BindingResponse, SidecarGrpc};
 use crate::templates::Content;
 
@@ -74,14 +76,25 @@ pub struct Sender {
     client: SidecarGrpc,
     email: EmailBindings,
     channels: ChannelSettings,
+    providers: Arc<ProviderSettings>,
 }
 
+/// The provider names receipts are posted under (`/v1/providers/{provider}/receipts`).
+pub const SMS_PRIMARY: &str = "sms-primary";
+pub const SMS_SECONDARY: &str = "sms-secondary";
+pub const PUSH: &str = "push";
+
 impl Sender {
-    pub fn new(client: SidecarGrpc, channels: ChannelSettings) -> Self {
+    pub fn new(
+        client: SidecarGrpc,
+        channels: ChannelSettings,
+        providers: ProviderSettings,
+    ) -> Self {
         Self {
             email: EmailBindings::new(&channels.email_bindings),
             client,
             channels,
+            providers: Arc::new(providers),
         }
     }
 
@@ -147,7 +160,7 @@ impl Sender {
             "reference": id.to_string(),
         });
         let primary = self
-            .http(&self.channels.sms_primary_binding, id, &body)
+            .http(&self.channels.sms_primary_binding, SMS_PRIMARY, id, &body)
             .await;
         let Outcome::Retriable(primary_error) = primary else {
             return primary;
@@ -155,7 +168,12 @@ impl Sender {
         tracing::warn!(notification.id = %id, error = %primary_error, "SMS primary provider failed; failing over to the secondary");
         metrics::counter!("sms_failovers_total").increment(1);
         match self
-            .http(&self.channels.sms_secondary_binding, id, &body)
+            .http(
+                &self.channels.sms_secondary_binding,
+                SMS_SECONDARY,
+                id,
+                &body,
+            )
             .await
         {
             Outcome::Retriable(secondary_error) => Outcome::Retriable(format!(
@@ -172,16 +190,21 @@ impl Sender {
             "body": content.body.clone().unwrap_or_default(),
             "reference": id.to_string(),
         });
-        self.http(&self.channels.push_binding, id, &body).await
+        self.http(&self.channels.push_binding, PUSH, id, &body)
+            .await
     }
 
-    async fn http(&self, binding: &str, id: Uuid, body: &Value) -> Outcome {
+    async fn http(&self, binding: &str, provider: &str, id: Uuid, body: &Value) -> Outcome {
+        let mut body = body.clone();
+        if let Some(url) = self.providers.callback_url(provider) {
+            body["status_callback"] = Value::String(url);
+        }
         let metadata = HashMap::from([
             ("path".to_owned(), "messages".to_owned()),
             ("Idempotency-Key".to_owned(), id.to_string()),
             ("Content-Type".to_owned(), "application/json".to_owned()),
         ]);
-        let data = serde_json::to_vec(body).unwrap_or_default();
+        let data = serde_json::to_vec(&body).unwrap_or_default();
         let result = self.client.invoke(binding, "post", data, metadata).await;
         classify_http(binding, result)
     }

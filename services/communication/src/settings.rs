@@ -6,6 +6,7 @@ use platform_settings::{
     AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source,
     TelemetrySettings,
 };
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -22,6 +23,7 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub categories: CategorySettings,
     pub links: LinkSettings,
+    pub providers: ProviderSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +105,28 @@ pub struct LinkSettings {
     pub statements_base_url: String,
 }
 
+/// Delivery receipts from the SMS and push providers (docs/adr/0022).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSettings {
+    /// Base URL the providers post receipts to (`<base>/v1/providers/<provider>/receipts`,
+    /// sent with every SMS and push as `status_callback`). Empty: no receipts
+    /// are asked for and notifications stay `sent`.
+    pub receipts_base_url: String,
+    /// HMAC-SHA256 key of the receipts' `Notify-Signature`.
+    pub receipt_secret: SecretString,
+    /// Largest accepted distance between a receipt's signed timestamp and
+    /// this service's clock, either way.
+    pub receipt_tolerance_secs: i64,
+}
+
+impl ProviderSettings {
+    /// The `status_callback` for `provider`; none when receipts are off.
+    pub fn callback_url(&self, provider: &str) -> Option<String> {
+        let base = self.receipts_base_url.trim().trim_end_matches('/');
+        (!base.is_empty()).then(|| format!("{base}/v1/providers/{provider}/receipts"))
+    }
+}
+
 impl Settings {
     pub fn load(source: &Source) -> Result<Self, SettingsError> {
         let settings: Self = platform_settings::load(source)?;
@@ -127,6 +151,13 @@ impl Settings {
         }
         if self.throttle.max_per_window < 1 || self.throttle.window_secs < 1 {
             return invalid("throttle.max_per_window and window_secs must be >= 1");
+        }
+        let base = self.providers.receipts_base_url.trim();
+        if !(base.is_empty() || base.starts_with("http://") || base.starts_with("https://")) {
+            return invalid("providers.receipts_base_url must be empty or an http(s) URL");
+        }
+        if self.providers.receipt_tolerance_secs < 1 {
+            return invalid("providers.receipt_tolerance_secs must be >= 1");
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let state = AppState {
         pool,
         templates: Arc::new(templates),
-        sender: Sender::new(grpc, settings.channels.clone()),
+        sender: Sender::new(grpc, settings.channels.clone(), settings.providers.clone()),
         relay: relay.clone(),
         settings: Arc::new(settings.clone()),
     };

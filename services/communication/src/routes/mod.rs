@@ -4,6 +4,7 @@
 pub(crate) mod events;
 pub(crate) mod jobs;
 mod notifications;
+mod receipts;
 mod recipients;
 
 use std::sync::Arc;
@@ -28,7 +29,8 @@ pub(crate) struct AppState {
 }
 
 /// The API behind scopes (`communication:read`, `communication:write`); the
-/// routes Dapr calls are reached only through the sidecar on loopback.
+/// routes Dapr calls are reached only through the sidecar on loopback;
+/// provider receipts are authenticated by their signature.
 pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
     let read = RequireScope::new(validator, "communication:read");
     let write = RequireScope::new(validator, "communication:write");
@@ -58,6 +60,9 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         .route("/events/bookkeeping", post(events::bookkeeping))
         .route("/jobs/send", post(jobs::send))
         .route("/jobs/send-failed", post(jobs::send_failed))
+        // Providers post receipts without a token (no account with our
+        // issuer); the body's signature authenticates them (receipts.rs).
+        .route("/v1/providers/{provider}/receipts", post(receipts::receive))
         .merge(reads)
         .merge(writes)
         .with_state(state)

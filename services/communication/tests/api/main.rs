@@ -8,3 +8,5 @@ mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod providers;
+#[expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
+mod receipts;

@@ -1,0 +1,224 @@
+//! Delivery receipts: the notification sandbox posts a signed receipt to
+//! `/v1/providers/{provider}/receipts` after accepting an SMS or push, which
+//! moves the notification from `sent` to `delivered` or `bounced`.
+
+use std::time::Duration;
+
+use platform_test_support::{NotifySandbox, eventually, free_port};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, new_id};
+
+const PHONE: &str = "+4915112345678";
+/// The sandbox's default `NOTIFY_CALLBACK_SECRET` = communication's default.
+const SECRET: &[u8] = b"notify_local_sandbox";
+
+fn alert(channel: &str, contact: (&str, &str)) -> Value {
+    let mut recipient = json!({"id": new_id("r")});
+    recipient[contact.0] = json!(contact.1);
+    json!({
+        "recipient": recipient,
+        "template": "security_alert",
+        "category": "security",
+        "data": {"event": "new sign-in"},
+        "channels": [channel],
+    })
+}
+
+/// The sandbox and communication, with receipts posted to `receipts_port`
+/// (the app's own port unless given: receipts then reach the app).
+async fn with_receipts(receipts_port: Option<u16>) -> (NotifySandbox, TestApp) {
+    let port = free_port().unwrap();
+    let base = format!("http://127.0.0.1:{}", receipts_port.unwrap_or(port));
+    crate::helpers::with_notify(move |s| {
+        s.server.port = port;
+        s.providers.receipts_base_url = base;
+    })
+    .await
+}
+
+async fn create(app: &TestApp, body: &Value) -> String {
+    let created: Value = app.notify(&new_id("key"), body).await.json().await.unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let mut signed = format!("{t}.").into_bytes();
+    signed.extend_from_slice(body);
+    let tag = ring::hmac::sign(&key, &signed);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Posts `receipt` to the app, signed with `secret` at `t` (no header if none).
+async fn post_receipt(
+    app: &TestApp,
+    provider: &str,
+    receipt: &Value,
+    signed: Option<(&[u8], i64)>,
+) -> (u16, Value) {
+    let body = receipt.to_string();
+    let mut request = reqwest::Client::new()
+        .post(app.url(&format!("/v1/providers/{provider}/receipts")))
+        .header("content-type", "application/json")
+        .body(body.clone());
+    if let Some((secret, t)) = signed {
+        request = request.header("Notify-Signature", signature(secret, t, body.as_bytes()));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn statuses(notification: &Value) -> Vec<String> {
+    notification["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits for the status event announcing `status` for `id`.
+async fn status_event(app: &TestApp, id: &str, status: &str) -> Value {
+    eventually(
+        Duration::from_secs(45),
+        &format!("status_changed {status} for {id}"),
+        || async {
+            app.stream("communication").await.into_iter().find(|e| {
+                e["type"] == "communication.notification.status_changed"
+                    && e["data"]["notification_id"] == id
+                    && e["data"]["status"] == status
+            })
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_sms_is_delivered_after_its_receipt_and_the_status_event_says_so() {
+    let (notify, app) = with_receipts(None).await;
+    let id = create(&app, &alert("sms", ("phone", PHONE))).await;
+
+    let delivered = app.wait_status(&id, "delivered").await;
+
+    assert_eq!(
+        statuses(&delivered),
+        ["queued", "sending", "sent", "delivered"]
+    );
+    let event = status_event(&app, &id, "delivered").await;
+    assert_eq!(event["data"]["previous_status"], "sent", "{event}");
+    assert_eq!(event["data"]["channel"], "sms");
+    let receipts = notify.receipts(&id).await.unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:#?}");
+    assert_eq!(receipts[0]["receipt"]["status"], "delivered");
+    assert_eq!(
+        receipts[0]["url"],
+        app.url("/v1/providers/sms-primary/receipts")
+    );
+}
+
+#[tokio::test]
+async fn an_undeliverable_push_ends_bounced() {
+    let (_notify, app) = with_receipts(None).await;
+    let id = create(&app, &alert("push", ("push_token", "bounce-token"))).await;
+
+    let bounced = app.wait_status(&id, "bounced").await;
+
+    assert_eq!(statuses(&bounced), ["queued", "sending", "sent", "bounced"]);
+    assert!(
+        bounced["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("undeliverable"),
+        "{bounced}"
+    );
+    let event = status_event(&app, &id, "bounced").await;
+    assert_eq!(event["data"]["previous_status"], "sent", "{event}");
+}
+
+#[tokio::test]
+async fn a_replayed_receipt_changes_nothing_and_the_status_never_regresses() {
+    let (notify, app) = with_receipts(None).await;
+    let id = create(&app, &alert("sms", ("phone", PHONE))).await;
+    app.wait_status(&id, "delivered").await;
+    let receipt = notify.receipts(&id).await.unwrap()[0]["receipt"].clone();
+
+    // The same receipt again (freshly signed, as a provider's retry).
+    let (status, answer) = post_receipt(&app, "sms-primary", &receipt, Some((SECRET, now()))).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("duplicate"))
+    );
+    // Another receipt that would move it backwards (delivered → bounced).
+    let mut later = receipt.clone();
+    later["id"] = json!(new_id("rcpt"));
+    later["status"] = json!("undeliverable");
+    let (status, answer) = post_receipt(&app, "sms-primary", &later, Some((SECRET, now()))).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("ignored")));
+    assert_eq!(answer["status"], "delivered");
+
+    let after: Value = app
+        .get(&format!("/v1/notifications/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["status"], "delivered");
+    assert_eq!(statuses(&after), ["queued", "sending", "sent", "delivered"]);
+
+    // A receipt for a notification we do not know.
+    let mut unknown = receipt.clone();
+    unknown["id"] = json!(new_id("rcpt"));
+    unknown["reference"] = json!(uuid::Uuid::new_v4().to_string());
+    let (status, problem) =
+        post_receipt(&app, "sms-primary", &unknown, Some((SECRET, now()))).await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_401_and_changes_nothing() {
+    // Receipts go nowhere, so the notification stays `sent`.
+    let (_notify, app) = with_receipts(Some(free_port().unwrap())).await;
+    let id = create(&app, &alert("sms", ("phone", PHONE))).await;
+    app.wait_status(&id, "sent").await;
+    let receipt = json!({
+        "id": new_id("rcpt"),
+        "message_id": "msg_1",
+        "reference": id,
+        "status": "delivered",
+        "occurred_at": "2026-11-26T10:00:00Z",
+    });
+
+    for signed in [
+        Some((&b"wrong_secret"[..], now())),
+        Some((SECRET, now() - 301)),
+        None,
+    ] {
+        let (status, problem) = post_receipt(&app, "sms-primary", &receipt, signed).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (401, Some("invalid_signature")),
+            "{problem}"
+        );
+    }
+    let after: Value = app
+        .get(&format!("/v1/notifications/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["status"], "sent");
+    assert_eq!(statuses(&after), ["queued", "sending", "sent"]);
+
+    // The same receipt correctly signed is applied (and was not used up).
+    let (status, answer) = post_receipt(&app, "sms-primary", &receipt, Some((SECRET, now()))).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("applied")));
+    app.wait_status(&id, "delivered").await;
+}
