@@ -172,7 +172,13 @@ pub async fn create(
     throttle: &crate::settings::ThrottleSettings,
     over_limit: OverLimit,
 ) -> Result<Created, CreateError> {
-    if let Some(existing) = by_key(conn, &draft.idempotency_key).await? {
+    // The look-up first keeps a repeated request from counting against the
+    // throttle or reading preferences; a draft that does neither (critical,
+    // or decided `not_sent`) is checked by the insert's conflict instead, one
+    // round trip fewer (same outcome: the first notification or Conflict).
+    if (!draft.critical && draft.not_sent.is_none())
+        && let Some(existing) = by_key(conn, &draft.idempotency_key).await?
+    {
         return same_request(existing, draft);
     }
     let mut not_sent = draft.not_sent.clone();
@@ -196,13 +202,23 @@ pub async fn create(
     };
     let content = serde_json::to_value(&draft.content).unwrap_or(Value::Null);
     let content_hash = sha256_hex(content.to_string().as_bytes());
+    // One round trip: the row and, when queued, its send job (what
+    // enqueue_send writes) in the same statement.
     let row = sqlx::query(&format!(
-        "INSERT INTO notifications (id, idempotency_key, request_hash, origin, recipient_id, channel,
-                                    address, category, template, locale, content, content_hash,
-                                    status, status_reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (idempotency_key) DO NOTHING
-         RETURNING {COLUMNS}"
+        "WITH created AS (
+           INSERT INTO notifications (id, idempotency_key, request_hash, origin, recipient_id, channel,
+                                      address, category, template, locale, content, content_hash,
+                                      status, status_reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT (idempotency_key) DO NOTHING
+           RETURNING {COLUMNS}
+         ), job AS (
+           INSERT INTO outbox (pubsub, topic, event_id, event_type, subject, payload)
+           SELECT $15, $16, 'send-' || id::text || '-' || gen_random_uuid()::text, $17, id::text,
+                  jsonb_build_object('notification_id', id)
+             FROM created WHERE status = 'queued'
+         )
+         SELECT {COLUMNS} FROM created"
     ))
     .bind(draft.id)
     .bind(&draft.idempotency_key)
@@ -218,6 +234,9 @@ pub async fn create(
     .bind(&content_hash)
     .bind(status.as_str())
     .bind(&not_sent)
+    .bind(QUEUE_PUBSUB)
+    .bind(SEND_TOPIC)
+    .bind(SEND_JOB_TYPE)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
@@ -227,11 +246,7 @@ pub async fn create(
             .ok_or(CreateError::Conflict)?;
         return same_request(existing, draft);
     };
-    let notification = from_row(&row);
-    if status == Status::Queued {
-        enqueue_send(conn, notification.id).await?;
-    }
-    Ok(Created::New(notification))
+    Ok(Created::New(from_row(&row)))
 }
 
 fn same_request(existing: Notification, draft: &Draft) -> Result<Created, CreateError> {
