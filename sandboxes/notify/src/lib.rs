@@ -19,7 +19,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+
+pub use sandbox_kit::{RunningSandbox, shutdown_signal};
 
 pub use message::{
     BOUNCING_PUSH_RECIPIENT, BOUNCING_SMS_RECIPIENT, INVALID_PUSH_RECIPIENT, INVALID_SMS_RECIPIENT,
@@ -95,69 +96,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let stop = self.stop;
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                let _ = stop.send(true);
-            })
-            .await?;
-        tracing::info!("notify sandbox stopped");
-        Ok(())
+        sandbox_kit::serve(
+            self.listener,
+            router(self.state),
+            shutdown,
+            self.stop,
+            "notify",
+        )
+        .await
     }
 
     /// Serves in a background task of the current runtime (in-process use).
     pub fn spawn(self) -> RunningSandbox {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(self.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
-        RunningSandbox {
-            stop: Some(tx),
-            task,
-        }
-    }
-}
-
-/// A sandbox served by [`Application::spawn`]; stops when dropped.
-#[derive(Debug)]
-pub struct RunningSandbox {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl RunningSandbox {
-    /// Stops serving and waits until the server has finished.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let task = &mut self.task;
-        let _ = task.await;
-    }
-}
-
-impl Drop for RunningSandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = interrupt => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = interrupt.await;
-        }
+        RunningSandbox::spawn(|stop| self.run_until_stopped(stop))
     }
 }
