@@ -19,6 +19,7 @@ mod process;
 mod psp;
 mod redis;
 mod repo;
+mod sandbox_http;
 mod smtp;
 
 use std::path::{Path, PathBuf};

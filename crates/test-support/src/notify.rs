@@ -15,12 +15,13 @@
 use notify_sandbox::{Application, RunningSandbox, Settings};
 use serde_json::{Value, json};
 
+use crate::sandbox_http::SandboxHttp;
+
 /// A running notification sandbox; stops when dropped.
 #[derive(Debug)]
 pub struct NotifySandbox {
-    url: String,
+    http: SandboxHttp,
     port: u16,
-    client: reqwest::Client,
     running: RunningSandbox,
 }
 
@@ -31,21 +32,20 @@ impl NotifySandbox {
         let app = Application::build(Settings::ephemeral()).await?;
         let port = app.port();
         Ok(Self {
-            url: format!("http://127.0.0.1:{port}"),
+            http: SandboxHttp::new(format!("http://127.0.0.1:{port}")),
             port,
-            client: reqwest::Client::new(),
             running: app.spawn(),
         })
     }
 
     /// `http://127.0.0.1:<port>`; a provider's API is under `/<provider>`.
     pub fn url(&self) -> &str {
-        &self.url
+        self.http.base()
     }
 
     /// `http://127.0.0.1:<port>/<provider>` (`sms-primary`, `sms-secondary`, `push`).
     pub fn provider_url(&self, provider: &str) -> String {
-        format!("{}/{provider}", self.url)
+        format!("{}/{provider}", self.http.base())
     }
 
     pub fn port(&self) -> u16 {
@@ -56,7 +56,8 @@ impl NotifySandbox {
     /// (`accept|fail|throttle|delay`), `fail_next`, `fail_status`,
     /// `delay_ms`. Returns the provider's whole configuration.
     pub async fn configure(&self, provider: &str, config: Value) -> anyhow::Result<Value> {
-        self.post(&format!("/__sandbox/{provider}/config"), &config)
+        self.http
+            .post(&format!("/__sandbox/{provider}/config"), &config)
             .await
     }
 
@@ -82,31 +83,22 @@ impl NotifySandbox {
     /// Delivery receipts the sandbox has posted for `reference`, oldest
     /// first: `{"provider","url","receipt":{..},"attempts","last_status","delivered"}`.
     pub async fn receipts(&self, reference: &str) -> anyhow::Result<Vec<Value>> {
-        let response = self
-            .client
-            .get(format!("{}/__sandbox/receipts", self.url))
-            .query(&[("reference", reference)])
-            .send()
-            .await?;
-        match expect_success(response).await?["data"].take() {
-            Value::Array(items) => Ok(items),
-            other => anyhow::bail!("expected a list of receipts, got {other}"),
-        }
+        self.http
+            .list("/__sandbox/receipts", &[("reference", reference)])
+            .await
     }
 
     /// `{"sms-primary":{"accepted","rejected","replayed"},"sms-secondary":{..},"push":{..}}`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .get(format!("{}/__sandbox/stats", self.url))
-            .send()
-            .await?;
-        expect_success(response).await
+        self.http.get("/__sandbox/stats", &[]).await
     }
 
     /// Forgets messages, configurations and counters.
     pub async fn reset(&self) -> anyhow::Result<()> {
-        self.post("/__sandbox/reset", &json!({})).await.map(|_| ())
+        self.http
+            .post("/__sandbox/reset", &json!({}))
+            .await
+            .map(|_| ())
     }
 
     /// Stops serving and waits until the server is gone.
@@ -115,37 +107,10 @@ impl NotifySandbox {
     }
 
     async fn list(&self, provider: &str, query: &[(&str, &str)]) -> anyhow::Result<Vec<Value>> {
-        let response = self
-            .client
-            .get(format!("{}/{provider}/messages", self.url))
-            .query(query)
-            .send()
-            .await?;
-        match expect_success(response).await?["data"].take() {
-            Value::Array(items) => Ok(items),
-            other => anyhow::bail!("expected a list of messages, got {other}"),
-        }
+        self.http
+            .list(&format!("/{provider}/messages"), query)
+            .await
     }
-
-    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await?;
-        expect_success(response).await
-    }
-}
-
-async fn expect_success(response: reqwest::Response) -> anyhow::Result<Value> {
-    let status = response.status();
-    let text = response.text().await?;
-    anyhow::ensure!(status.is_success(), "sandbox answered {status}: {text}");
-    if text.is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_str(&text)?)
 }
 
 #[cfg(test)]

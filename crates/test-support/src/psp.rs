@@ -16,13 +16,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use psp_sandbox::{Application, RunningSandbox, Settings};
 use serde_json::{Value, json};
 
+use crate::sandbox_http::SandboxHttp;
+
 /// A running PSP sandbox; stops when dropped.
 #[derive(Debug)]
 pub struct PspSandbox {
-    url: String,
+    http: SandboxHttp,
     port: u16,
     webhook_secret: String,
-    client: reqwest::Client,
     running: RunningSandbox,
 }
 
@@ -42,17 +43,16 @@ impl PspSandbox {
         let port = app.port();
         let webhook_secret = app.webhook_secret();
         Ok(Self {
-            url: format!("http://127.0.0.1:{port}"),
+            http: SandboxHttp::new(format!("http://127.0.0.1:{port}")),
             port,
             webhook_secret,
-            client: reqwest::Client::new(),
             running: app.spawn(),
         })
     }
 
     /// `http://127.0.0.1:<port>`, the provider's base URL.
     pub fn url(&self) -> &str {
-        &self.url
+        self.http.base()
     }
 
     pub fn port(&self) -> u16 {
@@ -78,7 +78,7 @@ impl PspSandbox {
     /// `fail_next`, `fail_status`, `timeout_next`, `slow_ms`, `webhook_url`.
     /// Returns the whole configuration now in force.
     pub async fn configure(&self, config: Value) -> anyhow::Result<Value> {
-        self.control_post("/__sandbox/config", &config).await
+        self.http.post("/__sandbox/config", &config).await
     }
 
     /// Where webhooks go from now on (`None` stops them).
@@ -92,104 +92,63 @@ impl PspSandbox {
     /// `captures`, `voids`, `refunds`, `requests`, `failures_injected`,
     /// `timeouts_injected`, `webhooks_delivered`, `webhooks_failed`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
-        self.control_get("/__sandbox/stats").await
+        self.http.get("/__sandbox/stats", &[]).await
     }
 
     /// Clears objects, idempotency records, events, configuration and stats.
     pub async fn reset(&self) -> anyhow::Result<()> {
-        self.control_post("/__sandbox/reset", &json!({}))
+        self.http
+            .post("/__sandbox/reset", &json!({}))
             .await
             .map(|_| ())
     }
 
     /// Sends event `event_id` again (same id and body, fresh signature).
     pub async fn resend_webhook(&self, event_id: &str) -> anyhow::Result<()> {
-        self.control_post(
-            &format!("/__sandbox/webhooks/{event_id}/resend"),
-            &json!({}),
-        )
-        .await
-        .map(|_| ())
+        self.http
+            .post(
+                &format!("/__sandbox/webhooks/{event_id}/resend"),
+                &json!({}),
+            )
+            .await
+            .map(|_| ())
     }
 
     /// Sends a signed event of `kind` about `data`; returns the event sent
     /// (`{"id","type","created","data"}`).
     pub async fn emit_webhook(&self, kind: &str, data: Value) -> anyhow::Result<Value> {
-        self.control_post(
-            "/__sandbox/webhooks/emit",
-            &json!({ "type": kind, "data": data }),
-        )
-        .await
+        self.http
+            .post(
+                "/__sandbox/webhooks/emit",
+                &json!({ "type": kind, "data": data }),
+            )
+            .await
     }
 
     /// Every event so far with its delivery state (`id`, `type`, `attempts`,
     /// `delivered`, `last_status`), oldest first.
     pub async fn webhooks(&self) -> anyhow::Result<Vec<Value>> {
-        data(self.control_get("/__sandbox/webhooks").await?)
+        self.http.list("/__sandbox/webhooks", &[]).await
     }
 
     /// The provider's status query: authorizations with this reference.
     pub async fn authorizations(&self, reference: &str) -> anyhow::Result<Vec<Value>> {
-        let response = self
-            .client
-            .get(format!("{}/v1/authorizations", self.url))
-            .query(&[("reference", reference)])
-            .send()
-            .await?;
-        data(expect_success(response).await?)
+        self.http
+            .list("/v1/authorizations", &[("reference", reference)])
+            .await
     }
 
     /// The refunds with this reference.
     pub async fn refunds(&self, reference: &str) -> anyhow::Result<Vec<Value>> {
-        let response = self
-            .client
-            .get(format!("{}/v1/refunds", self.url))
-            .query(&[("reference", reference)])
-            .send()
-            .await?;
-        data(expect_success(response).await?)
+        self.http
+            .list("/v1/refunds", &[("reference", reference)])
+            .await
     }
 
     /// Stops serving (in-flight requests finish, held-back answers are
     /// released) and waits until the server is gone.
     pub async fn stop(self) {
         self.running.stop().await;
-    }
-
-    async fn control_get(&self, path: &str) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await?;
-        expect_success(response).await
-    }
-
-    async fn control_post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await?;
-        expect_success(response).await
-    }
-}
-
-async fn expect_success(response: reqwest::Response) -> anyhow::Result<Value> {
-    let status = response.status();
-    let text = response.text().await?;
-    anyhow::ensure!(status.is_success(), "sandbox answered {status}: {text}");
-    if text.is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_str(&text)?)
-}
-
-fn data(mut list: Value) -> anyhow::Result<Vec<Value>> {
-    match list["data"].take() {
-        Value::Array(items) => Ok(items),
-        other => anyhow::bail!("expected {{\"data\":[...]}}, got {other}"),
     }
 }
 

@@ -1,0 +1,58 @@
+//! JSON over HTTP to a sandbox (its API and its `/__sandbox` control API),
+//! shared by the in-process sandbox helpers.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub(crate) struct SandboxHttp {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl SandboxHttp {
+    pub(crate) fn new(base: String) -> Self {
+        Self {
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The sandbox's base URL, `http://127.0.0.1:<port>`.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET <base><path>?<query>`; a non-2xx answer is an error.
+    pub(crate) async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let request = self.client.get(format!("{}{path}", self.base)).query(query);
+        expect_success(request.send().await?).await
+    }
+
+    /// `POST <base><path>` with a JSON body; a non-2xx answer is an error.
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let request = self.client.post(format!("{}{path}", self.base)).json(body);
+        expect_success(request.send().await?).await
+    }
+
+    /// A `GET` answering `{"data":[...]}`: the items.
+    pub(crate) async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<Value>> {
+        match self.get(path, query).await?["data"].take() {
+            Value::Array(items) => Ok(items),
+            other => anyhow::bail!("{path}: expected {{\"data\":[...]}}, got {other}"),
+        }
+    }
+}
+
+async fn expect_success(response: reqwest::Response) -> anyhow::Result<Value> {
+    let status = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(status.is_success(), "sandbox answered {status}: {text}");
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(serde_json::from_str(&text)?)
+}
