@@ -11,6 +11,7 @@
     reason = "a benchmark fails loudly and prints its figures"
 )]
 
+use platform_test_support::bench::{machine, percentile_duration};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,25 +62,6 @@ async fn send_one(port: u16, n: usize) -> Duration {
     started.elapsed()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cpus} CPUs ({model})")
-}
-
 fn main() {
     let mails = env_or("SMTP_BENCH_MAILS", 5000);
     let concurrency = env_or("SMTP_BENCH_CONCURRENCY", 32);
@@ -122,8 +104,8 @@ fn main() {
         );
         println!(
             "  latency per mail: median/p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            percentile_duration(&latencies, 50.0).as_secs_f64() * 1e3,
+            percentile_duration(&latencies, 99.0).as_secs_f64() * 1e3,
             latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
         );
         println!("  machine: {}", machine());

@@ -13,6 +13,7 @@
     reason = "a benchmark binary: fail loudly, report on stdout"
 )]
 
+use platform_test_support::bench::{machine, percentile_duration};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,25 +30,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    format!("{cores} cores, {model}")
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 /// Runs `verify` in a loop for about `window` and prints the rate and the
@@ -70,8 +52,8 @@ fn measure(label: &str, window: Duration, mut verify: impl FnMut() -> bool) -> f
     batches.sort();
     println!(
         "  {label}: {rate:.0}/s on one core; per verification p50 {:.1} µs, p99 {:.1} µs",
-        percentile(&batches, 0.50).as_secs_f64() * 1e6,
-        percentile(&batches, 0.99).as_secs_f64() * 1e6,
+        percentile_duration(&batches, 50.0).as_secs_f64() * 1e6,
+        percentile_duration(&batches, 99.0).as_secs_f64() * 1e6,
     );
     rate
 }
@@ -257,8 +239,8 @@ async fn main() {
         "client_credentials grants: {:.0}/s over {elapsed:.1} s, {concurrency} concurrent clients, {} ok, {failures} failed; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len() as f64 / elapsed,
         latencies.len(),
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        percentile_duration(&latencies, 50.0).as_secs_f64() * 1e3,
+        percentile_duration(&latencies, 99.0).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
 

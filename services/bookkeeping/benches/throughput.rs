@@ -9,6 +9,7 @@
     reason = "a benchmark: prints its figures, failures end the run loudly"
 )]
 
+use platform_test_support::bench::{machine, percentile};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,40 +26,6 @@ const BATCH: usize = 500;
 const BATCHES: usize = 100;
 const CLIENTS: usize = 4;
 const EVENTS: usize = 20_000;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
-            })
-        })
-        .unwrap_or(0);
-    format!(
-        "{} cores ({cpu}), {} GiB RAM",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        mem_kb / 1024 / 1024
-    )
-}
 
 async fn account(http: &reqwest::Client, app: &RunningApp, kind: &str, currency: &str) -> String {
     let id = Uuid::new_v4().to_string();

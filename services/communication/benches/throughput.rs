@@ -12,6 +12,7 @@
     reason = "a benchmark: prints its figures, failures end the run loudly"
 )]
 
+use platform_test_support::bench::{machine, percentile};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,30 +33,6 @@ const PACED_EVENTS: usize = 1_000;
 const PACED_RATE: f64 = 200.0;
 /// Publishes in flight at once.
 const PUBLISHERS: usize = 32;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!(
-        "{} cores (nproc), {cpu}",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    )
-}
 
 fn now_secs() -> f64 {
     SystemTime::now()

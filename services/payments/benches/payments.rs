@@ -14,6 +14,7 @@
     reason = "a benchmark: prints its figures, failures end the run loudly"
 )]
 
+use platform_test_support::bench::{machine, percentile};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,30 +34,6 @@ const CLIENTS: usize = 16;
 const PHASE: Duration = Duration::from_secs(8);
 const WARM_UP: Duration = Duration::from_secs(2);
 const CARD: &str = "4242424242424242";
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!(
-        "nproc {} ({cpu})",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    )
-}
 
 #[derive(Debug, Clone)]
 struct Target {
