@@ -22,6 +22,10 @@ pidfile="$run_dir/smtp-catcher.pid"
 log_file="$run_dir/logs/smtp-catcher.log"
 export SMTP_CATCHER_SMTP_PORT="${SMTP_CATCHER_SMTP_PORT:-2525}"
 export SMTP_CATCHER_HTTP_PORT="${SMTP_CATCHER_HTTP_PORT:-8025}"
+# Delivery events for every accepted mail, as a mail provider's webhook
+# (communication's receipts route; same local secret as the notification sandbox).
+export SMTP_CATCHER_RECEIPT_URL="${SMTP_CATCHER_RECEIPT_URL:-http://127.0.0.1:8004/v1/providers/email/receipts}"
+export SMTP_CATCHER_RECEIPT_SECRET="${SMTP_CATCHER_RECEIPT_SECRET:-notify_local_sandbox}"
 
 log() { printf '[smtp-catcher] %s\n' "$*" >&2; }
 

@@ -30,6 +30,8 @@ export COMMUNICATION_SMTP_PORT="${COMMUNICATION_SMTP_PORT:-2525}"
 export COMMUNICATION_SMS_PRIMARY_URL="${COMMUNICATION_SMS_PRIMARY_URL:-http://127.0.0.1:8020/sms-primary}"
 export COMMUNICATION_SMS_SECONDARY_URL="${COMMUNICATION_SMS_SECONDARY_URL:-http://127.0.0.1:8020/sms-secondary}"
 export COMMUNICATION_PUSH_URL="${COMMUNICATION_PUSH_URL:-http://127.0.0.1:8020/push}"
+# Where the sidecars find the pluggable components' sockets (scripts/pluggable.sh).
+export DAPR_COMPONENTS_SOCKETS_FOLDER="${DAPR_COMPONENTS_SOCKETS_FOLDER:-$run_dir/sockets}"
 # The CLI looks for <DAPR_RUNTIME_PATH>/.dapr/bin/daprd.
 export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
 
@@ -136,6 +138,8 @@ up() {
   done
   # Provider sandboxes (PSP, SMS/push, SMTP catcher) before the services.
   bash sandboxes/run.sh up "$target_dir" || { down; exit 1; }
+  # Pluggable components before the sidecars, which discover them at start.
+  bash scripts/pluggable.sh up "$target_dir" || { down; exit 1; }
   if alive "$run_dir/dapr-run.pid" "run -f"; then
     log "the platform is already running (make down to stop it)"
   else
@@ -163,6 +167,7 @@ down() {
   local failed=0
   stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" || failed=1
   stop_group "$run_dir/scheduler.pid" "scheduler" scheduler || failed=1
+  bash scripts/pluggable.sh down || failed=1
   bash sandboxes/run.sh down || failed=1
   if [ -f "$run_dir/stack-started-infra" ]; then
     bash scripts/infra.sh down
@@ -176,6 +181,7 @@ status() {
   bash scripts/infra.sh status
   alive "$run_dir/scheduler.pid" scheduler && echo "scheduler: up" || echo "scheduler: down"
   bash sandboxes/run.sh status
+  bash scripts/pluggable.sh status
   for s in "${services[@]}"; do
     IFS=: read -r name app_port _ <<<"$s"
     if curl -fsS -o /dev/null "http://127.0.0.1:$app_port/readyz" 2>/dev/null; then echo "$name: ready"; else echo "$name: not ready"; fi

@@ -2,16 +2,27 @@
 """SMTP catcher: accepts mail on an SMTP port and shows it over an HTTP API.
 
 For local runs, tests and benchmarks of services/communication (mail through
-Dapr's SMTP binding). No auth, no TLS, nothing is delivered anywhere.
+its SMTP output binding). No auth, no TLS, nothing is delivered anywhere.
 
     SMTP_CATCHER_SMTP_PORT (2525)  SMTP_CATCHER_HTTP_PORT (8025)
     SMTP_CATCHER_HOST (127.0.0.1)  SMTP_CATCHER_MAX_MESSAGES (100000, oldest dropped)
+    SMTP_CATCHER_RECEIPT_URL (none) SMTP_CATCHER_RECEIPT_SECRET (notify_local_sandbox)
+
+Delivery events, as a mail provider's webhook would post them: when a receipt
+URL is set, every accepted message that carries an `X-Notification-Id` header
+is followed by a signed POST to that URL,
+`{"id","message_id","reference":<X-Notification-Id>,"status":"delivered"|"undeliverable"}`
+with `Notify-Signature: t=<unix secs>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
+(the notification sandbox's scheme). Recipients listed in `bounce` are accepted
+at SMTP time and then reported `undeliverable` (an asynchronous hard bounce).
+A refused or failed POST is retried with backoff (6 attempts).
 
 HTTP API (JSON):
     GET    /api/messages?to=<addr>&limit=<n>  {"total":n,"messages":[{id,from,to,subject,text,html,headers,received_at}]}
            (`to` matches an envelope recipient, case-insensitively; oldest first)
     DELETE /api/messages                     clears
-    POST   /api/config {"reject_next":n,"reject_code":451|550,"reject_at":"rcpt"|"data"}
+    POST   /api/config {"reject_next":n,"reject_code":451|550,"reject_at":"rcpt"|"data",
+                        "bounce":[addr,..],"receipt_url":url|null,"receipt_secret":s}
     GET    /api/config, GET /api/stats, GET /healthz
 
 SMTP runs on asyncio (aiosmtpd); the HTTP API on a thread of its own
@@ -24,15 +35,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime
+import concurrent.futures
 import email
+import email.parser
 import email.policy
 import email.utils
+import hashlib
+import hmac
 import json
 import logging
 import os
 import signal
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -45,20 +63,28 @@ log = logging.getLogger("smtp-catcher")
 class Catcher:
     """Caught messages, the rejection setting and counters."""
 
-    def __init__(self, max_messages: int) -> None:
+    def __init__(self, max_messages: int, receipt_url: str | None, receipt_secret: str) -> None:
         self.lock = threading.Lock()
         self.messages: collections.deque[Caught] = collections.deque(maxlen=max_messages)
         self.reject_next = 0
         self.reject_code = 451
         self.reject_at = "rcpt"
+        self.bounce: set[str] = set()
+        self.receipt_url = receipt_url
+        self.receipt_secret = receipt_secret
         self.received = 0
         self.rejected = 0
+        self.receipts_delivered = 0
+        self.receipts_given_up = 0
 
     def config(self) -> dict:
+        """The settable configuration (the secret is not shown)."""
         return {
             "reject_next": self.reject_next,
             "reject_code": self.reject_code,
             "reject_at": self.reject_at,
+            "bounce": sorted(self.bounce),
+            "receipt_url": self.receipt_url,
         }
 
     def take_rejection(self) -> tuple[int, str] | None:
@@ -75,6 +101,75 @@ def reply_for(code: int) -> str:
     if code < 500:
         return f"{code} 4.3.0 Temporary failure (smtp-catcher reject_next)"
     return f"{code} 5.7.1 Rejected (smtp-catcher reject_next)"
+
+
+RECEIPT_ATTEMPTS = 6
+RECEIPT_FIRST_DELAY = 0.05
+RECEIPT_FIRST_BACKOFF = 0.25
+REFERENCE_HEADER = "X-Notification-Id"
+
+
+def sign(secret: str, t: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256)
+    return f"t={t},v1={mac.hexdigest()}"
+
+
+class Receipts:
+    """Posts delivery events on a few worker threads, never on the SMTP loop."""
+
+    def __init__(self, catcher: Catcher) -> None:
+        self.catcher = catcher
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="receipt")
+
+    def after_accept(self, raw: bytes, rcpt_tos: list[str]) -> None:
+        with self.catcher.lock:
+            url, secret, bounce = self.catcher.receipt_url, self.catcher.receipt_secret, self.catcher.bounce
+            bounced = any(rcpt.lower() in bounce for rcpt in rcpt_tos)
+        if not url:
+            return
+        headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+        reference = headers.get(REFERENCE_HEADER)
+        if not reference:
+            return
+        body = json.dumps({
+            "id": f"rcpt_{uuid.uuid4().hex}",
+            "message_id": str(headers.get("Message-ID", "")) or None,
+            "reference": str(reference).strip(),
+            "status": "undeliverable" if bounced else "delivered",
+        }).encode()
+        self.pool.submit(self.deliver, url, secret, body)
+
+    def deliver(self, url: str, secret: str, body: bytes) -> None:
+        time.sleep(RECEIPT_FIRST_DELAY)
+        backoff = RECEIPT_FIRST_BACKOFF
+        for attempt in range(1, RECEIPT_ATTEMPTS + 1):
+            request = urllib.request.Request(url, data=body, method="POST", headers={
+                "Content-Type": "application/json",
+                "Notify-Signature": sign(secret, int(time.time()), body),
+            })
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except (OSError, ValueError) as error:
+                status = None
+                log.info("receipt not delivered (attempt %d): %s", attempt, error)
+            if status is not None and 200 <= status < 300:
+                with self.catcher.lock:
+                    self.catcher.receipts_delivered += 1
+                return
+            if status is not None:
+                log.info("receipt refused with HTTP %d (attempt %d)", status, attempt)
+            if attempt < RECEIPT_ATTEMPTS:
+                time.sleep(backoff)
+                backoff *= 2
+        with self.catcher.lock:
+            self.catcher.receipts_given_up += 1
+        log.warning("receipt given up after %d attempts", RECEIPT_ATTEMPTS)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Caught:
@@ -136,8 +231,9 @@ def parse_content(raw: bytes) -> dict:
 class Handler:
     """aiosmtpd hooks: rejections on demand, every accepted mail kept."""
 
-    def __init__(self, catcher: Catcher) -> None:
+    def __init__(self, catcher: Catcher, receipts: Receipts) -> None:
         self.catcher = catcher
+        self.receipts = receipts
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         envelope.mail_from = address
@@ -161,6 +257,7 @@ class Handler:
         with self.catcher.lock:
             self.catcher.messages.append(message)
             self.catcher.received += 1
+        self.receipts.after_accept(raw, message.rcpt_tos)
         return "250 Message accepted for delivery"
 
 
@@ -208,7 +305,13 @@ def make_http_handler(catcher: Catcher):
                     self.reply(200, catcher.config())
             elif url.path == "/api/stats":
                 with catcher.lock:
-                    self.reply(200, {"received": catcher.received, "rejected": catcher.rejected, "stored": len(catcher.messages)})
+                    self.reply(200, {
+                        "received": catcher.received,
+                        "rejected": catcher.rejected,
+                        "stored": len(catcher.messages),
+                        "receipts_delivered": catcher.receipts_delivered,
+                        "receipts_given_up": catcher.receipts_given_up,
+                    })
             else:
                 self.error(404, "not_found", f"no route {url.path}")
 
@@ -227,7 +330,7 @@ def make_http_handler(catcher: Catcher):
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not isinstance(body, dict):
                     raise ValueError("the body must be an object")
-                unknown = set(body) - {"reject_next", "reject_code", "reject_at"}
+                unknown = set(body) - {"reject_next", "reject_code", "reject_at", "bounce", "receipt_url", "receipt_secret"}
                 if unknown:
                     raise ValueError(f"unknown fields {sorted(unknown)}")
                 reject_next = body.get("reject_next")
@@ -239,6 +342,17 @@ def make_http_handler(catcher: Catcher):
                     raise ValueError("reject_code must be a 4xx (temporary) or 5xx (permanent) SMTP code")
                 if reject_at is not None and reject_at not in ("rcpt", "data"):
                     raise ValueError('reject_at must be "rcpt" or "data"')
+                bounce = body.get("bounce")
+                if bounce is not None and (not isinstance(bounce, list) or not all(isinstance(a, str) and "@" in a for a in bounce)):
+                    raise ValueError("bounce must be a list of email addresses")
+                receipt_url = body.get("receipt_url", ...)
+                if receipt_url is not ... and receipt_url is not None and (
+                    not isinstance(receipt_url, str) or urlparse(receipt_url).scheme not in ("http", "https")
+                ):
+                    raise ValueError("receipt_url must be an http(s) URL or null")
+                receipt_secret = body.get("receipt_secret")
+                if receipt_secret is not None and (not isinstance(receipt_secret, str) or not receipt_secret):
+                    raise ValueError("receipt_secret must be a non-empty string")
             except ValueError as error:
                 return self.error(400, "invalid_request", str(error))
             with catcher.lock:
@@ -248,6 +362,12 @@ def make_http_handler(catcher: Catcher):
                     catcher.reject_code = reject_code
                 if reject_at is not None:
                     catcher.reject_at = reject_at
+                if bounce is not None:
+                    catcher.bounce = {a.strip().lower() for a in bounce}
+                if receipt_url is not ...:
+                    catcher.receipt_url = receipt_url
+                if receipt_secret is not None:
+                    catcher.receipt_secret = receipt_secret
                 config = catcher.config()
             log.info("configured: %s", config)
             self.reply(200, config)
@@ -275,12 +395,17 @@ async def main() -> None:
     host = os.environ.get("SMTP_CATCHER_HOST", "127.0.0.1")
     smtp_port = env_int("SMTP_CATCHER_SMTP_PORT", 2525)
     http_port = env_int("SMTP_CATCHER_HTTP_PORT", 8025)
-    catcher = Catcher(env_int("SMTP_CATCHER_MAX_MESSAGES", 100_000))
+    catcher = Catcher(
+        env_int("SMTP_CATCHER_MAX_MESSAGES", 100_000),
+        os.environ.get("SMTP_CATCHER_RECEIPT_URL", "").strip() or None,
+        os.environ.get("SMTP_CATCHER_RECEIPT_SECRET", "").strip() or "notify_local_sandbox",
+    )
+    receipts = Receipts(catcher)
 
     http = ThreadingHTTPServer((host, http_port), make_http_handler(catcher))
     http.daemon_threads = True
     loop = asyncio.get_running_loop()
-    handler = Handler(catcher)
+    handler = Handler(catcher, receipts)
     smtp = await loop.create_server(
         lambda: SMTP(handler, hostname="smtp-catcher", ident="smtp-catcher", enable_SMTPUTF8=True, data_size_limit=25 * 1024 * 1024),
         host=host,
@@ -300,6 +425,7 @@ async def main() -> None:
     await smtp.wait_closed()
     http.shutdown()
     http.server_close()
+    receipts.shutdown()
     log.info("stopped")
 
 

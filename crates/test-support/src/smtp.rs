@@ -128,7 +128,21 @@ impl SmtpCatcher {
             .await
     }
 
-    /// `{"received","rejected","stored"}`.
+    /// Posts delivery events (like a mail provider's webhook) for every
+    /// accepted message with an `X-Notification-Id` header to `url`, signed
+    /// with `secret` (`Notify-Signature`, as the notification sandbox does).
+    pub async fn send_receipts_to(&self, url: &str, secret: &str) -> anyhow::Result<()> {
+        self.configure(json!({ "receipt_url": url, "receipt_secret": secret }))
+            .await
+    }
+
+    /// Mail to these addresses is accepted and then reported undeliverable
+    /// (a hard bounce after acceptance); replaces the previous list.
+    pub async fn bounce(&self, addresses: &[&str]) -> anyhow::Result<()> {
+        self.configure(json!({ "bounce": addresses })).await
+    }
+
+    /// `{"received","rejected","stored","receipts_delivered","receipts_given_up"}`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
         self.get("/api/stats", &[]).await
     }

@@ -1,9 +1,13 @@
 //! Sending one notification through its channel's Dapr output binding, and
 //! telling retriable failures from terminal ones.
 //!
-//! * Email: `bindings.smtp`. An SMTP 4xx reply or a connection failure is
-//!   retriable; a 5xx reply is terminal. Each SMTP component carries one send
-//!   at a time (see [`EmailBindings`]).
+//! * Email: `bindings.smtp-mime`, our pluggable SMTP binding
+//!   (pluggable-components/smtp-mime, docs/adr/0023): text and HTML parts,
+//!   `Message-ID` `<notification id@domain>` and `X-Notification-Id` (the
+//!   email provider's delivery events name the notification by it). The
+//!   server's reply comes back as metadata: 2xx sent, 4xx retriable, 5xx
+//!   terminal; no reply (connection, timeout) retriable; a request the
+//!   binding refuses as invalid terminal.
 //! * SMS and push: `bindings.http` with `errorIfNot2XX: false`, so the
 //!   provider's status code comes back as metadata: 2xx sent; 408, 429, 5xx
 //!   or no answer retriable; any other 4xx terminal. SMS tries the primary
@@ -14,10 +18,9 @@
 //!   (`routes::receipts`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::domain::Channel;
@@ -38,48 +41,15 @@ pub enum Outcome {
     Terminal(String),
 }
 
-/// A pool of identical SMTP binding components, each used by one send at a
-/// time: Dapr 1.18's SMTP binding merges a request's `emailTo` and `subject`
-/// into the component's shared metadata, so two concurrent calls on one
-/// component can mix their recipients (docs/adr/0020).
-#[derive(Debug, Clone)]
-pub struct EmailBindings {
-    free: Arc<Mutex<Vec<String>>>,
-    slots: Arc<Semaphore>,
-}
-
-impl EmailBindings {
-    pub fn new(names: &[String]) -> Self {
-        Self {
-            free: Arc::new(Mutex::new(names.to_vec())),
-            slots: Arc::new(Semaphore::new(names.len())),
-        }
-    }
-
-    async fn with_binding<T, F, Fut>(&self, f: F) -> Option<T>
-    where
-        F: FnOnce(String) -> Fut,
-        Fut: Future<Output = T>,
-    {
-        let _permit = self.slots.acquire().await.ok()?;
-        let name = self.free.lock().ok()?.pop()?;
-        let result = f(name.clone()).await;
-        if let Ok(mut free) = self.free.lock() {
-            free.push(name);
-        }
-        Some(result)
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Sender {
     client: SidecarGrpc,
-    email: EmailBindings,
     channels: ChannelSettings,
     providers: Arc<ProviderSettings>,
 }
 
 /// The provider names receipts are posted under (`/v1/providers/{provider}/receipts`).
+pub const EMAIL: &str = "email";
 pub const SMS_PRIMARY: &str = "sms-primary";
 pub const SMS_SECONDARY: &str = "sms-secondary";
 pub const PUSH: &str = "push";
@@ -91,7 +61,6 @@ impl Sender {
         providers: ProviderSettings,
     ) -> Self {
         Self {
-            email: EmailBindings::new(&channels.email_bindings),
             client,
             channels,
             providers: Arc::new(providers),
@@ -107,7 +76,7 @@ impl Sender {
     ) -> Outcome {
         let started = std::time::Instant::now();
         let outcome = match channel {
-            Channel::Email => self.email(address, content).await,
+            Channel::Email => self.email(id, address, content).await,
             Channel::Sms => self.sms(id, address, content).await,
             Channel::Push => self.push(id, address, content).await,
         };
@@ -123,7 +92,7 @@ impl Sender {
         outcome
     }
 
-    async fn email(&self, address: &str, content: &Content) -> Outcome {
+    async fn email(&self, id: Uuid, address: &str, content: &Content) -> Outcome {
         let metadata = HashMap::from([
             ("emailFrom".to_owned(), self.channels.email_from.clone()),
             ("emailTo".to_owned(), address.to_owned()),
@@ -132,25 +101,19 @@ impl Sender {
                 content.subject.clone().unwrap_or_default(),
             ),
         ]);
-        // Dapr's SMTP binding sends one text/html part; the text part is
-        // rendered and stored but cannot be attached through the binding.
-        let body = content.html.clone().unwrap_or_default().into_bytes();
-        let client = self.client.clone();
-        let result = self
-            .email
-            .with_binding(|name| async move {
-                let result = client.invoke(&name, "create", body, metadata).await;
-                (name, result)
-            })
-            .await;
-        match result {
-            Some((name, Ok(_))) => Outcome::Sent {
-                provider: name,
-                message_id: None,
+        let message_id = format!("<{id}@{}>", self.channels.message_id_domain);
+        let body = json!({
+            "text": content.text,
+            "html": content.html,
+            "headers": {
+                "Message-ID": message_id,
+                "X-Notification-Id": id.to_string(),
             },
-            Some((_, Err(error))) => classify_smtp(&error),
-            None => Outcome::Retriable("no email binding available".into()),
-        }
+        });
+        let data = serde_json::to_vec(&body).unwrap_or_default();
+        let binding = &self.channels.email_binding;
+        let result = self.client.invoke(binding, "create", data, metadata).await;
+        classify_smtp(binding, result)
     }
 
     async fn sms(&self, id: Uuid, address: &str, content: &Content) -> Outcome {
@@ -236,27 +199,28 @@ pub fn classify_http(binding: &str, result: Result<BindingResponse, BindingError
     }
 }
 
-/// The SMTP binding's error text carries the server's reply, possibly
-/// wrapped (`... sending email failed: gomail: could not send email 1: 550
-/// 5.7.1 Rejected`): the first whitespace-separated 3-digit word is the
-/// reply code. None (a connection error) is retriable.
-pub fn classify_smtp(error: &BindingError) -> Outcome {
-    let message = &error.message;
-    let reply = tail(message)
-        .split_whitespace()
-        .find(|w| w.len() == 3 && w.chars().all(|c| c.is_ascii_digit()))
-        .and_then(|code| code.parse::<u16>().ok());
-    match reply {
-        Some(500..=599) => Outcome::Terminal(format!("smtp: {}", tail(message))),
-        _ => Outcome::Retriable(format!("smtp: {}", tail(message))),
+/// The SMTP binding's answer (contracts/bindings/smtp-mime.md): the
+/// server's reply as `outcome`/`smtpCode`/`smtpMessage` metadata; an error
+/// when there was no reply (retriable) or the request was invalid (terminal).
+pub fn classify_smtp(binding: &str, result: Result<BindingResponse, BindingError>) -> Outcome {
+    let response = match result {
+        Ok(response) => response,
+        Err(error) if error.message.contains("smtp-mime: invalid request") => {
+            return Outcome::Terminal(format!("{binding}: {}", error.message));
+        }
+        Err(error) => return Outcome::Retriable(format!("{binding}: {}", error.message)),
+    };
+    let field = |name: &str| response.metadata.get(name).map(String::as_str);
+    let code: u16 = field("smtpCode").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let reply = format!("SMTP {code} {}", field("smtpMessage").unwrap_or_default());
+    match (field("outcome"), code) {
+        (Some("accepted"), _) => Outcome::Sent {
+            provider: EMAIL.to_owned(),
+            message_id: field("messageId").map(ToOwned::to_owned),
+        },
+        (_, 500..=599) => Outcome::Terminal(format!("{binding}: {reply}")),
+        _ => Outcome::Retriable(format!("{binding}: {reply}")),
     }
-}
-
-fn tail(message: &str) -> &str {
-    message
-        .split("sending email failed: ")
-        .nth(1)
-        .unwrap_or(message)
 }
 
 #[cfg(test)]
@@ -293,36 +257,57 @@ mod tests {
         assert!(matches!(classify_http("p", network), Outcome::Retriable(_)));
     }
 
+    fn smtp(outcome: &str, code: &str) -> Result<BindingResponse, BindingError> {
+        Ok(BindingResponse {
+            data: Vec::new(),
+            metadata: HashMap::from([
+                ("outcome".to_owned(), outcome.to_owned()),
+                ("smtpCode".to_owned(), code.to_owned()),
+                ("smtpMessage".to_owned(), "text".to_owned()),
+                ("messageId".to_owned(), "<m@d>".to_owned()),
+            ]),
+        })
+    }
+
     #[test]
     fn smtp_replies_are_classified() {
-        let error = |m: &str| BindingError {
-            code: tonic::Code::Internal,
-            message: m.into(),
+        assert!(matches!(
+            classify_smtp("e", smtp("accepted", "250")),
+            Outcome::Sent { message_id: Some(ref id), .. } if id == "<m@d>"
+        ));
+        assert!(matches!(
+            classify_smtp("e", smtp("rejected", "550")),
+            Outcome::Terminal(ref r) if r.contains("SMTP 550")
+        ));
+        for retriable in ["451", "421", ""] {
+            assert!(matches!(
+                classify_smtp("e", smtp("rejected", retriable)),
+                Outcome::Retriable(_)
+            ));
+        }
+        let error = |m: &str| {
+            Err(BindingError {
+                code: tonic::Code::Internal,
+                message: m.into(),
+            })
         };
-        let failed = "error when invoking output binding communication-email: error from smtp binding, sending email failed: ";
         assert!(matches!(
-            classify_smtp(&error(&format!("{failed}550 5.1.1 unknown user"))),
+            classify_smtp(
+                "e",
+                error(
+                    "error invoking output binding e: rpc error: code = Unavailable desc = smtp-mime: unavailable: connection refused"
+                )
+            ),
+            Outcome::Retriable(_)
+        ));
+        assert!(matches!(
+            classify_smtp(
+                "e",
+                error(
+                    "error invoking output binding e: rpc error: code = InvalidArgument desc = smtp-mime: invalid request: emailTo is not an address"
+                )
+            ),
             Outcome::Terminal(_)
-        ));
-        assert!(matches!(
-            classify_smtp(&error(&format!("{failed}451 4.3.0 try later"))),
-            Outcome::Retriable(_)
-        ));
-        assert!(matches!(
-            classify_smtp(&error(&format!(
-                "{failed}gomail: could not send email 1: 550 5.7.1 Rejected"
-            ))),
-            Outcome::Terminal(_)
-        ));
-        assert!(matches!(
-            classify_smtp(&error(&format!(
-                "{failed}dial tcp 127.0.0.1:550: connect: connection refused"
-            ))),
-            Outcome::Retriable(_)
-        ));
-        assert!(matches!(
-            classify_smtp(&error(&format!("{failed}dial tcp: connection refused"))),
-            Outcome::Retriable(_)
         ));
     }
 }

@@ -54,10 +54,13 @@ impl TemplateSettings {
 pub struct ChannelSettings {
     /// `From` of every email.
     pub email_from: String,
-    /// Identical `bindings.smtp` components; each carries one send at a time
-    /// (Dapr's SMTP binding shares per-request fields between concurrent
-    /// calls, see docs/adr/0020), so their number is the email concurrency.
-    pub email_bindings: Vec<String>,
+    /// The `bindings.smtp-mime` component (pluggable-components/smtp-mime,
+    /// docs/adr/0023).
+    pub email_binding: String,
+    /// Every email's `Message-ID` is `<notification id@message_id_domain>`:
+    /// stable across retries, so a mail sent twice after a crash carries the
+    /// same id and receivers can drop the repeat.
+    pub message_id_domain: String,
     pub sms_primary_binding: String,
     pub sms_secondary_binding: String,
     pub push_binding: String,
@@ -140,8 +143,16 @@ impl Settings {
         self.database.validate()?;
         self.auth.validate()?;
         let invalid = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
-        if self.channels.email_bindings.is_empty() {
-            return invalid("channels.email_bindings must name at least one binding");
+        if self.channels.email_binding.trim().is_empty() {
+            return invalid("channels.email_binding must name a binding");
+        }
+        let domain = &self.channels.message_id_domain;
+        if domain.is_empty()
+            || !domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return invalid("channels.message_id_domain must be a domain name");
         }
         if self.sending.max_attempts < 1 || self.sending.stale_after_secs < 1 {
             return invalid("sending.max_attempts and stale_after_secs must be >= 1");

@@ -1,5 +1,8 @@
-//! `POST /v1/providers/{provider}/receipts`: delivery receipts from the SMS
-//! and push providers (docs/adr/0022).
+//! `POST /v1/providers/{provider}/receipts`: delivery receipts from the
+//! email, SMS and push providers (docs/adr/0022). SMS and push providers are
+//! told the URL with each message (`status_callback`); an email provider has
+//! it configured on its side and names the notification by the mail's
+//! `X-Notification-Id` header.
 //!
 //! No access token: a provider cannot get one from our issuer. The route is
 //! authenticated by the body's signature instead, `Notify-Signature:
@@ -20,7 +23,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::domain::{Channel, Status};
 use crate::error::CommunicationError;
-use crate::sender::{PUSH, SMS_PRIMARY, SMS_SECONDARY};
+use crate::sender::{EMAIL, PUSH, SMS_PRIMARY, SMS_SECONDARY};
 use crate::store::{self, ReceiptApplied};
 
 /// The header carrying the signature.
@@ -75,6 +78,7 @@ pub(crate) async fn receive(
         CommunicationError::InvalidSignature(reason)
     })?;
     let channel = match provider.as_str() {
+        EMAIL => Channel::Email,
         SMS_PRIMARY | SMS_SECONDARY => Channel::Sms,
         PUSH => Channel::Push,
         _ => return Err(CommunicationError::NotFound("provider")),

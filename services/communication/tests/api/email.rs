@@ -1,5 +1,5 @@
-//! Email through Dapr's SMTP binding to a real SMTP catcher, read back over
-//! the catcher's HTTP API.
+//! Email through the sidecar's SMTP binding (`bindings.smtp-mime`) to a real
+//! SMTP catcher, read back over the catcher's HTTP API.
 
 use std::time::Duration;
 
@@ -46,6 +46,27 @@ async fn duplicate_payment_events_send_exactly_one_email() {
         html.contains(sent["id"].as_str().unwrap()),
         "the notification id is in the email: {html}"
     );
+    let id = sent["id"].as_str().unwrap();
+    let text = mails[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("pay_1") && !text.contains('<'),
+        "a plain-text part next to the HTML one: {}",
+        mails[0]
+    );
+    let headers = &mails[0]["headers"];
+    assert!(
+        headers["Content-Type"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("multipart/alternative"),
+        "{headers}"
+    );
+    assert_eq!(
+        headers["Message-ID"],
+        format!("<{id}@communication.lisasports.example>"),
+        "{headers}"
+    );
+    assert_eq!(headers["X-Notification-Id"], id, "{headers}");
     assert_eq!(app.notifications().await.len(), 1);
     assert_eq!(catcher.count().await.unwrap(), 1);
 }
@@ -264,14 +285,13 @@ async fn concurrent_emails_each_reach_their_own_recipient() {
 
 #[tokio::test]
 async fn a_restart_mid_batch_loses_nothing_and_sends_nothing_twice() {
-    // One SMTP binding, and the restart while events are still arriving:
-    // the batch is certainly mid-way when the service stops.
+    // The restart while events are still arriving: the batch is mid-way
+    // when the service stops (asserted below).
     // Short recovery timers: a job that Dapr gave up on while the service
     // was down is queued again after 10 s idle (a second job is harmless:
     // the claim lets one send through), and a claim cut off by the stop is
     // taken over after 20 s, far longer than one send takes here.
     let (catcher, mut app) = with_catcher(|s| {
-        s.channels.email_bindings.truncate(1);
         s.sending.requeue_after_secs = 10;
         s.sending.stale_after_secs = 20;
     })

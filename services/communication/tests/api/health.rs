@@ -52,6 +52,7 @@ async fn not_ready_while_its_database_is_unreachable() {
     settings.database.acquire_timeout_ms = 300;
     let mut dapr = platform_test_support::DaprdOptions::new("communication").unwrap();
     dapr.env = Providers::unreachable().sidecar_env();
+    let _email_binding = crate::helpers::email_binding(&env, &mut dapr).await;
     settings.dapr.http_port = dapr.http_port;
     settings.dapr.grpc_port = dapr.grpc_port;
     let app = platform_test_support::RunningApp::start(

@@ -64,10 +64,31 @@ pub fn settings() -> Settings {
     settings
 }
 
+/// The sidecar's pluggable SMTP binding (bindings.smtp-mime), in-process,
+/// with the sidecar told where its socket is. Start it before the sidecar:
+/// daprd discovers pluggable components once, at start-up.
+pub async fn email_binding(
+    env: &TestEnv,
+    dapr: &mut DaprdOptions,
+) -> smtp_mime_binding::RunningBinding {
+    let sockets = env.dir().join("sockets");
+    let binding = smtp_mime_binding::RunningBinding::spawn(&sockets)
+        .await
+        .expect("SMTP binding");
+    dapr.env.push((
+        "DAPR_COMPONENTS_SOCKETS_FOLDER".into(),
+        sockets.display().to_string(),
+    ));
+    binding
+}
+
 /// communication with its sidecar, database, Redis and token issuer.
 pub struct TestApp {
     pub app: Option<RunningApp>,
     pub daprd: Daprd,
+    /// The sidecar's pluggable SMTP binding (bindings.smtp-mime), in-process;
+    /// declared after `daprd` so that the sidecar stops first.
+    pub _email_binding: smtp_mime_binding::RunningBinding,
     pub db: TestDatabase,
     pub env: TestEnv,
     pub issuer: TestIssuer,
@@ -106,6 +127,7 @@ impl TestApp {
         adjust(&mut settings);
         let mut dapr = DaprdOptions::new("communication").expect("sidecar ports");
         dapr.env = providers.sidecar_env();
+        let email_binding = email_binding(&env, &mut dapr).await;
         settings.dapr.http_port = dapr.http_port;
         settings.dapr.grpc_port = dapr.grpc_port;
         let server = communication::startup::build(settings.clone())
@@ -127,6 +149,7 @@ impl TestApp {
         Self {
             app: Some(app),
             daprd,
+            _email_binding: email_binding,
             db,
             env,
             issuer,

@@ -1,6 +1,8 @@
 //! Delivery receipts: the notification sandbox posts a signed receipt to
-//! `/v1/providers/{provider}/receipts` after accepting an SMS or push, which
-//! moves the notification from `sent` to `delivered` or `bounced`.
+//! `/v1/providers/{provider}/receipts` after accepting an SMS or push, and
+//! the SMTP catcher (playing a mail provider's webhook) after accepting an
+//! email; either moves the notification from `sent` to `delivered` or
+//! `bounced`.
 
 use std::time::Duration;
 
@@ -141,6 +143,58 @@ async fn an_undeliverable_push_ends_bounced() {
     );
     let event = status_event(&app, &id, "bounced").await;
     assert_eq!(event["data"]["previous_status"], "sent", "{event}");
+}
+
+/// The SMTP catcher posting delivery events to the app's own port.
+async fn email_with_receipts() -> (platform_test_support::SmtpCatcher, TestApp) {
+    let (catcher, app) = crate::helpers::with_catcher(|_| {}).await;
+    catcher
+        .send_receipts_to(
+            &app.url("/v1/providers/email/receipts"),
+            std::str::from_utf8(SECRET).unwrap(),
+        )
+        .await
+        .unwrap();
+    (catcher, app)
+}
+
+#[tokio::test]
+async fn an_email_is_delivered_after_the_providers_delivery_event() {
+    let (catcher, app) = email_with_receipts().await;
+    let id = create(&app, &alert("email", ("email", "ada@example.com"))).await;
+
+    let delivered = app.wait_status(&id, "delivered").await;
+
+    assert_eq!(
+        statuses(&delivered),
+        ["queued", "sending", "sent", "delivered"]
+    );
+    let event = status_event(&app, &id, "delivered").await;
+    assert_eq!(event["data"]["channel"], "email", "{event}");
+    let mails = catcher.messages("ada@example.com").await.unwrap();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0]["headers"]["X-Notification-Id"], id.as_str());
+    assert_eq!(catcher.stats().await.unwrap()["receipts_delivered"], 1);
+}
+
+#[tokio::test]
+async fn an_email_bounced_after_acceptance_ends_bounced() {
+    let (catcher, app) = email_with_receipts().await;
+    catcher.bounce(&["gone@example.com"]).await.unwrap();
+    let id = create(&app, &alert("email", ("email", "gone@example.com"))).await;
+
+    let bounced = app.wait_status(&id, "bounced").await;
+
+    assert_eq!(statuses(&bounced), ["queued", "sending", "sent", "bounced"]);
+    assert!(
+        bounced["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("email: undeliverable"),
+        "{bounced}"
+    );
+    // Accepted at SMTP time: the bounce came afterwards, as a delivery event.
+    assert_eq!(catcher.messages("gone@example.com").await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Dapr pluggable components of the local stack, as processes (called by
+# scripts/stack.sh before the sidecars start: daprd discovers pluggable
+# components once, at start-up, from the sockets in
+# DAPR_COMPONENTS_SOCKETS_FOLDER).
+#
+#   scripts/pluggable.sh up <cargo target dir>   start smtp-mime-binding (socket smtp-mime.sock)
+#   scripts/pluggable.sh down                    stop what `up` started
+#   scripts/pluggable.sh status
+#
+# Socket folder: $DAPR_COMPONENTS_SOCKETS_FOLDER, default .run/sockets (the
+# same variable tells the sidecars where to look). Logs: .run/logs/<name>.log.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+run_dir="${PLATFORM_RUN_DIR:-$here/.run}"
+log_dir="$run_dir/logs"
+export DAPR_COMPONENTS_SOCKETS_FOLDER="${DAPR_COMPONENTS_SOCKETS_FOLDER:-$run_dir/sockets}"
+# name:socket (the socket's name is the component type: bindings.<socket>)
+components=(smtp-mime-binding:smtp-mime)
+
+log() { printf '[pluggable] %s\n' "$*" >&2; }
+
+alive() { # name
+  local pid
+  [ -f "$run_dir/$1.pid" ] || return 1
+  pid="$(cat "$run_dir/$1.pid")"
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1"
+}
+
+up() {
+  local target_dir="$1" name socket path
+  mkdir -p "$log_dir" "$DAPR_COMPONENTS_SOCKETS_FOLDER"
+  for c in "${components[@]}"; do
+    name="${c%%:*}"; socket="${c#*:}"
+    path="$DAPR_COMPONENTS_SOCKETS_FOLDER/$socket.sock"
+    # A Unix socket path must fit in 108 bytes.
+    if [ "${#path}" -ge 104 ]; then
+      log "socket path $path is too long for a Unix socket; set DAPR_COMPONENTS_SOCKETS_FOLDER to a shorter folder"; return 1
+    fi
+    if alive "$name"; then log "$name already running"; continue; fi
+    [ -x "$target_dir/debug/$name" ] || { log "$target_dir/debug/$name is missing (cargo build --bins)"; return 1; }
+    SMTP_MIME_SOCKET_NAME="$socket" setsid "$target_dir/debug/$name" >>"$log_dir/$name.log" 2>&1 < /dev/null &
+    echo $! > "$run_dir/$name.pid"
+    for _ in $(seq 100); do
+      [ -S "$path" ] && { log "$name ready on $path"; break; }
+      alive "$name" || break
+      sleep 0.1
+    done
+    [ -S "$path" ] || { log "$name did not start; last lines of $log_dir/$name.log:"; tail -n 20 "$log_dir/$name.log" >&2; return 1; }
+  done
+}
+
+down() {
+  local name pid
+  for c in "${components[@]}"; do
+    name="${c%%:*}"
+    [ -f "$run_dir/$name.pid" ] || continue
+    if alive "$name"; then
+      pid="$(cat "$run_dir/$name.pid")"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        log "$name did not stop on SIGTERM; killed"
+      else
+        log "$name stopped"
+      fi
+    fi
+    rm -f "$run_dir/$name.pid"
+  done
+}
+
+status() {
+  local name socket
+  for c in "${components[@]}"; do
+    name="${c%%:*}"; socket="${c#*:}"
+    if alive "$name" && [ -S "$DAPR_COMPONENTS_SOCKETS_FOLDER/$socket.sock" ]; then echo "$name: up"; else echo "$name: down"; fi
+  done
+}
+
+case "${1:-}" in
+  up) up "${2:?usage: $0 up <cargo target dir>}" ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up <cargo target dir>|down|status" >&2; exit 2 ;;
+esac
