@@ -20,16 +20,12 @@ export NOTIFY_PORT="${NOTIFY_PORT:-8020}"
 
 log() { printf '[sandboxes] %s\n' "$*" >&2; }
 
-alive() { # name
-  local pid
-  [ -f "$run_dir/$1.pid" ] || return 1
-  pid="$(cat "$run_dir/$1.pid")"
-  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1"
-}
+# shellcheck source=scripts/lib/processes.sh
+. "$here/scripts/lib/processes.sh"
 
 start() { # name binary port
   local name="$1" binary="$2" port="$3"
-  if alive "$name"; then log "$name already running"; return 0; fi
+  if alive "$run_dir/$name.pid" "$name"; then log "$name already running"; return 0; fi
   if curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
     log "port $port already answers, but not for a $name this script started"; return 1
   fi
@@ -38,23 +34,14 @@ start() { # name binary port
   echo $! > "$run_dir/$name.pid"
   for _ in $(seq 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && { log "$name ready on http://127.0.0.1:$port"; return 0; }
-    alive "$name" || break
+    alive "$run_dir/$name.pid" "$name" || break
     sleep 0.1
   done
   log "$name did not start; last lines of $log_dir/$name.log:"; tail -n 20 "$log_dir/$name.log" >&2; return 1
 }
 
 stop() { # name
-  local name="$1" pid
-  [ -f "$run_dir/$name.pid" ] || return 0
-  if alive "$name"; then
-    pid="$(cat "$run_dir/$name.pid")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    log "$name stopped"
-  fi
-  rm -f "$run_dir/$name.pid"
+  stop_process "$run_dir/$1.pid" "$1" "$1"
 }
 
 case "${1:-}" in

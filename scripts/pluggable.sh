@@ -21,12 +21,8 @@ components=(smtp-mime-binding:smtp-mime)
 
 log() { printf '[pluggable] %s\n' "$*" >&2; }
 
-alive() { # name
-  local pid
-  [ -f "$run_dir/$1.pid" ] || return 1
-  pid="$(cat "$run_dir/$1.pid")"
-  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1"
-}
+# shellcheck source=scripts/lib/processes.sh
+. "$here/scripts/lib/processes.sh"
 
 up() {
   local target_dir="$1" name socket path
@@ -38,13 +34,15 @@ up() {
     if [ "${#path}" -ge 104 ]; then
       log "socket path $path is too long for a Unix socket; set DAPR_COMPONENTS_SOCKETS_FOLDER to a shorter folder"; return 1
     fi
-    if alive "$name"; then log "$name already running"; continue; fi
+    if alive "$run_dir/$name.pid" "$name"; then log "$name already running"; continue; fi
     [ -x "$target_dir/debug/$name" ] || { log "$target_dir/debug/$name is missing (cargo build --bins)"; return 1; }
+    # A socket left by a process that died is not a sign of readiness.
+    rm -f "$path"
     SMTP_MIME_SOCKET_NAME="$socket" setsid "$target_dir/debug/$name" >>"$log_dir/$name.log" 2>&1 < /dev/null &
     echo $! > "$run_dir/$name.pid"
     for _ in $(seq 100); do
       [ -S "$path" ] && { log "$name ready on $path"; break; }
-      alive "$name" || break
+      alive "$run_dir/$name.pid" "$name" || break
       sleep 0.1
     done
     [ -S "$path" ] || { log "$name did not start; last lines of $log_dir/$name.log:"; tail -n 20 "$log_dir/$name.log" >&2; return 1; }
@@ -52,22 +50,9 @@ up() {
 }
 
 down() {
-  local name pid
+  # The binding finishes in-flight sends on SIGTERM (up to its 20 s grace).
   for c in "${components[@]}"; do
-    name="${c%%:*}"
-    [ -f "$run_dir/$name.pid" ] || continue
-    if alive "$name"; then
-      pid="$(cat "$run_dir/$name.pid")"
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-        log "$name did not stop on SIGTERM; killed"
-      else
-        log "$name stopped"
-      fi
-    fi
-    rm -f "$run_dir/$name.pid"
+    stop_process "$run_dir/${c%%:*}.pid" "${c%%:*}" "${c%%:*}" 250
   done
 }
 
@@ -75,7 +60,7 @@ status() {
   local name socket
   for c in "${components[@]}"; do
     name="${c%%:*}"; socket="${c#*:}"
-    if alive "$name" && [ -S "$DAPR_COMPONENTS_SOCKETS_FOLDER/$socket.sock" ]; then echo "$name: up"; else echo "$name: down"; fi
+    if alive "$run_dir/$name.pid" "$name" && [ -S "$DAPR_COMPONENTS_SOCKETS_FOLDER/$socket.sock" ]; then echo "$name: up"; else echo "$name: down"; fi
   done
 }
 

@@ -28,6 +28,8 @@ export SMTP_CATCHER_RECEIPT_URL="${SMTP_CATCHER_RECEIPT_URL:-http://127.0.0.1:80
 export SMTP_CATCHER_RECEIPT_SECRET="${SMTP_CATCHER_RECEIPT_SECRET:-notify_local_sandbox}"
 
 log() { printf '[smtp-catcher] %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/processes.sh
+. "$here/scripts/lib/processes.sh"
 
 make_venv() {
   local python="${SMTP_CATCHER_PYTHON:-python3}"
@@ -59,18 +61,13 @@ install() {
   flock -u 9
 }
 
-alive() {
-  local pid
-  [ -f "$pidfile" ] || return 1
-  pid="$(cat "$pidfile")"
-  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q smtp_catcher.py
-}
+catcher_alive() { alive "$pidfile" smtp_catcher.py; }
 
 healthy() { curl -fsS -o /dev/null "http://127.0.0.1:$SMTP_CATCHER_HTTP_PORT/healthz" 2>/dev/null; }
 
 up() {
   install
-  if alive; then log "already running (pid $(cat "$pidfile"))"; return 0; fi
+  if catcher_alive; then log "already running (pid $(cat "$pidfile"))"; return 0; fi
   if healthy; then
     log "port $SMTP_CATCHER_HTTP_PORT already answers, but not for a catcher this script started"; return 1
   fi
@@ -82,29 +79,20 @@ up() {
       log "ready: SMTP 127.0.0.1:$SMTP_CATCHER_SMTP_PORT, HTTP http://127.0.0.1:$SMTP_CATCHER_HTTP_PORT"
       return 0
     fi
-    alive || break
+    catcher_alive || break
     sleep 0.1
   done
   log "did not start; last lines of $log_file:"; tail -n 20 "$log_file" >&2; return 1
 }
 
 down() {
-  [ -f "$pidfile" ] || return 0
-  if alive; then
-    local pid
-    pid="$(cat "$pidfile")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    log "stopped"
-  fi
-  rm -f "$pidfile"
+  stop_process "$pidfile" "the catcher" smtp_catcher.py
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) if alive && healthy; then echo "smtp-catcher: up"; else echo "smtp-catcher: down"; fi ;;
+  status) if catcher_alive && healthy; then echo "smtp-catcher: up"; else echo "smtp-catcher: down"; fi ;;
   python) install; echo "$venv/bin/python" ;;
   *) echo "usage: $0 up|down|status|python" >&2; exit 2 ;;
 esac

@@ -19,6 +19,8 @@ ready_timeout="${STACK_READY_TIMEOUT:-120}"
 services=(auth:8001:3501 payments:8002:3502 bookkeeping:8003:3503 communication:8004:3504)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/processes.sh
+. "$here/scripts/lib/processes.sh"
 
 export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
@@ -34,15 +36,6 @@ export COMMUNICATION_PUSH_URL="${COMMUNICATION_PUSH_URL:-http://127.0.0.1:8020/p
 export DAPR_COMPONENTS_SOCKETS_FOLDER="${DAPR_COMPONENTS_SOCKETS_FOLDER:-$run_dir/sockets}"
 # The CLI looks for <DAPR_RUNTIME_PATH>/.dapr/bin/daprd.
 export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
-
-# A pid file is trusted only if its process is still the program we started
-# (after a reboot the number may belong to something else).
-alive() { # pidfile expected-command-substring
-  local pid
-  [ -f "$1" ] || return 1
-  pid="$(cat "$1")"
-  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
-}
 
 # Stops the process group led by the pid in $1: TERM, then KILL after a grace.
 stop_group() {
