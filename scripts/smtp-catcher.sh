@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The SMTP catcher (sandboxes/smtp-catcher): mail sent through Dapr's SMTP
-# binding lands here and can be read over HTTP. See docs/adr/0014.
+# The SMTP catcher (sandboxes/smtp-catcher): mail sent through communication's SMTP
+# binding (bindings.smtp-mime) lands here and can be read over HTTP. See docs/adr/0014.
 #
 #   scripts/smtp-catcher.sh up       install what is missing, start it, wait until it answers
 #   scripts/smtp-catcher.sh down     stop the instance `up` started

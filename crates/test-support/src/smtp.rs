@@ -1,7 +1,9 @@
 //! An SMTP catcher (`sandboxes/smtp-catcher`) per test, on free ports, as a
-//! child process that dies with the test. Mail sent through Dapr's SMTP
-//! binding (`bindings.smtp`, `host` 127.0.0.1, `port` [`SmtpCatcher::smtp_port`])
-//! can be read back with [`SmtpCatcher::messages`].
+//! child process that dies with the test. Mail sent to it over SMTP (e.g.
+//! through the `bindings.smtp-mime` binding, `host` 127.0.0.1, `port`
+//! [`SmtpCatcher::smtp_port`]) can be read back with [`SmtpCatcher::messages`];
+//! it can also post a mail provider's delivery events
+//! ([`SmtpCatcher::send_receipts_to`]).
 //!
 //! The catcher runs on Python (`aiosmtpd`, see docs/adr/0014); the first
 //! start installs it with `scripts/smtp-catcher.sh python`, later starts
