@@ -24,6 +24,12 @@ log() { printf '[pluggable] %s\n' "$*" >&2; }
 # shellcheck source=scripts/lib/processes.sh
 . "$here/scripts/lib/processes.sh"
 
+# Something accepts connections on the Unix socket $1 (a socket file alone
+# may be left over from a process that died).
+socket_answers() {
+  [ -S "$1" ] && python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$1" 2>/dev/null
+}
+
 up() {
   local target_dir="$1" name socket path
   mkdir -p "$log_dir" "$DAPR_COMPONENTS_SOCKETS_FOLDER"
@@ -36,16 +42,16 @@ up() {
     fi
     if alive "$run_dir/$name.pid" "$name"; then log "$name already running"; continue; fi
     [ -x "$target_dir/debug/$name" ] || { log "$target_dir/debug/$name is missing (cargo build --bins)"; return 1; }
-    # A socket left by a process that died is not a sign of readiness.
-    rm -f "$path"
+    # The binary replaces a stale socket itself and refuses a live one.
+    if socket_answers "$path"; then log "another process serves $path"; return 1; fi
     SMTP_MIME_SOCKET_NAME="$socket" setsid "$target_dir/debug/$name" >>"$log_dir/$name.log" 2>&1 < /dev/null &
     echo $! > "$run_dir/$name.pid"
     for _ in $(seq 100); do
-      [ -S "$path" ] && { log "$name ready on $path"; break; }
+      socket_answers "$path" && { log "$name ready on $path"; break; }
       alive "$run_dir/$name.pid" "$name" || break
       sleep 0.1
     done
-    [ -S "$path" ] || { log "$name did not start; last lines of $log_dir/$name.log:"; tail -n 20 "$log_dir/$name.log" >&2; return 1; }
+    socket_answers "$path" || { log "$name did not start; last lines of $log_dir/$name.log:"; tail -n 20 "$log_dir/$name.log" >&2; return 1; }
   done
 }
 
@@ -60,7 +66,7 @@ status() {
   local name socket
   for c in "${components[@]}"; do
     name="${c%%:*}"; socket="${c#*:}"
-    if alive "$run_dir/$name.pid" "$name" && [ -S "$DAPR_COMPONENTS_SOCKETS_FOLDER/$socket.sock" ]; then echo "$name: up"; else echo "$name: down"; fi
+    if alive "$run_dir/$name.pid" "$name" && socket_answers "$DAPR_COMPONENTS_SOCKETS_FOLDER/$socket.sock"; then echo "$name: up"; else echo "$name: down"; fi
   done
 }
 

@@ -74,6 +74,7 @@ class Catcher:
         self.receipt_secret = receipt_secret
         self.received = 0
         self.rejected = 0
+        self.sessions = 0
         self.receipts_delivered = 0
         self.receipts_given_up = 0
 
@@ -235,6 +236,13 @@ class Handler:
         self.catcher = catcher
         self.receipts = receipts
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """Counts SMTP sessions (a client reusing sessions opens few)."""
+        session.host_name = hostname
+        with self.catcher.lock:
+            self.catcher.sessions += 1
+        return responses
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -309,6 +317,7 @@ def make_http_handler(catcher: Catcher):
                         "received": catcher.received,
                         "rejected": catcher.rejected,
                         "stored": len(catcher.messages),
+                        "sessions": catcher.sessions,
                         "receipts_delivered": catcher.receipts_delivered,
                         "receipts_given_up": catcher.receipts_given_up,
                     })

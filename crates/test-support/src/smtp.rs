@@ -144,7 +144,8 @@ impl SmtpCatcher {
         self.configure(json!({ "bounce": addresses })).await
     }
 
-    /// `{"received","rejected","stored","receipts_delivered","receipts_given_up"}`.
+    /// `{"received","rejected","stored","sessions","receipts_delivered","receipts_given_up"}`
+    /// (`sessions`: SMTP sessions opened, counted at EHLO).
     pub async fn stats(&self) -> anyhow::Result<Value> {
         self.get("/api/stats", &[]).await
     }

@@ -116,6 +116,14 @@ impl ComponentConfig {
                 "unknown metadata {unknown:?} (known: {KNOWN:?})"
             )));
         }
+        let mut keys: Vec<String> = properties.keys().map(|k| k.to_ascii_lowercase()).collect();
+        keys.sort_unstable();
+        if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ConfigError(format!(
+                "{}: given several times in different letter case",
+                pair[0]
+            )));
+        }
         let get = |name: &str| -> Option<&str> {
             properties
                 .iter()
@@ -384,6 +392,15 @@ mod tests {
             (
                 &[("host", "m"), ("port", "25"), ("emailFrm", "a@x.test")],
                 "emailFrm",
+            ),
+            (
+                &[
+                    ("host", "m"),
+                    ("port", "25"),
+                    ("emailTo", "a@x.test"),
+                    ("EMAILTO", "a@x.test"),
+                ],
+                "emailto: given several times in different letter case",
             ),
         ];
         for (pairs, expected) in cases {

@@ -37,20 +37,38 @@ pub struct Email {
 #[error("smtp-mime: invalid request: {0}")]
 pub struct InvalidRequest(pub(crate) String);
 
-/// Headers whose value the binding sets itself; a request may not.
+/// Headers whose value the binding sets itself, or that only servers on
+/// the way may add (trace, resent and signature fields); a request may not.
 const CONTROLLED_HEADERS: &[&str] = &[
     "From",
+    "Sender",
     "To",
     "Cc",
     "Bcc",
     "Subject",
-    "Content-Type",
-    "Content-Transfer-Encoding",
     "MIME-Version",
     "Date",
     // Set from the `priority` metadata.
     "X-Priority",
+    "Return-Path",
+    "Received",
+    "DKIM-Signature",
 ];
+
+/// Prefixes of controlled headers: every `Content-*` (the MIME structure is
+/// the binding's) and `Resent-*`.
+const CONTROLLED_PREFIXES: &[&str] = &["Content-", "Resent-"];
+
+/// Whether `headers` may not set `name`.
+fn is_controlled(name: &str) -> bool {
+    CONTROLLED_HEADERS
+        .iter()
+        .any(|controlled| controlled.eq_ignore_ascii_case(name))
+        || CONTROLLED_PREFIXES.iter().any(|prefix| {
+            name.get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+        })
+}
 
 /// RFC 5322's line limit; longer values would have to be folded by us.
 const MAX_HEADER_VALUE: usize = 998;
@@ -58,8 +76,8 @@ const MAX_HEADERS: usize = 50;
 
 impl Email {
     /// Builds the message for one request. `metadata` is the request's
-    /// metadata (keys matched case-insensitively; unknown keys, such as
-    /// the `traceparent` daprd adds, are ignored).
+    /// metadata (keys matched case-insensitively, see [`lookup`]; unknown
+    /// keys, such as the `traceparent` daprd adds, are ignored).
     pub fn from_request(
         data: &[u8],
         metadata: &HashMap<String, String>,
@@ -67,19 +85,28 @@ impl Email {
     ) -> Result<Self, InvalidRequest> {
         let invalid = |why: String| InvalidRequest(why);
         let body = parse_body(data)?;
-        let get = |name: &str| -> Option<&str> {
-            metadata
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value.trim())
-                .filter(|value| !value.is_empty())
-        };
-        let list = |name: &str, default: &[Mailbox]| match get(name) {
-            Some(raw) => parse_list(raw).map_err(|e| invalid(format!("{name}: {e}"))),
+        // Addresses given in the request but empty are refused, never
+        // replaced by the component's defaults (a wrong-recipient hazard).
+        let list = |name: &str, default: &[Mailbox]| match lookup(metadata, name)? {
+            Some(raw) => {
+                let list = parse_list(raw).map_err(|e| invalid(format!("{name}: {e}")))?;
+                if list.is_empty() {
+                    return Err(invalid(format!(
+                        "{name}: is given but holds no address (leave the key out for the component's default)"
+                    )));
+                }
+                Ok(list)
+            }
             None => Ok(default.to_vec()),
         };
 
-        let from = match get("emailFrom") {
+        let from = match lookup(metadata, "emailFrom")? {
+            Some("") => {
+                return Err(invalid(
+                    "emailFrom: is given but empty (leave the key out for the component's default)"
+                        .into(),
+                ));
+            }
             Some(raw) => parse_one(raw).map_err(|e| invalid(format!("emailFrom: {e}")))?,
             None => defaults.from.clone().ok_or_else(|| {
                 invalid("no sender: set emailFrom in the request or the component".into())
@@ -95,14 +122,18 @@ impl Email {
                     .into(),
             ));
         }
-        let subject = match get("subject") {
+        // Subject and priority: empty counts as absent.
+        let get = |name: &str| -> Result<Option<&str>, InvalidRequest> {
+            Ok(lookup(metadata, name)?.filter(|value| !value.is_empty()))
+        };
+        let subject = match get("subject")? {
             Some(subject) => {
                 check_header_value(subject).map_err(|e| invalid(format!("subject: {e}")))?;
                 subject.to_owned()
             }
             None => defaults.subject.clone().unwrap_or_default(),
         };
-        let priority = match get("priority") {
+        let priority = match get("priority")? {
             Some(raw) => Some(parse_priority(raw).map_err(|e| invalid(format!("priority: {e}")))?),
             None => defaults.priority,
         };
@@ -141,6 +172,11 @@ impl Email {
 
         let text = body.text.filter(|t| !t.is_empty());
         let html = body.html.filter(|h| !h.is_empty());
+        for (name, part) in [("text", &text), ("html", &html)] {
+            if let Some(part) = part {
+                check_body(part).map_err(|e| invalid(format!("{name}: {e}")))?;
+            }
+        }
         let message = match (text, html) {
             (Some(text), Some(html)) => builder.multipart(
                 MultiPart::alternative()
@@ -163,6 +199,53 @@ impl Email {
             recipients,
         })
     }
+}
+
+/// The trimmed value of request metadata key `name`, matched
+/// case-insensitively. Keys differing only in letter case are fine if their
+/// values agree (the exact-case key's value is used); if the values differ
+/// the request is refused, since which one wins would be arbitrary (the
+/// metadata is a map without order).
+fn lookup<'a>(
+    metadata: &'a HashMap<String, String>,
+    name: &str,
+) -> Result<Option<&'a str>, InvalidRequest> {
+    let mut matches = metadata
+        .iter()
+        .filter(|(key, _)| key.eq_ignore_ascii_case(name));
+    let Some(first) = matches.next() else {
+        return Ok(None);
+    };
+    let mut chosen = first;
+    for other in matches {
+        if other.1.trim() != chosen.1.trim() {
+            return Err(InvalidRequest(format!(
+                "{name}: given several times in different letter case with different values"
+            )));
+        }
+        if other.0 == name {
+            chosen = other;
+        }
+    }
+    Ok(Some(chosen.1.trim()))
+}
+
+/// No NUL and no CR that does not start a CRLF: a bare CR could end a line
+/// for one SMTP server and not for another (SMTP smuggling). Bare LFs are
+/// fine: they are sent as CRLF.
+fn check_body(part: &str) -> Result<(), String> {
+    if part.contains('\0') {
+        return Err("contains a NUL character".into());
+    }
+    let bytes = part.as_bytes();
+    let bare_cr = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+    if bare_cr {
+        return Err("contains a CR not followed by LF (bare CR)".into());
+    }
+    Ok(())
 }
 
 /// The data as a JSON object; a JSON string holding that object is taken
@@ -209,12 +292,9 @@ fn checked_headers(
     }
     for (name, value) in &checked {
         check_header_name(name).map_err(|e| InvalidRequest(format!("headers: {e}")))?;
-        if CONTROLLED_HEADERS
-            .iter()
-            .any(|controlled| controlled.eq_ignore_ascii_case(name))
-        {
+        if is_controlled(name) {
             return Err(InvalidRequest(format!(
-                "headers: {name} is set by the binding (from metadata and data), not by headers"
+                "headers: {name} is set by the binding (from metadata and data) or by mail servers, not by headers"
             )));
         }
         check_header_value(value).map_err(|e| InvalidRequest(format!("headers: {name}: {e}")))?;
@@ -492,5 +572,134 @@ mod tests {
         let no_from = Email::from_request(br#"{"text":"x"}"#, &metadata(&to), &Defaults::default())
             .unwrap_err();
         assert!(no_from.to_string().contains("no sender"), "{no_from}");
+    }
+
+    fn refusal(data: serde_json::Value, pairs: &[(&str, &str)]) -> String {
+        build(data, pairs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn addresses_given_empty_are_refused_not_defaulted() {
+        let defaults = Defaults {
+            from: Some("no-reply@lisa.test".parse().unwrap()),
+            to: vec!["default@x.test".parse().unwrap()],
+            cc: vec!["default-cc@x.test".parse().unwrap()],
+            bcc: vec!["default-bcc@x.test".parse().unwrap()],
+            ..Defaults::default()
+        };
+        for key in ["emailTo", "emailCC", "emailBCC", "emailFrom"] {
+            for empty in ["", "  ", " ; "] {
+                if key == "emailFrom" && !empty.trim().is_empty() {
+                    continue;
+                }
+                let error = Email::from_request(
+                    br#"{"text":"hi"}"#,
+                    &metadata(&[("emailTo", "a@x.test"), (key, empty)]),
+                    &defaults,
+                );
+                let error = error.unwrap_err().to_string();
+                assert!(
+                    error.starts_with("smtp-mime: invalid request: ")
+                        && error.contains(&format!("{key}: is given but")),
+                    "{key}={empty:?}: {error}"
+                );
+            }
+        }
+        // Left out: the defaults apply.
+        let email = Email::from_request(br#"{"text":"hi"}"#, &HashMap::new(), &defaults).unwrap();
+        assert_eq!(email.recipients, 3);
+    }
+
+    #[test]
+    fn keys_differing_in_case_must_agree() {
+        let error = refusal(
+            json!({"text": "hi"}),
+            &[("emailTo", "a@x.test"), ("EMAILTO", "b@x.test")],
+        );
+        assert!(
+            error.contains("emailTo: given several times in different letter case"),
+            "{error}"
+        );
+        let error = refusal(
+            json!({"text": "hi"}),
+            &[("emailto", "a@x.test"), ("EMAILTO", "b@x.test")],
+        );
+        assert!(error.contains("emailTo: given several times"), "{error}");
+
+        let email = build(
+            json!({"text": "hi"}),
+            &[("emailTo", "a@x.test"), ("EMAILTO", " a@x.test ")],
+        )
+        .unwrap();
+        assert_eq!(email.recipients, 1);
+        assert!(formatted(&email).contains("To: a@x.test\r\n"));
+    }
+
+    #[test]
+    fn bare_cr_and_nul_in_the_body_are_refused() {
+        for (part, value, expected) in [
+            ("text", "a\rb", "bare CR"),
+            ("text", "line\r.\r\nMAIL FROM:<x@y>", "bare CR"),
+            ("html", "<p>a</p>\r", "bare CR"),
+            ("text", "a\0b", "NUL"),
+            ("html", "a\0b", "NUL"),
+        ] {
+            let error = refusal(json!({ part: value }), &[("emailTo", "a@x.test")]);
+            assert!(
+                error.starts_with("smtp-mime: invalid request: ")
+                    && error.contains(&format!("{part}: "))
+                    && error.contains(expected),
+                "{part}={value:?}: {error}"
+            );
+        }
+        for subject in ["a\rb", "a\0b"] {
+            let error = refusal(
+                json!({"text": "hi"}),
+                &[("emailTo", "a@x.test"), ("subject", subject)],
+            );
+            assert!(error.contains("subject: "), "{subject:?}: {error}");
+        }
+        // CRLF and bare LF are line breaks (sent as CRLF).
+        let email = build(
+            json!({"text": "one\r\ntwo\nthree", "html": "<p>a</p>\r\n"}),
+            &[("emailTo", "a@x.test")],
+        )
+        .unwrap();
+        assert!(formatted(&email).contains("one\r\ntwo\r\nthree"));
+    }
+
+    #[test]
+    fn trace_mime_resent_and_signature_headers_are_refused() {
+        for name in [
+            "Content-Type",
+            "content-transfer-encoding",
+            "Content-Disposition",
+            "Content-ID",
+            "Content-Language",
+            "Return-Path",
+            "Received",
+            "Resent-From",
+            "resent-message-id",
+            "DKIM-Signature",
+            "Sender",
+            "From",
+            "MIME-Version",
+        ] {
+            let error = refusal(
+                json!({"text": "x", "headers": { name: "v" }}),
+                &[("emailTo", "a@x.test")],
+            );
+            assert!(
+                error.contains(&format!("headers: {name} is set by the binding")),
+                "{name}: {error}"
+            );
+        }
+        for allowed in ["X-Content-Id", "Contents", "List-Unsubscribe", "Reply-To"] {
+            let email = build(
+                json!({"text": "x", "headers": { allowed: "<v@x.test>" }}),
+                &[("emailTo", "a@x.test")],
+            );
+            assert!(email.is_ok(), "{allowed}: {email:?}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! | `DAPR_COMPONENTS_SOCKETS_FOLDER` | `/tmp/dapr-components-sockets` (daprd's variable and default) |
 //! | `SMTP_MIME_SOCKET_NAME` | `smtp-mime` (component type `bindings.smtp-mime`) |
 //! | `SMTP_MIME_SHUTDOWN_GRACE_SECONDS` | `20`: in-flight sends may finish this long after SIGTERM |
-//! | `SMTP_MIME_SOCKET_MODE` | unset (umask); e.g. `660` lets daprd running as another user of the same group connect |
+//! | `SMTP_MIME_SOCKET_MODE` | unset (umask); e.g. `660` lets daprd running as another user of the same group connect (set before the socket appears at its path) |
 //! | `SMTP_MIME_METRICS_ADDR` | unset; e.g. `0.0.0.0:9102` serves Prometheus `GET /metrics` |
 //! | `APP__TELEMETRY__LOG_FORMAT` | `pretty`; `json` for one JSON object per line (as the services) |
 //! | `APP__TELEMETRY__LOG_FILTER` | `info`; `RUST_LOG` wins |
@@ -62,16 +62,19 @@ async fn run() -> anyhow::Result<()> {
             .with_context(|| format!("SMTP_MIME_METRICS_ADDR {addr:?} is not host:port"))?;
         serve_metrics(addr).await?;
     }
+    let mode = env("SMTP_MIME_SOCKET_MODE")
+        .map(|mode| {
+            u32::from_str_radix(&mode, 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .with_context(|| {
+                    format!("SMTP_MIME_SOCKET_MODE {mode:?} is not an octal file mode")
+                })
+        })
+        .transpose()?;
     let socket = crate::server::socket_path(&PathBuf::from(folder), &name);
-    let bound = crate::server::BoundSocket::bind(&socket)?;
-    if let Some(mode) = env("SMTP_MIME_SOCKET_MODE") {
-        let mode = u32::from_str_radix(&mode, 8)
-            .ok()
-            .filter(|m| *m <= 0o777)
-            .with_context(|| format!("SMTP_MIME_SOCKET_MODE {mode:?} is not an octal file mode"))?;
-        std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .with_context(|| format!("cannot set the mode of {}", socket.display()))?;
-    }
+    // The mode is applied before the socket appears at its path.
+    let bound = crate::server::BoundSocket::bind_with_mode(&socket, mode)?;
     bound.serve(shutdown_signal(), grace).await
 }
 

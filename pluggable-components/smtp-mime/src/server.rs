@@ -5,6 +5,7 @@
 //! v1alpha, and registers the component type `bindings.<name>`).
 
 use std::future::Future;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +27,10 @@ pub const DEFAULT_SOCKETS_FOLDER: &str = "/tmp/dapr-components-sockets";
 /// How long in-flight sends may take to finish after a shutdown request.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
+/// The largest gRPC request (one `Invoke`: data and metadata) the server
+/// decodes; tonic's default is 4 MiB.
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+
 const OUTPUT_BINDING: &str =
     <OutputBindingServer<SmtpMimeBinding> as tonic::server::NamedService>::NAME;
 
@@ -39,30 +44,67 @@ pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
 pub struct BoundSocket {
     listener: UnixListener,
     path: PathBuf,
+    /// `(dev, inode)` of the socket this process bound: on exit the path is
+    /// removed only if it still names this socket.
+    identity: (u64, u64),
+}
+
+/// `(dev, inode)`, without following a symlink.
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    let meta = std::fs::symlink_metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
 }
 
 impl BoundSocket {
-    /// Creates the folder if needed, removes a stale socket left by an
-    /// earlier run, and binds.
+    /// [`Self::bind_with_mode`] with the mode the umask gives.
     pub fn bind(path: &Path) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the socket folder {}", dir.display()))?;
+        Self::bind_with_mode(path, None)
+    }
+
+    /// Creates the folder if needed and binds `path`, never taking it over
+    /// from someone else:
+    ///
+    /// * a socket at `path` that refuses connections (`ECONNREFUSED`: left
+    ///   by a process that died) is removed;
+    /// * a socket that accepts a connection means another process serves
+    ///   it: refused (`another process serves <path>`);
+    /// * anything else at `path` (regular file, symlink, folder) is
+    ///   refused and left alone.
+    ///
+    /// The socket is bound in a fresh private folder next to `path` (mode
+    /// 700, random name starting with `.`; daprd's discovery skips
+    /// folders), given `mode` there, and only then hard-linked to `path`
+    /// (`link` fails if `path` exists, so a concurrent start is not
+    /// overwritten either): no other process can connect before the mode
+    /// is set.
+    pub fn bind_with_mode(path: &Path, mode: Option<u32>) -> anyhow::Result<Self> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the socket folder {}", dir.display()))?;
+        clear_stale(path)?;
+
+        // Random, not the pid: processes in different containers sharing
+        // the folder can have the same pid. As short as `smtp-mime.sock`
+        // (a socket path has at most 107 bytes).
+        let mut random = uuid::Uuid::new_v4().simple().to_string();
+        random.truncate(11);
+        let private = dir.join(format!(".{random}"));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private)
+            .with_context(|| format!("cannot create {}", private.display()))?;
+        let result = bind_privately(&private.join("s"), path, mode);
+        if let Err(e) = std::fs::remove_dir_all(&private) {
+            tracing::warn!(folder = %private.display(), error = %e, "cannot remove the temporary socket folder");
         }
-        match std::fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                anyhow::bail!("{} is a directory, not a socket", path.display())
-            }
-            Ok(_) => std::fs::remove_file(path)
-                .with_context(|| format!("cannot remove the stale socket {}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
-        }
-        let listener = UnixListener::bind(path)
-            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        let (listener, identity) = result?;
         Ok(Self {
             listener,
             path: path.to_owned(),
+            identity,
         })
     }
 
@@ -72,13 +114,18 @@ impl BoundSocket {
 
     /// Serves until `shutdown` completes, then stops taking calls, lets
     /// in-flight sends finish for up to `grace`, closes the SMTP sessions
-    /// and removes the socket.
+    /// and removes the socket (only if the path still names the socket this
+    /// process bound).
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send,
         grace: Duration,
     ) -> anyhow::Result<()> {
-        let Self { listener, path } = self;
+        let Self {
+            listener,
+            path,
+            identity,
+        } = self;
         let binding = SmtpMimeBinding::new();
         // Only OutputBinding: bindings.proto also defines InputBinding, and
         // daprd would initialise an advertised InputBinding too.
@@ -94,7 +141,10 @@ impl BoundSocket {
             .context("gRPC reflection (v1)")?;
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tonic::transport::Server::builder()
-            .add_service(OutputBindingServer::new(binding.clone()))
+            .add_service(
+                OutputBindingServer::new(binding.clone())
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
             .add_service(reflection_v1alpha)
             .add_service(reflection_v1)
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
@@ -118,11 +168,93 @@ impl BoundSocket {
             }
         };
         binding.shutdown().await;
-        if let Err(e) = std::fs::remove_file(&path) {
-            tracing::warn!(socket = %path.display(), error = %e, "cannot remove the socket");
-        }
+        remove_own_socket(&path, identity);
         tracing::info!("stopped");
         result
+    }
+}
+
+/// Removes a stale socket at `path`; refuses anything else found there.
+fn clear_stale(path: &Path) -> anyhow::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+    };
+    if !meta.file_type().is_socket() {
+        anyhow::bail!(
+            "{} exists and is not a socket; refusing to replace it",
+            path.display()
+        );
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => anyhow::bail!("another process serves {}", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot tell whether another process serves {}",
+                    path.display()
+                )
+            });
+        }
+    }
+    // Nobody listens: left by a process that died. Remove it only if it is
+    // still the socket inspected above (another instance starting at the
+    // same moment may have replaced it since).
+    if identity(path).ok() == Some((meta.dev(), meta.ino())) {
+        match std::fs::remove_file(path) {
+            Ok(()) => tracing::info!(socket = %path.display(), "removed a stale socket"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot remove the stale socket {}", path.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Binds `temporary` (in a private folder), applies `mode`, then links it
+/// to `path` (fails if `path` exists).
+fn bind_privately(
+    temporary: &Path,
+    path: &Path,
+    mode: Option<u32>,
+) -> anyhow::Result<(UnixListener, (u64, u64))> {
+    let listener = UnixListener::bind(temporary)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    if let Some(mode) = mode {
+        std::fs::set_permissions(temporary, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    }
+    let identity =
+        identity(temporary).with_context(|| format!("cannot inspect {}", temporary.display()))?;
+    match std::fs::hard_link(temporary, path) {
+        Ok(()) => Ok((listener, identity)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            anyhow::bail!("another process serves {}", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {}", path.display())),
+    }
+}
+
+/// Removes the socket at `path` if it is still the one with `identity`:
+/// another instance may have taken the path over since.
+fn remove_own_socket(path: &Path, identity: (u64, u64)) {
+    match self::identity(path) {
+        Ok(found) if found == identity => {
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::warn!(socket = %path.display(), error = %e, "cannot remove the socket");
+            }
+        }
+        Ok(_) => tracing::warn!(
+            socket = %path.display(),
+            "the socket path now belongs to another process; leaving it"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(socket = %path.display(), error = %e, "cannot inspect the socket"),
     }
 }
 

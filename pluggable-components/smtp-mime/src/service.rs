@@ -6,14 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
 use tonic::{Request, Response, Status};
 
 use crate::config::ComponentConfig;
 use crate::email::Email;
-use crate::mailer::Mailer;
+use crate::mailer::{Mailer, SendError};
 use crate::proto::output_binding_server::OutputBinding;
 use crate::proto::{
     InvokeRequest, InvokeResponse, ListOperationsRequest, ListOperationsResponse,
@@ -35,6 +35,23 @@ struct Instance {
 #[derive(Debug, Clone, Default)]
 pub struct SmtpMimeBinding {
     instances: Arc<RwLock<HashMap<String, Arc<Instance>>>>,
+}
+
+/// The caller's deadline from the `grpc-timeout` header (`<digits><unit>`,
+/// unit H, M, S, m, u or n).
+fn grpc_timeout<T>(request: &Request<T>) -> Option<Duration> {
+    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 fn instance_name<T>(request: &Request<T>) -> String {
@@ -113,6 +130,9 @@ impl OutputBinding for SmtpMimeBinding {
     ) -> Result<Response<InvokeResponse>, Status> {
         let started = Instant::now();
         let instance_id = instance_name(&request);
+        // daprd sends its Resiliency timeout as `grpc-timeout`: a send that
+        // cannot finish by then is not carried on after daprd gave up.
+        let deadline = grpc_timeout(&request).map(|timeout| started + timeout);
         let request = request.into_inner();
         if request.operation != OPERATION_CREATE {
             return Err(Status::invalid_argument(format!(
@@ -141,13 +161,15 @@ impl OutputBinding for SmtpMimeBinding {
             Email::from_request(&request.data, &request.metadata, &instance.config.defaults)
                 .map_err(|e| {
                     metrics::counter!("smtp_mime_sends_total", "outcome" => "invalid").increment(1);
-                    tracing::info!(instance = instance_id, error = %e, "request refused");
+                    // The reason may quote addresses: it goes to the caller,
+                    // not to the log.
+                    tracing::info!(instance = instance_id, "request refused as invalid");
                     Status::invalid_argument(e.to_string())
                 })?;
         let message_id = email.message_id.clone();
         let recipients = email.recipients;
         let duration_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        match instance.mailer.send(email.message).await {
+        match instance.mailer.send(email.message, deadline).await {
             Ok(reply) => {
                 let outcome = if reply.accepted {
                     "accepted"
@@ -175,6 +197,19 @@ impl OutputBinding for SmtpMimeBinding {
                     metadata,
                     content_type: String::new(),
                 }))
+            }
+            Err(SendError::Invalid(why)) => {
+                metrics::counter!("smtp_mime_sends_total", "outcome" => "invalid").increment(1);
+                tracing::info!(
+                    instance = instance_id,
+                    outcome = "invalid",
+                    reason = why,
+                    message_id,
+                    "email cannot be sent to this server"
+                );
+                Err(Status::invalid_argument(
+                    SendError::Invalid(why).to_string(),
+                ))
             }
             Err(unavailable) => {
                 metrics::counter!("smtp_mime_sends_total", "outcome" => "unavailable").increment(1);

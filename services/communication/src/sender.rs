@@ -205,7 +205,7 @@ pub fn classify_http(binding: &str, result: Result<BindingResponse, BindingError
 pub fn classify_smtp(binding: &str, result: Result<BindingResponse, BindingError>) -> Outcome {
     let response = match result {
         Ok(response) => response,
-        Err(error) if error.message.contains("smtp-mime: invalid request") => {
+        Err(error) if error.message.contains("smtp-mime: invalid request: ") => {
             return Outcome::Terminal(format!("{binding}: {}", error.message));
         }
         Err(error) => return Outcome::Retriable(format!("{binding}: {}", error.message)),
@@ -218,8 +218,21 @@ pub fn classify_smtp(binding: &str, result: Result<BindingResponse, BindingError
             provider: EMAIL.to_owned(),
             message_id: field("messageId").map(ToOwned::to_owned),
         },
-        (_, 500..=599) => Outcome::Terminal(format!("{binding}: {reply}")),
-        _ => Outcome::Retriable(format!("{binding}: {reply}")),
+        (Some(_), 500..=599) => Outcome::Terminal(format!("{binding}: {reply}")),
+        (Some(_), _) => Outcome::Retriable(format!("{binding}: {reply}")),
+        // A binding that answers without an outcome (not bindings.smtp-mime,
+        // e.g. Dapr's bindings.smtp, which succeeds only when the server
+        // accepted): sending again would be a second mail.
+        (None, _) => {
+            tracing::warn!(
+                binding,
+                "the email binding answered without an outcome; taken as sent"
+            );
+            Outcome::Sent {
+                provider: EMAIL.to_owned(),
+                message_id: None,
+            }
+        }
     }
 }
 
@@ -278,6 +291,14 @@ mod tests {
         assert!(matches!(
             classify_smtp("e", smtp("rejected", "550")),
             Outcome::Terminal(ref r) if r.contains("SMTP 550")
+        ));
+        let no_outcome = Ok(BindingResponse::default());
+        assert!(matches!(
+            classify_smtp("e", no_outcome),
+            Outcome::Sent {
+                message_id: None,
+                ..
+            }
         ));
         for retriable in ["451", "421", ""] {
             assert!(matches!(

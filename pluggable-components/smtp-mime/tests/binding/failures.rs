@@ -91,6 +91,31 @@ async fn invalid_requests_are_refused_and_nothing_is_sent() {
             to.clone(),
             "line break",
         ),
+        (
+            json!({"text": "x"}),
+            json!({"emailTo": "ada@example.test", "emailCC": ""}),
+            "emailCC: is given but holds no address",
+        ),
+        (
+            json!({"text": "x"}),
+            json!({"emailTo": "ada@example.test", "emailFrom": " "}),
+            "emailFrom: is given but empty",
+        ),
+        (
+            json!({"text": "x"}),
+            json!({"emailTo": "ada@example.test", "EMAILTO": "eve@example.test"}),
+            "emailTo: given several times in different letter case",
+        ),
+        (
+            json!({"text": "a\r.\r\nRSET"}),
+            to.clone(),
+            "text: contains a CR not followed by LF",
+        ),
+        (
+            json!({"text": "x", "headers": {"Received": "from evil"}}),
+            to.clone(),
+            "set by the binding",
+        ),
     ];
     for (data, metadata, expected) in cases {
         let answer = t.send(data.clone(), metadata).await;

@@ -8,3 +8,5 @@ mod failures;
 mod helpers;
 mod sending;
 mod shutdown;
+#[expect(clippy::unwrap_used, reason = "a failed step fails the test")]
+mod socket;

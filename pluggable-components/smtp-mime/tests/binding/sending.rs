@@ -155,4 +155,47 @@ async fn concurrent_sends_each_reach_exactly_their_own_recipients() {
         assert_eq!(body(mail, "text"), format!("message {i}"));
         assert!(ids.insert(mail["headers"]["Message-ID"].to_string()));
     }
+    // poolSize 4 (helpers.rs) bounds the sessions: 50 sends over at most 4.
+    let sessions = t.catcher.stats().await.unwrap()["sessions"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=4).contains(&sessions), "{sessions} SMTP sessions");
+}
+
+#[tokio::test]
+async fn sequential_sends_and_a_refusal_reuse_one_session() {
+    let t = TestBinding::start().await;
+
+    for i in 0..5 {
+        let answer = t
+            .send(
+                json!({"text": format!("message {i}")}),
+                json!({"emailTo": format!("seq-{i}@example.test"), "subject": "seq"}),
+            )
+            .await;
+        assert_eq!(answer.meta("outcome"), "accepted", "{answer:?}");
+    }
+    // A refused transaction is reset (RSET), not a reason for a new session.
+    t.catcher.reject_next(1, 550).await.unwrap();
+    let refused = t
+        .send(
+            json!({"text": "refused"}),
+            json!({"emailTo": "refused@example.test", "subject": "seq"}),
+        )
+        .await;
+    assert_eq!(refused.meta("outcome"), "rejected", "{refused:?}");
+    let after = t
+        .send(
+            json!({"text": "after"}),
+            json!({"emailTo": "after@example.test", "subject": "seq"}),
+        )
+        .await;
+    assert_eq!(after.meta("outcome"), "accepted", "{after:?}");
+
+    let stats = t.catcher.stats().await.unwrap();
+    assert_eq!(stats["received"], 6, "{stats}");
+    assert_eq!(
+        stats["sessions"], 1,
+        "one SMTP session for every send: {stats}"
+    );
 }
