@@ -151,9 +151,13 @@ impl Mailer {
                 .map(|(user, password)| Credentials::new(user.clone(), password.clone())),
             timeout: config.timeout,
         };
+        let idle = Arc::new(Mutex::new(Vec::new()));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(reap_idle(Arc::downgrade(&idle)));
+        }
         Ok(Self {
             connector: Arc::new(connector),
-            idle: Arc::new(Mutex::new(Vec::new())),
+            idle,
             slots: Arc::new(Semaphore::new(config.pool_size as usize)),
         })
     }
@@ -373,18 +377,34 @@ fn recycle(idle: &Mutex<Vec<Session>>, mut session: Session) {
         return;
     }
     session.idle_since = Instant::now();
-    let expired: Vec<Session> = match idle.lock() {
-        Ok(mut idle) => {
-            idle.push(session);
-            let (expired, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|s| s.idle_since.elapsed() > IDLE_TIMEOUT);
-            *idle = keep;
-            expired
-        }
-        Err(_) => Vec::new(),
+    if let Ok(mut idle) = idle.lock() {
+        idle.push(session);
+    }
+    close_in_background(take_expired(idle));
+}
+
+/// Removes the sessions idle for longer than [`IDLE_TIMEOUT`] from the pool.
+fn take_expired(idle: &Mutex<Vec<Session>>) -> Vec<Session> {
+    let Ok(mut idle) = idle.lock() else {
+        return Vec::new();
     };
-    close_in_background(expired);
+    let (expired, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut *idle)
+        .into_iter()
+        .partition(|s| s.idle_since.elapsed() > IDLE_TIMEOUT);
+    *idle = keep;
+    expired
+}
+
+/// Closes sessions idle for longer than [`IDLE_TIMEOUT`] even when no mail
+/// comes to take them, until the mailer is gone.
+async fn reap_idle(idle: std::sync::Weak<Mutex<Vec<Session>>>) {
+    let mut tick = tokio::time::interval(IDLE_TIMEOUT / 2);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(idle) = idle.upgrade() else { return };
+        close_in_background(take_expired(&idle));
+    }
 }
 
 /// After a refusal mid-transaction: `RSET`, then reusable; otherwise closed.
