@@ -215,7 +215,7 @@ pub fn classify_smtp(binding: &str, result: Result<BindingResponse, BindingError
     let reply = format!("SMTP {code} {}", field("smtpMessage").unwrap_or_default());
     match (field("outcome"), code) {
         (Some("accepted"), _) => Outcome::Sent {
-            provider: EMAIL.to_owned(),
+            provider: binding.to_owned(),
             message_id: field("messageId").map(ToOwned::to_owned),
         },
         (Some(_), 500..=599) => Outcome::Terminal(format!("{binding}: {reply}")),
@@ -229,7 +229,7 @@ pub fn classify_smtp(binding: &str, result: Result<BindingResponse, BindingError
                 "the email binding answered without an outcome; taken as sent"
             );
             Outcome::Sent {
-                provider: EMAIL.to_owned(),
+                provider: binding.to_owned(),
                 message_id: None,
             }
         }

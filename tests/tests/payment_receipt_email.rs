@@ -1,0 +1,214 @@
+//! The path a customer sees, across services: payments confirms a payment
+//! with the PSP sandbox and publishes `payments.payment.succeeded` through
+//! its outbox; communication's sidecar delivers it to communication's
+//! subscription, which renders the receipt in the customer's language and
+//! sends it through its pluggable SMTP binding to the SMTP catcher. Real
+//! sidecars, real brokers, both services' own event code: a change to the
+//! event's shape on either side fails here.
+
+use std::path::Path;
+use std::time::Duration;
+
+use platform_settings::Source;
+use platform_test_support::{
+    Daprd, DaprdOptions, PspSandbox, RunningApp, SmtpCatcher, TestDatabase, TestEnv, TestIssuer,
+    authorized_client, eventually, free_port,
+};
+use serde_json::{Value, json};
+
+fn source(service: &str) -> Source {
+    Source {
+        config_dir: Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../services")
+            .join(service)
+            .join("config"),
+        environment: "test".into(),
+    }
+}
+
+/// The test's HTTPEndpoint for the PSP sandbox (it listens on a random port).
+fn psp_endpoint(url: &str) -> std::io::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("psp-test.yaml"),
+        format!(
+            "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: psp-test\n\
+             spec:\n  baseUrl: {url}\nscopes:\n  - payments\n"
+        ),
+    )?;
+    Ok(dir)
+}
+
+#[tokio::test]
+async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
+    let env = TestEnv::start().await.unwrap();
+    let issuer = TestIssuer::start().await.unwrap();
+    let catcher = SmtpCatcher::start(env.dir()).await.unwrap();
+
+    // communication, its database, its sidecar and the sidecar's SMTP binding.
+    let mut comm = communication::settings::Settings::load(&source("communication")).unwrap();
+    let comm_db = TestDatabase::create(&comm.database).await.unwrap();
+    comm.database = comm_db.settings().clone();
+    comm.server.port = 0;
+    comm.providers.receipts_base_url = String::new();
+    comm.auth.issuer = issuer.issuer().to_owned();
+    comm.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    let sockets = env.dir().join("sockets");
+    let _binding = smtp_mime_binding::RunningBinding::spawn(&sockets)
+        .await
+        .unwrap();
+    let nowhere = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let mut comm_dapr = DaprdOptions::new("communication").unwrap();
+    comm_dapr.env = vec![
+        ("COMMUNICATION_SMTP_HOST".into(), "127.0.0.1".into()),
+        (
+            "COMMUNICATION_SMTP_PORT".into(),
+            catcher.smtp_port().to_string(),
+        ),
+        ("COMMUNICATION_SMS_PRIMARY_URL".into(), nowhere.clone()),
+        ("COMMUNICATION_SMS_SECONDARY_URL".into(), nowhere.clone()),
+        ("COMMUNICATION_PUSH_URL".into(), nowhere),
+        (
+            "DAPR_COMPONENTS_SOCKETS_FOLDER".into(),
+            sockets.display().to_string(),
+        ),
+    ];
+    comm.dapr.http_port = comm_dapr.http_port;
+    comm.dapr.grpc_port = comm_dapr.grpc_port;
+    let comm_app = RunningApp::start(communication::startup::build(comm).await.unwrap()).unwrap();
+    let comm_daprd = Daprd::start(&env, comm_dapr, comm_app.addr.port())
+        .await
+        .unwrap();
+
+    // payments, its state database, its sidecar and the PSP sandbox.
+    let psp = PspSandbox::start(None).await.unwrap();
+    let endpoint = psp_endpoint(psp.url()).unwrap();
+    let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
+    let pay_db = TestDatabase::create(&platform_settings::DatabaseSettings {
+        host: "127.0.0.1".into(),
+        port: 5432,
+        username: "payments".into(),
+        password: "payments".to_owned().into(),
+        database_name: "payments".into(),
+        require_ssl: false,
+        max_connections: 2,
+        acquire_timeout_ms: 5000,
+    })
+    .await
+    .unwrap();
+    let mut pay_dapr = DaprdOptions::new("payments").unwrap();
+    pay_dapr.env.push((
+        "PAYMENTS_STATE_DATABASE".into(),
+        pay_db.settings().database_name.clone(),
+    ));
+    pay_dapr.extra_resources.push(endpoint.path().to_owned());
+    pay.server.port = 0;
+    pay.dapr.http_port = pay_dapr.http_port;
+    pay.dapr.grpc_port = pay_dapr.grpc_port;
+    pay.auth.issuer = issuer.issuer().to_owned();
+    pay.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    pay.provider.endpoint = "psp-test".into();
+    pay.provider.webhook_secret = psp.webhook_secret().to_owned().into();
+    let pay_app = RunningApp::start(payments::startup::build(pay).await.unwrap()).unwrap();
+    let pay_daprd = Daprd::start(&env, pay_dapr, pay_app.addr.port())
+        .await
+        .unwrap();
+    comm_app.wait_ready(Duration::from_secs(30)).await.unwrap();
+    pay_app.wait_ready(Duration::from_secs(30)).await.unwrap();
+    psp.set_webhook_url(Some(&pay_app.url("/v1/webhooks/psp")))
+        .await
+        .unwrap();
+
+    // The customer is known to communication, in German.
+    let comm_http = authorized_client(&issuer.token(
+        "communication",
+        &["communication:read", "communication:write"],
+    ))
+    .unwrap();
+    let put = comm_http
+        .put(comm_app.url("/v1/recipients/cus_e2e"))
+        .json(&json!({"email": "erika@example.test", "locale": "de"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    // A payment of 12.50 EUR, confirmed with the sandbox's good test card.
+    let pay_http =
+        authorized_client(&issuer.token("payments", &["payments:read", "payments:write"])).unwrap();
+    let created: Value = pay_http
+        .post(pay_app.url("/v1/payments"))
+        .header("Idempotency-Key", "e2e-create")
+        .json(&json!({"amount": 1250, "currency": "EUR", "customer_reference": "cus_e2e"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payment_id = created["id"].as_str().unwrap().to_owned();
+    let confirmed: Value = pay_http
+        .post(pay_app.url(&format!("/v1/payments/{payment_id}/confirm")))
+        .header("Idempotency-Key", "e2e-confirm")
+        .json(&json!({"card_number": "4242424242424242"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
+
+    let mails = eventually(Duration::from_secs(45), "the receipt email", || async {
+        let mails = catcher.messages("erika@example.test").await.ok()?;
+        (!mails.is_empty()).then_some(mails)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\npayments sidecar:\n{}\ncommunication sidecar:\n{}",
+            pay_daprd.log_tail(20),
+            comm_daprd.log_tail(30)
+        )
+    });
+
+    let mail = &mails[0];
+    assert_eq!(
+        mail["subject"], "Ihre Zahlung über 12,50 EUR ist eingegangen",
+        "{mail}"
+    );
+    let text = mail["text"].as_str().unwrap_or_default();
+    assert!(text.contains(&payment_id), "{text}");
+    assert!(
+        mail["html"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&payment_id),
+        "{mail}"
+    );
+    let notification_id = mail["headers"]["X-Notification-Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let notification: Value = comm_http
+        .get(comm_app.url(&format!("/v1/notifications/{notification_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notification["status"], "sent", "{notification}");
+    assert_eq!(
+        notification["template"], "payment_receipt",
+        "{notification}"
+    );
+
+    // One receipt, even after the PSP's webhooks for the same payment and
+    // the outbox's redelivery window.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        catcher.messages("erika@example.test").await.unwrap().len(),
+        1
+    );
+}
