@@ -120,3 +120,31 @@ pub async fn shutdown_signal() {
         }
     }
 }
+
+/// One debug line per request with its status and duration
+/// (`.layer(axum::middleware::from_fn(sandbox_kit::log_request))`).
+pub async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        http.method = %method,
+        http.path = %path,
+        http.status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_millis(),
+        "request"
+    );
+    response
+}
+
+/// `GET /healthz`: `{"status":"ok"}` while the sandbox serves.
+pub async fn healthz() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+}

@@ -65,31 +65,9 @@ fn router(state: AppState) -> Router {
             post(control::resend_webhook),
         )
         .route("/__sandbox/webhooks/emit", post(control::emit_webhook))
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .layer(axum::middleware::from_fn(log_request))
+        .route("/healthz", get(sandbox_kit::healthz))
+        .layer(axum::middleware::from_fn(sandbox_kit::log_request))
         .with_state(state)
-}
-
-/// One debug line per request with its status and duration.
-async fn log_request(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    tracing::debug!(
-        http.method = %method,
-        http.path = %path,
-        http.status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_millis(),
-        "request"
-    );
-    response
 }
 
 /// A bound, not yet serving sandbox.
