@@ -3,39 +3,14 @@
 //! delivers the CloudEvent to its declarative subscription; bookkeeping
 //! records it once in its inbox.
 
-use std::path::Path;
 use std::time::Duration;
 
-use platform_settings::Source;
 use platform_test_support::{
     Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer, eventually,
 };
+use platform_tests::{payments_database, source};
 use serde_json::{Value, json};
 use sqlx::Row;
-
-fn source(service: &str) -> Source {
-    Source {
-        config_dir: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../services")
-            .join(service)
-            .join("config"),
-        environment: "test".into(),
-    }
-}
-
-/// The `payments` role and database of scripts/sql/service-databases.sql.
-fn payments_database() -> platform_settings::DatabaseSettings {
-    platform_settings::DatabaseSettings {
-        host: "127.0.0.1".into(),
-        port: 5432,
-        username: "payments".into(),
-        password: "payments".to_owned().into(),
-        database_name: "payments".into(),
-        require_ssl: false,
-        max_connections: 2,
-        acquire_timeout_ms: 5000,
-    }
-}
 
 #[tokio::test]
 async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {

@@ -6,25 +6,14 @@
 //! sidecars, real brokers, both services' own event code: a change to the
 //! event's shape on either side fails here.
 
-use std::path::Path;
 use std::time::Duration;
 
-use platform_settings::Source;
 use platform_test_support::{
     Daprd, DaprdOptions, PspSandbox, RunningApp, SmtpCatcher, TestDatabase, TestEnv, TestIssuer,
     authorized_client, eventually, free_port,
 };
+use platform_tests::{payments_database, source};
 use serde_json::{Value, json};
-
-fn source(service: &str) -> Source {
-    Source {
-        config_dir: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../services")
-            .join(service)
-            .join("config"),
-        environment: "test".into(),
-    }
-}
 
 /// The test's HTTPEndpoint for the PSP sandbox (it listens on a random port).
 fn psp_endpoint(url: &str) -> std::io::Result<tempfile::TempDir> {
@@ -84,18 +73,7 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     let psp = PspSandbox::start(None).await.unwrap();
     let endpoint = psp_endpoint(psp.url()).unwrap();
     let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
-    let pay_db = TestDatabase::create(&platform_settings::DatabaseSettings {
-        host: "127.0.0.1".into(),
-        port: 5432,
-        username: "payments".into(),
-        password: "payments".to_owned().into(),
-        database_name: "payments".into(),
-        require_ssl: false,
-        max_connections: 2,
-        acquire_timeout_ms: 5000,
-    })
-    .await
-    .unwrap();
+    let pay_db = TestDatabase::create(&payments_database()).await.unwrap();
     let mut pay_dapr = DaprdOptions::new("payments").unwrap();
     pay_dapr.env.push((
         "PAYMENTS_STATE_DATABASE".into(),
