@@ -1,7 +1,12 @@
 //! The readiness checks services share.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use platform_dapr::Sidecar;
 use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 
 use crate::Check;
 
@@ -45,4 +50,45 @@ pub fn postgres(pool: &PgPool) -> Check {
                 .map_err(|e| e.to_string())
         }
     })
+}
+
+/// Applies `migrator` (the service's `sqlx::migrate!("./migrations")`) in the
+/// background, retrying with backoff while the database is unreachable;
+/// ready once applied. sqlx takes an advisory lock, so replicas may race
+/// safely, and start-up order does not matter.
+pub fn migrations(pool: &PgPool, migrator: &'static Migrator) -> Check {
+    let migrated = Arc::new(AtomicBool::new(false));
+    tokio::spawn(migrate_until_done(
+        migrator,
+        pool.clone(),
+        Arc::clone(&migrated),
+    ));
+    Check::new("migrations", move || {
+        let done = migrated.load(Ordering::Acquire);
+        async move {
+            if done {
+                Ok(())
+            } else {
+                Err("database migrations not applied yet".to_owned())
+            }
+        }
+    })
+}
+
+async fn migrate_until_done(migrator: &'static Migrator, pool: PgPool, migrated: Arc<AtomicBool>) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match migrator.run(&pool).await {
+            Ok(()) => {
+                migrated.store(true, Ordering::Release);
+                tracing::info!("database migrations applied");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis(), "database migrations failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }

@@ -4,13 +4,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use platform_dapr::Sidecar;
-use platform_server::{Check, Readiness, Server, StartupError, checks, layers};
+use platform_server::{Readiness, Server, StartupError, checks, layers};
 use platform_settings::Source;
-use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
 use tokio::sync::Semaphore;
@@ -30,25 +29,17 @@ pub async fn main(manifest_dir: &str) -> ExitCode {
 /// Binds the listener at once; the database is connected lazily and migrated
 /// in the background (retrying until PostgreSQL answers), and `/readyz`
 /// reports `migrations` until that is done. Start-up order does not matter.
+/// This service's schema, applied at start (`platform_server::checks::migrations`).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
 pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let metrics = platform_telemetry::init_metrics()?;
     let pool = PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
         .acquire_timeout(settings.database.acquire_timeout())
         .connect_lazy_with(settings.database.connect_options());
-    let migrated = Arc::new(AtomicBool::new(false));
-    tokio::spawn(migrate_until_done(pool.clone(), Arc::clone(&migrated)));
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
-    let migrations = Check::new("migrations", move || {
-        let done = migrated.load(Ordering::Acquire);
-        async move {
-            if done {
-                Ok(())
-            } else {
-                Err("database migrations not applied yet".to_owned())
-            }
-        }
-    });
+    let migrations = checks::migrations(&pool, &MIGRATOR);
     let readiness = Readiness::new(
         vec![
             checks::dapr_sidecar(&sidecar),
@@ -82,24 +73,4 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
-}
-
-/// Applies `migrations/` (sqlx takes an advisory lock, so several replicas
-/// may race safely), retrying with backoff while the database is unreachable.
-async fn migrate_until_done(pool: PgPool, migrated: Arc<AtomicBool>) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match sqlx::migrate!("./migrations").run(&pool).await {
-            Ok(()) => {
-                migrated.store(true, Ordering::Release);
-                tracing::info!("database migrations applied");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, retry_in_ms = delay.as_millis(), "database migrations failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
 }
