@@ -4,7 +4,8 @@
 # components once, at start-up, from the sockets in
 # DAPR_COMPONENTS_SOCKETS_FOLDER).
 #
-#   scripts/pluggable.sh up <cargo target dir>   start smtp-mime-binding (socket smtp-mime.sock)
+#   scripts/pluggable.sh up <cargo target dir>   start smtp-mime-binding (socket smtp-mime.sock,
+#                                                metrics http://127.0.0.1:9105/metrics)
 #   scripts/pluggable.sh down                    stop what `up` started
 #   scripts/pluggable.sh status
 #
@@ -44,7 +45,8 @@ up() {
     [ -x "$target_dir/debug/$name" ] || { log "$target_dir/debug/$name is missing (cargo build --bins)"; return 1; }
     # The binary replaces a stale socket itself and refuses a live one.
     if socket_answers "$path"; then log "another process serves $path"; return 1; fi
-    SMTP_MIME_SOCKET_NAME="$socket" setsid "$target_dir/debug/$name" >>"$log_dir/$name.log" 2>&1 < /dev/null &
+    SMTP_MIME_SOCKET_NAME="$socket" SMTP_MIME_METRICS_ADDR="${SMTP_MIME_METRICS_ADDR:-127.0.0.1:9105}" \
+      setsid "$target_dir/debug/$name" >>"$log_dir/$name.log" 2>&1 < /dev/null &
     echo $! > "$run_dir/$name.pid"
     for _ in $(seq 100); do
       socket_answers "$path" && { log "$name ready on $path"; break; }
