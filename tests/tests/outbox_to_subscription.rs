@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use platform_test_support::{
-    Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer, eventually,
+    DaprdOptions, TestDatabase, TestEnv, TestIssuer, eventually, start_with_options,
+    start_with_sidecar_unready,
 };
-use platform_tests::{payments_database, source};
+use platform_tests::source;
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -19,35 +20,36 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     // bookkeeping with its own database and sidecar.
     let mut bk = bookkeeping::settings::Settings::load(&source("bookkeeping")).unwrap();
     let db = TestDatabase::create(&bk.database).await.unwrap();
-    let bk_dapr = DaprdOptions::new("bookkeeping").unwrap();
     bk.server.port = 0;
-    bk.dapr.http_port = bk_dapr.http_port;
-    bk.dapr.grpc_port = bk_dapr.grpc_port;
     bk.database = db.settings().clone();
-    let bk_app = RunningApp::start(bookkeeping::startup::build(bk).await.unwrap()).unwrap();
-    let bk_daprd = Daprd::start(&env, bk_dapr, bk_app.addr.port())
-        .await
-        .unwrap();
+    let (bk_app, bk_daprd) = start_with_sidecar_unready(&env, "bookkeeping", |dapr| {
+        bk.dapr.http_port = dapr.http_port;
+        bk.dapr.grpc_port = dapr.grpc_port;
+        async move { Ok(bookkeeping::startup::build(bk).await?) }
+    })
+    .await
+    .unwrap();
 
     // payments and its sidecar, on the same Redis and name-resolution file;
     // its state store is a PostgreSQL database of its own.
     let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
     let mut pay_dapr = DaprdOptions::new("payments").unwrap();
-    let pay_db = TestDatabase::create(&payments_database()).await.unwrap();
+    let pay_db = TestDatabase::create_for("payments").await.unwrap();
     pay_dapr.env.push((
         "PAYMENTS_STATE_DATABASE".into(),
         pay_db.settings().database_name.clone(),
     ));
     pay.server.port = 0;
-    pay.dapr.http_port = pay_dapr.http_port;
-    pay.dapr.grpc_port = pay_dapr.grpc_port;
     let issuer = TestIssuer::start().await.unwrap();
     pay.auth.issuer = issuer.issuer().to_owned();
     pay.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-    let pay_app = RunningApp::start(payments::startup::build(pay).await.unwrap()).unwrap();
-    let pay_daprd = Daprd::start(&env, pay_dapr, pay_app.addr.port())
-        .await
-        .unwrap();
+    let (pay_app, pay_daprd) = start_with_options(&env, pay_dapr, |dapr| {
+        pay.dapr.http_port = dapr.http_port;
+        pay.dapr.grpc_port = dapr.grpc_port;
+        async move { Ok(payments::startup::build(pay).await?) }
+    })
+    .await
+    .unwrap();
     bk_app.wait_ready(Duration::from_secs(20)).await.unwrap();
     pay_app.wait_ready(Duration::from_secs(20)).await.unwrap();
 

@@ -9,24 +9,11 @@
 use std::time::Duration;
 
 use platform_test_support::{
-    Daprd, DaprdOptions, PspSandbox, RunningApp, SmtpCatcher, TestDatabase, TestEnv, TestIssuer,
-    authorized_client, eventually, free_port,
+    DaprdOptions, PspSandbox, SmtpCatcher, TestDatabase, TestEnv, TestIssuer, authorized_client,
+    eventually, free_port, start_with_options,
 };
-use platform_tests::{payments_database, source};
+use platform_tests::source;
 use serde_json::{Value, json};
-
-/// The test's HTTPEndpoint for the PSP sandbox (it listens on a random port).
-fn psp_endpoint(url: &str) -> std::io::Result<tempfile::TempDir> {
-    let dir = tempfile::tempdir()?;
-    std::fs::write(
-        dir.path().join("psp-test.yaml"),
-        format!(
-            "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: psp-test\n\
-             spec:\n  baseUrl: {url}\nscopes:\n  - payments\n"
-        ),
-    )?;
-    Ok(dir)
-}
 
 #[tokio::test]
 async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
@@ -62,18 +49,21 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
             sockets.display().to_string(),
         ),
     ];
-    comm.dapr.http_port = comm_dapr.http_port;
-    comm.dapr.grpc_port = comm_dapr.grpc_port;
-    let comm_app = RunningApp::start(communication::startup::build(comm).await.unwrap()).unwrap();
-    let comm_daprd = Daprd::start(&env, comm_dapr, comm_app.addr.port())
-        .await
-        .unwrap();
+    let (comm_app, comm_daprd) = start_with_options(&env, comm_dapr, |dapr| {
+        comm.dapr.http_port = dapr.http_port;
+        comm.dapr.grpc_port = dapr.grpc_port;
+        async move { Ok(communication::startup::build(comm).await?) }
+    })
+    .await
+    .unwrap();
 
     // payments, its state database, its sidecar and the PSP sandbox.
     let psp = PspSandbox::start(None).await.unwrap();
-    let endpoint = psp_endpoint(psp.url()).unwrap();
+    let endpoint = tempfile::tempdir().unwrap();
+    psp.write_http_endpoint(endpoint.path(), "psp-test")
+        .unwrap();
     let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
-    let pay_db = TestDatabase::create(&payments_database()).await.unwrap();
+    let pay_db = TestDatabase::create_for("payments").await.unwrap();
     let mut pay_dapr = DaprdOptions::new("payments").unwrap();
     pay_dapr.env.push((
         "PAYMENTS_STATE_DATABASE".into(),
@@ -81,16 +71,17 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     ));
     pay_dapr.extra_resources.push(endpoint.path().to_owned());
     pay.server.port = 0;
-    pay.dapr.http_port = pay_dapr.http_port;
-    pay.dapr.grpc_port = pay_dapr.grpc_port;
     pay.auth.issuer = issuer.issuer().to_owned();
     pay.auth.jwks_url = Some(issuer.jwks_url().to_owned());
     pay.provider.endpoint = "psp-test".into();
     pay.provider.webhook_secret = psp.webhook_secret().to_owned().into();
-    let pay_app = RunningApp::start(payments::startup::build(pay).await.unwrap()).unwrap();
-    let pay_daprd = Daprd::start(&env, pay_dapr, pay_app.addr.port())
-        .await
-        .unwrap();
+    let (pay_app, pay_daprd) = start_with_options(&env, pay_dapr, |dapr| {
+        pay.dapr.http_port = dapr.http_port;
+        pay.dapr.grpc_port = dapr.grpc_port;
+        async move { Ok(payments::startup::build(pay).await?) }
+    })
+    .await
+    .unwrap();
     comm_app.wait_ready(Duration::from_secs(30)).await.unwrap();
     pay_app.wait_ready(Duration::from_secs(30)).await.unwrap();
     psp.set_webhook_url(Some(&pay_app.url("/v1/webhooks/psp")))

@@ -6,7 +6,6 @@
 //! (`SMTP_BENCH_MAILS`, default 5000; `SMTP_BENCH_CONCURRENCY`, default 32).
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::print_stdout,
     reason = "a benchmark fails loudly and prints its figures"
 )]
@@ -15,9 +14,7 @@ use platform_test_support::bench::{machine, percentile_duration};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use platform_test_support::SmtpCatcher;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use platform_test_support::{SmtpCatcher, smtp_send};
 use tokio::sync::Semaphore;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -29,36 +26,19 @@ fn env_or(name: &str, default: usize) -> usize {
 
 async fn send_one(port: u16, n: usize) -> Duration {
     let started = Instant::now();
-    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let mut reply = async || loop {
-        let line = lines.next_line().await.unwrap().expect("reply");
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return line;
-        }
-    };
-    reply().await;
     let to = format!("member{n}@example.test");
-    for command in [
-        "EHLO bench\r\n".to_owned(),
-        "MAIL FROM:<noreply@lisasports.test>\r\n".to_owned(),
-        format!("RCPT TO:<{to}>\r\n"),
-        "DATA\r\n".to_owned(),
-        format!(
-            "From: noreply@lisasports.test\r\nTo: {to}\r\nSubject: Receipt {n}\r\n\
-             Content-Type: text/plain; charset=utf-8\r\n\r\nThank you for your payment of EUR 12.50.\r\n.\r\n"
-        ),
-        "QUIT\r\n".to_owned(),
-    ] {
-        write.write_all(command.as_bytes()).await.unwrap();
-        let line = reply().await;
-        assert!(
-            line.starts_with('2') || line.starts_with('3'),
-            "refused: {line}"
-        );
-    }
+    let message = format!(
+        "From: noreply@lisasports.test\r\nTo: {to}\r\nSubject: Receipt {n}\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nThank you for your payment of EUR 12.50."
+    );
+    let refused = smtp_send(port, "noreply@lisasports.test", &to, &message)
+        .await
+        .unwrap();
+    assert!(
+        refused.is_none(),
+        "refused: {}",
+        refused.unwrap_or_default()
+    );
     started.elapsed()
 }
 

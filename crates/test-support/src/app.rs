@@ -7,7 +7,8 @@ use platform_server::Server;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{Daprd, DaprdOptions, TestEnv, eventually};
+use crate::sandbox_http::wait_until_ok;
+use crate::{Daprd, DaprdOptions, TestEnv};
 
 /// The service's real router and server, run by the test's runtime; dropped
 /// (or [`RunningApp::stop`]ped) it shuts down the way SIGTERM would.
@@ -38,17 +39,12 @@ impl RunningApp {
 
     /// Waits until `/readyz` answers 200 (sidecar and dependencies ready).
     pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
-        let url = self.url("/readyz");
-        eventually(timeout, "the app's /readyz to answer 200", || async {
-            client
-                .get(&url)
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        })
+        wait_until_ok(
+            &reqwest::Client::new(),
+            &self.url("/readyz"),
+            timeout,
+            "the app's /readyz to answer 200",
+        )
         .await
     }
 
@@ -104,7 +100,23 @@ where
     F: FnOnce(&DaprdOptions) -> Fut,
     Fut: Future<Output = anyhow::Result<Server>>,
 {
-    let dapr = DaprdOptions::new(app_id)?;
+    start_with_options(env, DaprdOptions::new(app_id)?, build).await
+}
+
+/// [`start_with_sidecar_unready`] with sidecar options the caller prepared
+/// (`env` for components' `envRef`s, `extra_resources`): builds the service
+/// with the sidecar's ports, serves it and starts its daprd. The caller
+/// waits for `/readyz` ([`RunningApp::wait_ready`]) when it wants to, e.g.
+/// after starting several services.
+pub async fn start_with_options<F, Fut>(
+    env: &TestEnv,
+    dapr: DaprdOptions,
+    build: F,
+) -> anyhow::Result<(RunningApp, Daprd)>
+where
+    F: FnOnce(&DaprdOptions) -> Fut,
+    Fut: Future<Output = anyhow::Result<Server>>,
+{
     let server = build(&dapr).await?;
     let app = RunningApp::start(server)?;
     let daprd = Daprd::start(env, dapr, app.addr.port()).await?;

@@ -26,7 +26,10 @@ mod smtp;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use app::{RunningApp, authorized_client, start_with_sidecar, start_with_sidecar_unready};
+pub use app::{
+    RunningApp, authorized_client, start_with_options, start_with_sidecar,
+    start_with_sidecar_unready,
+};
 pub use daprd::{Daprd, DaprdOptions};
 pub use issuer::TestIssuer;
 pub use notify::NotifySandbox;
@@ -35,7 +38,7 @@ pub use postgres::TestDatabase;
 pub use psp::PspSandbox;
 pub use redis::TestRedis;
 pub use repo::{pinned_dapr_version, repo_root};
-pub use smtp::SmtpCatcher;
+pub use smtp::{SmtpCatcher, smtp_send};
 
 /// The shared surroundings of one test: its own Redis and a scratch folder
 /// (logs, the name-resolution database of its sidecars).

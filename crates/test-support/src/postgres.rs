@@ -31,6 +31,24 @@ impl TestDatabase {
         Ok(Self { settings })
     }
 
+    /// [`TestDatabase::create`] with the role of `service` in
+    /// scripts/sql/service-databases.sql (role, password and database all
+    /// named after the service), for a service whose own settings do not
+    /// name its database (payments' state store is a Dapr component).
+    pub async fn create_for(service: &str) -> anyhow::Result<Self> {
+        Self::create(&DatabaseSettings {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            username: service.into(),
+            password: service.to_owned().into(),
+            database_name: service.into(),
+            require_ssl: false,
+            max_connections: 2,
+            acquire_timeout_ms: 5000,
+        })
+        .await
+    }
+
     /// The service's settings pointing at this test's database.
     pub fn settings(&self) -> &DatabaseSettings {
         &self.settings

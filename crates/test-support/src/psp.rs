@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use psp_sandbox::{Application, RunningSandbox, Settings};
@@ -53,6 +54,22 @@ impl PspSandbox {
     /// `http://127.0.0.1:<port>`, the provider's base URL.
     pub fn url(&self) -> &str {
         self.http.base()
+    }
+
+    /// Writes `<dir>/<name>.yaml`: a Dapr `HTTPEndpoint` named `name` with
+    /// this sandbox's URL, scoped to `payments`. The sandbox listens on a
+    /// random port, so a test brings its own endpoint: `dir` goes into
+    /// `DaprdOptions::extra_resources`, `name` into payments'
+    /// `provider.endpoint`.
+    pub fn write_http_endpoint(&self, dir: &Path, name: &str) -> std::io::Result<()> {
+        std::fs::write(
+            dir.join(format!("{name}.yaml")),
+            format!(
+                "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: {name}\n\
+                 spec:\n  baseUrl: {}\nscopes:\n  - payments\n",
+                self.url()
+            ),
+        )
     }
 
     pub fn port(&self) -> u16 {

@@ -1,7 +1,11 @@
 //! JSON over HTTP to a sandbox (its API and its `/__sandbox` control API),
-//! shared by the in-process sandbox helpers.
+//! shared by the in-process sandbox helpers and the SMTP catcher.
+
+use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::eventually;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SandboxHttp {
@@ -34,17 +38,62 @@ impl SandboxHttp {
         expect_success(request.send().await?).await
     }
 
+    /// `DELETE <base><path>`; a non-2xx answer is an error.
+    pub(crate) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        let request = self.client.delete(format!("{}{path}", self.base));
+        expect_success(request.send().await?).await
+    }
+
     /// A `GET` answering `{"data":[...]}`: the items.
     pub(crate) async fn list(
         &self,
         path: &str,
         query: &[(&str, &str)],
     ) -> anyhow::Result<Vec<Value>> {
-        match self.get(path, query).await?["data"].take() {
+        self.list_in("data", path, query).await
+    }
+
+    /// A `GET` answering `{"<field>":[...], ...}`: the items.
+    pub(crate) async fn list_in(
+        &self,
+        field: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<Value>> {
+        match self.get(path, query).await?[field].take() {
             Value::Array(items) => Ok(items),
-            other => anyhow::bail!("{path}: expected {{\"data\":[...]}}, got {other}"),
+            other => anyhow::bail!("{path}: expected {{\"{field}\":[...]}}, got {other}"),
         }
     }
+
+    /// Waits until `GET <base><path>` answers 2xx.
+    pub(crate) async fn wait_until_ok(
+        &self,
+        path: &str,
+        timeout: Duration,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        wait_until_ok(&self.client, &format!("{}{path}", self.base), timeout, what).await
+    }
+}
+
+/// Polls `GET url` until it answers 2xx, or fails after `timeout`.
+pub(crate) async fn wait_until_ok(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    what: &str,
+) -> anyhow::Result<()> {
+    eventually(timeout, what, || async {
+        client
+            .get(url)
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
+    })
+    .await
 }
 
 async fn expect_success(response: reqwest::Response) -> anyhow::Result<Value> {

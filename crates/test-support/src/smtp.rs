@@ -13,17 +13,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 
 use crate::process::{ChildGuard, tail};
-use crate::{eventually, free_port, repo_root};
+use crate::sandbox_http::SandboxHttp;
+use crate::{free_port, repo_root};
 
 #[derive(Debug)]
 pub struct SmtpCatcher {
     smtp_port: u16,
-    http_url: String,
+    http: SandboxHttp,
     log: PathBuf,
-    client: reqwest::Client,
     process: ChildGuard,
 }
 
@@ -48,27 +50,19 @@ impl SmtpCatcher {
         )?;
         let catcher = Self {
             smtp_port,
-            http_url: format!("http://127.0.0.1:{http_port}"),
+            http: SandboxHttp::new(format!("http://127.0.0.1:{http_port}")),
             log,
-            client: reqwest::Client::new(),
             process,
         };
-        eventually(
-            Duration::from_secs(20),
-            "the SMTP catcher to answer",
-            || async {
-                catcher
-                    .client
-                    .get(format!("{}/healthz", catcher.http_url))
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}\n{}", tail(&catcher.log, 20)))?;
+        catcher
+            .http
+            .wait_until_ok(
+                "/healthz",
+                Duration::from_secs(20),
+                "the SMTP catcher to answer",
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}\n{}", tail(&catcher.log, 20)))?;
         Ok(catcher)
     }
 
@@ -79,7 +73,7 @@ impl SmtpCatcher {
 
     /// The catcher's HTTP API, `http://127.0.0.1:<port>`.
     pub fn http_url(&self) -> &str {
-        &self.http_url
+        self.http.base()
     }
 
     /// Messages with `to` among their envelope recipients (case-insensitive),
@@ -95,7 +89,7 @@ impl SmtpCatcher {
 
     /// How many messages were caught (without transferring them).
     pub async fn count(&self) -> anyhow::Result<u64> {
-        let answer = self.get("/api/messages", &[("limit", "1")]).await?;
+        let answer = self.http.get("/api/messages", &[("limit", "1")]).await?;
         answer["total"]
             .as_u64()
             .ok_or_else(|| anyhow::anyhow!("no total in {answer}"))
@@ -103,17 +97,7 @@ impl SmtpCatcher {
 
     /// Forgets every caught message.
     pub async fn clear(&self) -> anyhow::Result<()> {
-        let response = self
-            .client
-            .delete(format!("{}/api/messages", self.http_url))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "clear: {}",
-            response.status()
-        );
-        Ok(())
+        self.http.delete("/api/messages").await.map(|_| ())
     }
 
     /// The next `n` mail transactions are refused with SMTP reply `code` at
@@ -147,7 +131,7 @@ impl SmtpCatcher {
     /// `{"received","rejected","stored","sessions","receipts_delivered","receipts_given_up"}`
     /// (`sessions`: SMTP sessions opened, counted at EHLO).
     pub async fn stats(&self) -> anyhow::Result<Value> {
-        self.get("/api/stats", &[]).await
+        self.http.get("/api/stats", &[]).await
     }
 
     /// Stops the catcher (to test what happens without it).
@@ -161,40 +145,53 @@ impl SmtpCatcher {
     }
 
     async fn configure(&self, config: Value) -> anyhow::Result<()> {
-        let response = self
-            .client
-            .post(format!("{}/api/config", self.http_url))
-            .json(&config)
-            .send()
-            .await?;
-        let status = response.status();
-        anyhow::ensure!(
-            status.is_success(),
-            "configure: {status}: {}",
-            response.text().await.unwrap_or_default()
-        );
-        Ok(())
+        self.http.post("/api/config", &config).await.map(|_| ())
     }
 
     async fn list(&self, query: &[(&str, &str)]) -> anyhow::Result<Vec<Value>> {
-        match self.get("/api/messages", query).await?["messages"].take() {
-            Value::Array(messages) => Ok(messages),
-            other => anyhow::bail!("expected a list of messages, got {other}"),
+        self.http.list_in("messages", "/api/messages", query).await
+    }
+}
+
+/// A minimal SMTP client: sends one mail on a connection of its own (EHLO,
+/// MAIL, RCPT, DATA, QUIT), as Dapr's SMTP binding does, to 127.0.0.1:`port`.
+/// `message` is the content with CRLF line ends, without the final dot.
+/// Returns the first reply that is not 2xx/3xx, if any.
+pub async fn smtp_send(
+    port: u16,
+    from: &str,
+    to: &str,
+    message: &str,
+) -> anyhow::Result<Option<String>> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut reply = async || loop {
+        let line = lines
+            .next_line()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the SMTP server closed the connection"))?;
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return anyhow::Ok(line);
+        }
+    };
+    reply().await?;
+    for command in [
+        "EHLO test\r\n".to_owned(),
+        format!("MAIL FROM:<{from}>\r\n"),
+        format!("RCPT TO:<{to}>\r\n"),
+        "DATA\r\n".to_owned(),
+        format!("{message}\r\n.\r\n"),
+        "QUIT\r\n".to_owned(),
+    ] {
+        write.write_all(command.as_bytes()).await?;
+        let line = reply().await?;
+        if !(line.starts_with('2') || line.starts_with('3')) {
+            return Ok(Some(line));
         }
     }
-
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.http_url))
-            .query(query)
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(status.is_success(), "catcher answered {status}: {text}");
-        Ok(serde_json::from_str(&text)?)
-    }
+    Ok(None)
 }
 
 /// The catcher's Python, installed once per test process.
@@ -231,38 +228,12 @@ async fn interpreter() -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::TcpStream;
 
-    /// A minimal SMTP client: one message per connection, as Dapr's binding
-    /// sends. Returns the first reply that is not 2xx/3xx, if any.
+    /// [`smtp_send`] of `message` written with LF line ends.
     async fn send_mail(port: u16, from: &str, to: &str, message: &str) -> Option<String> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let (read, mut write) = stream.into_split();
-        let mut lines = BufReader::new(read).lines();
-        let mut reply = async || loop {
-            let line = lines.next_line().await.unwrap().unwrap();
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return line;
-            }
-        };
-        reply().await;
-        let data = message.replace('\n', "\r\n");
-        for command in [
-            "EHLO test\r\n".to_owned(),
-            format!("MAIL FROM:<{from}>\r\n"),
-            format!("RCPT TO:<{to}>\r\n"),
-            "DATA\r\n".to_owned(),
-            format!("{data}\r\n.\r\n"),
-            "QUIT\r\n".to_owned(),
-        ] {
-            write.write_all(command.as_bytes()).await.unwrap();
-            let line = reply().await;
-            if !(line.starts_with('2') || line.starts_with('3')) {
-                return Some(line);
-            }
-        }
-        None
+        smtp_send(port, from, to, &message.replace('\n', "\r\n"))
+            .await
+            .unwrap()
     }
 
     #[tokio::test]

@@ -1,13 +1,18 @@
 //! The parts every provider sandbox (`sandboxes/psp`, `sandboxes/notify`)
 //! shares: process logging, serving with a graceful shutdown that releases
-//! held-back answers, running in-process for tests, and the stop signals.
+//! held-back answers, running in-process for tests, the stop signals, and
+//! signed POSTs with retries ([`signed_post`]).
 //! Sandboxes stand in for external providers, so they do not depend on the
 //! platform's own server crate.
+
+pub mod settings;
+pub mod signed_post;
 
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -58,6 +63,19 @@ pub async fn serve(
         .await?;
     tracing::info!(sandbox = name, "stopped");
     Ok(())
+}
+
+/// Sleeps for `duration`, or less once `stopping` turns true (the `stop` of
+/// [`serve`]), so that a held-back answer never delays a graceful shutdown.
+pub async fn sleep_unless_stopping(stopping: &watch::Receiver<bool>, duration: Duration) {
+    if duration.is_zero() {
+        return;
+    }
+    let mut stopping = stopping.clone();
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        _ = stopping.wait_for(|stopping| *stopping) => {}
+    }
 }
 
 /// The future a sandbox serves until, when it runs in-process.

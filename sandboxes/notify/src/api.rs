@@ -44,14 +44,7 @@ impl AppState {
 
     /// Sleeps, but never past the start of a shutdown.
     async fn sleep_unless_stopping(&self, duration: Duration) {
-        if duration.is_zero() {
-            return;
-        }
-        let mut stopping = self.stopping.clone();
-        tokio::select! {
-            () = tokio::time::sleep(duration) => {}
-            _ = stopping.wait_for(|stopping| *stopping) => {}
-        }
+        sandbox_kit::sleep_unless_stopping(&self.stopping, duration).await;
     }
 }
 

@@ -2,6 +2,9 @@
 
 use std::net::IpAddr;
 
+pub use sandbox_kit::settings::SettingsError;
+use sandbox_kit::settings::parse;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `NOTIFY_HOST`, default `127.0.0.1` (`0.0.0.0` in a container).
@@ -23,15 +26,6 @@ impl Default for Settings {
     }
 }
 
-/// A variable that is set but cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}={value:?}: {reason}")]
-pub struct SettingsError {
-    name: &'static str,
-    value: String,
-    reason: String,
-}
-
 impl Settings {
     /// Settings for an in-process instance: any free loopback port.
     pub fn ephemeral() -> Self {
@@ -50,24 +44,10 @@ impl Settings {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut settings = Self::default();
         if let Some(v) = get("NOTIFY_HOST") {
-            settings.host =
-                v.trim()
-                    .parse()
-                    .map_err(|e: std::net::AddrParseError| SettingsError {
-                        name: "NOTIFY_HOST",
-                        value: v.clone(),
-                        reason: e.to_string(),
-                    })?;
+            settings.host = parse("NOTIFY_HOST", &v)?;
         }
         if let Some(v) = get("NOTIFY_PORT") {
-            settings.port =
-                v.trim()
-                    .parse()
-                    .map_err(|e: std::num::ParseIntError| SettingsError {
-                        name: "NOTIFY_PORT",
-                        value: v.clone(),
-                        reason: e.to_string(),
-                    })?;
+            settings.port = parse("NOTIFY_PORT", &v)?;
         }
         if let Some(v) = get("NOTIFY_CALLBACK_SECRET") {
             settings.callback_secret = v;

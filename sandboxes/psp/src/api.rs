@@ -63,7 +63,7 @@ pub struct ByReference {
 }
 
 pub async fn get_authorization(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    before_read(&state).await;
+    count_and_wait(&state).await;
     state.with_store(|s| match s.authorization(&id) {
         Some(a) => Json(a).into_response(),
         None => ApiError::NotFound(format!("authorization {id}")).into_response(),
@@ -74,14 +74,14 @@ pub async fn list_authorizations(
     State(state): State<AppState>,
     Query(query): Query<ByReference>,
 ) -> Response {
-    before_read(&state).await;
+    count_and_wait(&state).await;
     state
         .with_store(|s| Json(json!({ "data": s.authorizations(query.reference.as_deref()) })))
         .into_response()
 }
 
 pub async fn get_refund(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    before_read(&state).await;
+    count_and_wait(&state).await;
     state.with_store(|s| match s.refund_by_id(&id) {
         Some(r) => Json(r).into_response(),
         None => ApiError::NotFound(format!("refund {id}")).into_response(),
@@ -92,13 +92,14 @@ pub async fn list_refunds(
     State(state): State<AppState>,
     Query(query): Query<ByReference>,
 ) -> Response {
-    before_read(&state).await;
+    count_and_wait(&state).await;
     state
         .with_store(|s| Json(json!({ "data": s.refunds(query.reference.as_deref()) })))
         .into_response()
 }
 
-async fn before_read(state: &AppState) {
+/// Counts the request and applies the configured latency (every endpoint).
+async fn count_and_wait(state: &AppState) {
     let latency = state.with_store(|s| {
         s.stats.requests += 1;
         s.config.latency_ms
@@ -126,13 +127,7 @@ async fn post(
     raw_body: &Bytes,
     effect: impl FnOnce(&mut Store, &Value) -> Outcome,
 ) -> Response {
-    let latency = state.with_store(|s| {
-        s.stats.requests += 1;
-        s.config.latency_ms
-    });
-    state
-        .sleep_unless_stopping(Duration::from_millis(latency))
-        .await;
+    count_and_wait(state).await;
 
     let Some(key) = headers
         .get(IDEMPOTENCY_KEY)
@@ -196,7 +191,7 @@ async fn post(
     };
     state.send_events(events);
     if hold_back {
-        let slow = Duration::from_millis(state.config().slow_ms);
+        let slow = Duration::from_millis(state.with_store(|s| s.config.slow_ms));
         tracing::info!(
             psp.endpoint = endpoint,
             slow_ms = slow.as_millis(),

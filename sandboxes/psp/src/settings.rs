@@ -3,6 +3,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use sandbox_kit::settings::SettingsError;
+use sandbox_kit::settings::parse;
+
 /// Default HMAC key of the webhook signatures (a sandbox value, not a secret).
 pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_local_sandbox";
 
@@ -52,15 +55,6 @@ impl Default for Settings {
     }
 }
 
-/// A variable that is set but cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}={value:?}: {reason}")]
-pub struct SettingsError {
-    name: &'static str,
-    value: String,
-    reason: String,
-}
-
 impl Settings {
     /// Settings for an in-process instance: any free port, no latency.
     pub fn ephemeral(webhook_url: Option<String>) -> Self {
@@ -90,11 +84,11 @@ impl Settings {
         if let Some(v) = get("PSP_WEBHOOK_URL") {
             let parsed: reqwest::Url = parse("PSP_WEBHOOK_URL", &v)?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(SettingsError {
-                    name: "PSP_WEBHOOK_URL",
-                    value: v,
-                    reason: "must be an http(s) URL".into(),
-                });
+                return Err(SettingsError::new(
+                    "PSP_WEBHOOK_URL",
+                    v,
+                    "must be an http(s) URL",
+                ));
             }
             settings.webhook_url = Some(v);
         }
@@ -109,18 +103,6 @@ impl Settings {
         }
         Ok(settings)
     }
-}
-
-fn parse<T>(name: &'static str, value: &str) -> Result<T, SettingsError>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    value.trim().parse().map_err(|e: T::Err| SettingsError {
-        name,
-        value: value.to_owned(),
-        reason: e.to_string(),
-    })
 }
 
 #[cfg(test)]

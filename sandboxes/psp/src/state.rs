@@ -62,7 +62,7 @@ impl AppState {
         if events.is_empty() {
             return;
         }
-        let Some(url) = self.config().webhook_url else {
+        let Some(url) = self.with_store(|s| s.config.webhook_url.clone()) else {
             return;
         };
         for event in events {
@@ -77,13 +77,6 @@ impl AppState {
     /// Sleeps for `duration`, or less if the server is shutting down (so
     /// that a held-back answer never delays a graceful shutdown).
     pub async fn sleep_unless_stopping(&self, duration: Duration) {
-        if duration.is_zero() {
-            return;
-        }
-        let mut stopping = self.inner.stopping.clone();
-        tokio::select! {
-            () = tokio::time::sleep(duration) => {}
-            _ = stopping.wait_for(|stopping| *stopping) => {}
-        }
+        sandbox_kit::sleep_unless_stopping(&self.inner.stopping, duration).await;
     }
 }

@@ -176,13 +176,7 @@ impl Users {
     /// The scopes the user's roles grant.
     #[instrument(skip_all, fields(user.id = %user_id))]
     pub async fn scopes(&self, user_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT DISTINCT unnest(r.scopes) FROM user_roles ur JOIN roles r ON r.name = ur.role
-             WHERE ur.user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
+        role_scopes(&self.pool, user_id).await
     }
 
     /// Replaces the user's roles.
@@ -217,6 +211,21 @@ impl Users {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The scopes the user's roles grant, read through `executor` (the pool, or
+/// a transaction that must see the roles as of its own snapshot).
+pub async fn role_scopes<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    user_id: Uuid,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT unnest(r.scopes) FROM user_roles ur JOIN roles r ON r.name = ur.role
+         WHERE ur.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(executor)
+    .await
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use bookkeeping::settings::Settings;
 use platform_settings::Source;
 use platform_test_support::{
-    Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer, eventually,
+    RunningApp, TestDatabase, TestEnv, TestIssuer, authorized_client, eventually,
+    start_with_sidecar_unready,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -137,20 +138,19 @@ async fn main() {
     let db = TestDatabase::create(&settings.database)
         .await
         .expect("database");
-    let dapr = DaprdOptions::new("bookkeeping").expect("ports");
     settings.server.port = 0;
-    settings.dapr.http_port = dapr.http_port;
-    settings.dapr.grpc_port = dapr.grpc_port;
     settings.database = db.settings().clone();
     settings.database.max_connections = 20;
     let issuer = TestIssuer::start().await.expect("issuer");
     settings.auth.issuer = issuer.issuer().to_owned();
     settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-    let app = RunningApp::start(bookkeeping::startup::build(settings).await.expect("build"))
-        .expect("start");
-    let daprd = Daprd::start(&env, dapr, app.addr.port())
-        .await
-        .expect("daprd");
+    let (app, daprd) = start_with_sidecar_unready(&env, "bookkeeping", |dapr| {
+        settings.dapr.http_port = dapr.http_port;
+        settings.dapr.grpc_port = dapr.grpc_port;
+        async move { Ok(bookkeeping::startup::build(settings).await?) }
+    })
+    .await
+    .expect("bookkeeping with its sidecar");
     app.wait_ready(Duration::from_secs(30))
         .await
         .expect("ready");
@@ -158,15 +158,7 @@ async fn main() {
         .await
         .expect("pool");
     let token = issuer.token("bookkeeping", &["bookkeeping:read", "bookkeeping:write"]);
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client");
+    let http = authorized_client(&token).expect("client");
 
     println!("bookkeeping benchmark — {}", machine());
     println!(

@@ -26,12 +26,12 @@ pub async fn main(manifest_dir: &str) -> ExitCode {
     platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
 }
 
-/// Binds the listener at once; the database is connected lazily and migrated
-/// in the background (retrying until PostgreSQL answers), and `/readyz`
-/// reports `migrations` until that is done. Start-up order does not matter.
 /// This service's schema, applied at start (`platform_server::checks::migrations`).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// Binds the listener at once; the database is connected lazily and migrated
+/// in the background (retrying until PostgreSQL answers), and `/readyz`
+/// reports `migrations` until that is done. Start-up order does not matter.
 pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let metrics = platform_telemetry::init_metrics()?;
     let pool = PgPoolOptions::new()

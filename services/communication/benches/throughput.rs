@@ -22,7 +22,7 @@ use communication::settings::Settings;
 use futures::StreamExt;
 use platform_settings::Source;
 use platform_test_support::{
-    Daprd, DaprdOptions, RunningApp, SmtpCatcher, TestDatabase, TestEnv, TestIssuer,
+    Daprd, DaprdOptions, SmtpCatcher, TestDatabase, TestEnv, TestIssuer, start_with_options,
 };
 use serde_json::json;
 use sqlx::{PgPool, Row};
@@ -275,17 +275,13 @@ async fn run() {
             sockets.display().to_string(),
         ),
     ];
-    settings.dapr.http_port = dapr.http_port;
-    settings.dapr.grpc_port = dapr.grpc_port;
-    let app = RunningApp::start(
-        communication::startup::build(settings)
-            .await
-            .expect("build"),
-    )
-    .expect("app");
-    let daprd = Daprd::start(&env, dapr, app.addr.port())
-        .await
-        .expect("sidecar");
+    let (app, daprd) = start_with_options(&env, dapr, |dapr| {
+        settings.dapr.http_port = dapr.http_port;
+        settings.dapr.grpc_port = dapr.grpc_port;
+        async move { Ok(communication::startup::build(settings).await?) }
+    })
+    .await
+    .expect("communication with its sidecar");
     app.wait_ready(Duration::from_secs(60))
         .await
         .expect("ready");

@@ -27,12 +27,12 @@ pub async fn main(manifest_dir: &str) -> ExitCode {
     platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
 }
 
-/// Loads and checks every template (a broken one stops the start), binds
-/// the listener, migrates the database in the background (`/readyz` reports
-/// `migrations` until done) and starts the relay and the sweeper.
 /// This service's schema, applied at start (`platform_server::checks::migrations`).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// Loads and checks every template (a broken one stops the start), binds
+/// the listener, migrates the database in the background (`/readyz` reports
+/// `migrations` until done) and starts the relay and the sweeper.
 pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let locale = &settings.templates.default_locale;
     let templates = match settings.templates.resolved_dir() {

@@ -203,7 +203,7 @@ pub async fn create(
     let content = serde_json::to_value(&draft.content).unwrap_or(Value::Null);
     let content_hash = sha256_hex(content.to_string().as_bytes());
     // One round trip: the row and, when queued, its send job (what
-    // enqueue_send writes) in the same statement.
+    // enqueue_sends writes) in the same statement.
     let row = sqlx::query(&format!(
         "WITH created AS (
            INSERT INTO notifications (id, idempotency_key, request_hash, origin, recipient_id, channel,
@@ -317,17 +317,18 @@ async fn count_against_limit(
     Ok(Some(remaining.max(1) as u64))
 }
 
-/// Puts a send job for `id` in the outbox.
-pub async fn enqueue_send(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+/// Puts a send job for each of `ids` in the outbox, in one statement.
+pub async fn enqueue_sends(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO outbox (pubsub, topic, event_id, event_type, subject, payload)
-         VALUES ($1, $2, 'send-' || $3::text || '-' || gen_random_uuid()::text, $4, $3::text, $5)",
+         SELECT $1, $2, 'send-' || id::text || '-' || gen_random_uuid()::text, $4, id::text,
+                jsonb_build_object('notification_id', id)
+           FROM UNNEST($3::uuid[]) AS id",
     )
     .bind(QUEUE_PUBSUB)
     .bind(SEND_TOPIC)
-    .bind(id)
+    .bind(ids)
     .bind(SEND_JOB_TYPE)
-    .bind(json!({ "notification_id": id }))
     .execute(conn)
     .await?;
     Ok(())
@@ -427,6 +428,15 @@ pub async fn release_for_retry(pool: &PgPool, id: Uuid, error: &str) -> Result<(
 /// in one transaction. `false` if it had already reached an end state.
 pub async fn fail(pool: &PgPool, id: Uuid, reason: &str) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let failed = fail_in(&mut tx, id, reason).await?;
+    if failed {
+        tx.commit().await?;
+    }
+    Ok(failed)
+}
+
+/// `fail` in the caller's transaction.
+async fn fail_in(conn: &mut PgConnection, id: Uuid, reason: &str) -> Result<bool, sqlx::Error> {
     let failed = sqlx::query(
         "UPDATE notifications
             SET status = 'failed', in_flight = false, status_reason = $2,
@@ -436,7 +446,7 @@ pub async fn fail(pool: &PgPool, id: Uuid, reason: &str) -> Result<bool, sqlx::E
     )
     .bind(id)
     .bind(reason)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = failed else {
         return Ok(false);
@@ -457,9 +467,8 @@ pub async fn fail(pool: &PgPool, id: Uuid, reason: &str) -> Result<bool, sqlx::E
     .bind(id)
     .bind(SEND_FAILED_TYPE)
     .bind(payload)
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(true)
 }
 
@@ -485,22 +494,24 @@ pub async fn requeue_or_fail(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    match row {
+    let outcome = match row {
         Some((status, attempts, in_flight))
             if (status == "queued" || status == "sending") && !in_flight =>
         {
+            // Under the row lock: nothing claims it between the check and
+            // the requeue or the failure.
             if attempts < max_attempts {
-                enqueue_send(&mut tx, id).await?;
-                tx.commit().await?;
-                Ok(DeadLettered::Requeued)
+                enqueue_sends(&mut tx, &[id]).await?;
+                DeadLettered::Requeued
             } else {
-                tx.commit().await?;
-                fail(pool, id, "retries exhausted").await?;
-                Ok(DeadLettered::Failed)
+                fail_in(&mut tx, id, "retries exhausted").await?;
+                DeadLettered::Failed
             }
         }
-        _ => Ok(DeadLettered::AlreadyDone),
-    }
+        _ => return Ok(DeadLettered::AlreadyDone),
+    };
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 /// Claims older than `stale_after_secs` without an outcome (a crash during
@@ -531,8 +542,8 @@ pub async fn requeue_stale(
     .bind(requeue_after_secs as f64)
     .fetch_all(&mut *tx)
     .await?;
-    for id in &ids {
-        enqueue_send(&mut tx, *id).await?;
+    if !ids.is_empty() {
+        enqueue_sends(&mut tx, &ids).await?;
     }
     tx.commit().await?;
     Ok(ids.len())

@@ -8,7 +8,7 @@
 //! Rendering happens before a notification is stored, so a message that
 //! cannot be rendered is never queued.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use minijinja::{Environment, UndefinedBehavior};
@@ -75,6 +75,9 @@ pub struct Templates {
     env: Environment<'static>,
     /// template → locale → parts present.
     catalog: BTreeMap<String, BTreeMap<String, BTreeSet<&'static str>>>,
+    /// `template/locale/part` → the variables it reads from the data,
+    /// found once at load instead of at every render.
+    variables: HashMap<String, HashSet<String>>,
     default_locale: String,
 }
 
@@ -123,6 +126,7 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let mut catalog: BTreeMap<String, BTreeMap<String, BTreeSet<&'static str>>> =
             BTreeMap::new();
+        let mut variables = HashMap::new();
         for (name, source) in files {
             let mut segments = name.split('/');
             let (Some(template), Some(locale), Some(file), None) = (
@@ -142,7 +146,18 @@ impl Templates {
             };
             let (template, locale) = (template.to_owned(), locale.to_owned());
             env.add_template_owned(name.clone(), source)
-                .map_err(|error| TemplateError::Syntax { name, error })?;
+                .map_err(|error| TemplateError::Syntax {
+                    name: name.clone(),
+                    error,
+                })?;
+            let read = env
+                .get_template(&name)
+                .map_err(|error| TemplateError::Syntax {
+                    name: name.clone(),
+                    error,
+                })?
+                .undeclared_variables(false);
+            variables.insert(name, read);
             catalog
                 .entry(template)
                 .or_default()
@@ -153,6 +168,7 @@ impl Templates {
         let templates = Self {
             env,
             catalog,
+            variables,
             default_locale: default_locale.to_owned(),
         };
         templates.check()?;
@@ -273,15 +289,12 @@ impl Templates {
                     reason: e.to_string(),
                 })
         };
-        let missing: BTreeSet<String> = parts_for(channel)
+        let missing: BTreeSet<&str> = parts_for(channel)
             .iter()
-            .filter_map(|part| {
-                self.env
-                    .get_template(&format!("{template}/{locale}/{part}"))
-                    .ok()
-            })
-            .flat_map(|t| t.undeclared_variables(false))
-            .filter(|v| v != "notification_id" && !fields.contains_key(v))
+            .filter_map(|part| self.variables.get(&format!("{template}/{locale}/{part}")))
+            .flatten()
+            .map(String::as_str)
+            .filter(|v| *v != "notification_id" && !fields.contains_key(*v))
             .collect();
         if !missing.is_empty() {
             return Err(RenderError::Failed {

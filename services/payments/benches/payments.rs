@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 
 use payments::settings::Settings;
 use platform_dapr::Sidecar;
-use platform_settings::DatabaseSettings;
 use platform_settings::Source;
 use platform_test_support::{
-    Daprd, DaprdOptions, PspSandbox, RunningApp, TestDatabase, TestEnv, TestIssuer,
+    DaprdOptions, PspSandbox, TestDatabase, TestEnv, TestIssuer, start_with_options,
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -248,12 +247,10 @@ async fn figures(latencies: &Mutex<Vec<f64>>, elapsed: f64) -> Figures {
     }
 }
 
-fn resources(psp_url: &str) -> tempfile::TempDir {
+fn resources(psp: &PspSandbox) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let endpoint = format!(
-        "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: psp-bench\nspec:\n  baseUrl: {psp_url}\nscopes:\n  - payments\n"
-    );
-    std::fs::write(dir.path().join("psp-bench.yaml"), endpoint).expect("endpoint");
+    psp.write_http_endpoint(dir.path(), "psp-bench")
+        .expect("endpoint");
     let policy = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dapr-config/resiliency/payments.yaml"),
     )
@@ -271,7 +268,7 @@ async fn main() {
     psp.configure(json!({ "latency_ms": 0 }))
         .await
         .expect("zero latency");
-    let dir = resources(psp.url());
+    let dir = resources(&psp);
 
     let source = Source {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
@@ -287,18 +284,9 @@ async fn main() {
     let mut dapr = DaprdOptions::new("payments").expect("ports");
     dapr.extra_resources.push(dir.path().to_owned());
     // payments-state (PostgreSQL) in a database of this run.
-    let db = TestDatabase::create(&DatabaseSettings {
-        host: "127.0.0.1".into(),
-        port: 5432,
-        username: "payments".into(),
-        password: "payments".to_owned().into(),
-        database_name: "payments".into(),
-        require_ssl: false,
-        max_connections: 2,
-        acquire_timeout_ms: 5000,
-    })
-    .await
-    .expect("a payments database (make infra)");
+    let db = TestDatabase::create_for("payments")
+        .await
+        .expect("a payments database (make infra)");
     dapr.env.push((
         "PAYMENTS_STATE_DATABASE".into(),
         db.settings().database_name.clone(),
@@ -306,11 +294,11 @@ async fn main() {
     settings.dapr.http_port = dapr.http_port;
     settings.dapr.grpc_port = dapr.grpc_port;
     let dapr_settings = settings.dapr.clone();
-    let app =
-        RunningApp::start(payments::startup::build(settings).await.expect("build")).expect("serve");
-    let daprd = Daprd::start(&env, dapr, app.addr.port())
-        .await
-        .expect("daprd");
+    let (app, daprd) = start_with_options(&env, dapr, |_| async move {
+        Ok(payments::startup::build(settings).await?)
+    })
+    .await
+    .expect("payments with its sidecar");
     app.wait_ready(Duration::from_secs(30))
         .await
         .expect("ready");

@@ -105,12 +105,7 @@ impl Gateway {
     }
 
     pub async fn get(&self, id: PaymentId) -> Result<Payment, PaymentsError> {
-        Ok(self
-            .store
-            .load(id)
-            .await?
-            .ok_or(PaymentsError::NotFound)?
-            .value)
+        Ok(self.read(id).await?.value)
     }
 
     /// Applies `fact` to the saved payment: reload and re-apply on an ETag
@@ -119,7 +114,8 @@ impl Gateway {
         self.apply_to(id, None, fact).await
     }
 
-    /// [`Self::apply`] starting from a payment just read (saves a read).
+    /// [`Self::apply`] starting from a payment read before (saves a read; if
+    /// it changed since, the ETag conflict reloads it).
     async fn apply_to(
         &self,
         id: PaymentId,
@@ -189,7 +185,9 @@ impl Gateway {
             }
             Err(ProviderError::Unknown(reason)) => {
                 tracing::warn!(payment.id = %id, provider.reference = %reference, %reason, "authorization outcome unknown");
-                let payment = self.apply(id, &Fact::AttemptStarted { attempt }).await?;
+                let payment = self
+                    .apply_to(id, Some(read), &Fact::AttemptStarted { attempt })
+                    .await?;
                 self.mark_pending(id).await?;
                 Ok(Outcome::Pending(payment))
             }
@@ -219,35 +217,37 @@ impl Gateway {
         id: PaymentId,
         amount: Option<i64>,
     ) -> Result<Outcome, PaymentsError> {
-        let payment = self.get(id).await?;
-        let amount = payment.check_capture(amount)?;
-        let (authorization, attempt) = authorized_attempt(&payment)?;
+        let read = self.read(id).await?;
+        let amount = read.value.check_capture(amount)?;
+        let (authorization, attempt) = authorized_attempt(&read.value)?;
         let key = format!("{id}.capture");
         match self.provider.capture(&authorization, amount, &key).await {
             Ok(auth) => {
                 let fact = self.fact_for_attempt(&auth, id, attempt)?;
-                Ok(Outcome::Done(self.apply(id, &fact).await?))
+                Ok(Outcome::Done(self.apply_to(id, Some(read), &fact).await?))
             }
             Err(ProviderError::Unknown(reason)) => {
                 tracing::warn!(payment.id = %id, %reason, "capture outcome unknown");
                 self.mark_pending(id).await?;
-                Ok(Outcome::Pending(payment))
+                Ok(Outcome::Pending(read.value))
             }
             Err(e) => Err(self.after_failure(id, e).await),
         }
     }
 
     pub async fn cancel(&self, id: PaymentId) -> Result<Payment, PaymentsError> {
-        let payment = self.get(id).await?;
-        if !payment.check_cancel()? {
-            return self.apply(id, &Fact::CanceledBeforeConfirmation).await;
+        let read = self.read(id).await?;
+        if !read.value.check_cancel()? {
+            return self
+                .apply_to(id, Some(read), &Fact::CanceledBeforeConfirmation)
+                .await;
         }
-        let (authorization, attempt) = authorized_attempt(&payment)?;
+        let (authorization, attempt) = authorized_attempt(&read.value)?;
         let key = format!("{id}.void");
         match self.provider.void(&authorization, &key).await {
             Ok(auth) => {
                 let fact = self.fact_for_attempt(&auth, id, attempt)?;
-                self.apply(id, &fact).await
+                self.apply_to(id, Some(read), &fact).await
             }
             Err(ProviderError::Unknown(reason)) => {
                 tracing::warn!(payment.id = %id, %reason, "void outcome unknown");
@@ -264,9 +264,9 @@ impl Gateway {
         id: PaymentId,
         amount: Option<i64>,
     ) -> Result<(Outcome, u32), PaymentsError> {
-        let payment = self.get(id).await?;
-        let (number, amount) = payment.check_refund(amount)?;
-        let (authorization, _) = authorized_attempt(&payment)?;
+        let read = self.read(id).await?;
+        let (number, amount) = read.value.check_refund(amount)?;
+        let (authorization, _) = authorized_attempt(&read.value)?;
         let reference = ProviderReference::Refund(id, number).to_string();
         match self
             .provider
@@ -275,7 +275,10 @@ impl Gateway {
         {
             Ok(refund) => {
                 let fact = refund_fact(&refund, id, number)?;
-                Ok((Outcome::Done(self.apply(id, &fact).await?), number))
+                Ok((
+                    Outcome::Done(self.apply_to(id, Some(read), &fact).await?),
+                    number,
+                ))
             }
             Err(ProviderError::Unknown(reason)) => {
                 tracing::warn!(payment.id = %id, provider.reference = %reference, %reason, "refund outcome unknown");
@@ -285,7 +288,7 @@ impl Gateway {
                     amount,
                     status: RefundStatus::Pending,
                 });
-                let payment = self.apply(id, &fact).await?;
+                let payment = self.apply_to(id, Some(read), &fact).await?;
                 self.mark_pending(id).await?;
                 Ok((Outcome::Pending(payment), number))
             }
@@ -489,10 +492,9 @@ impl Gateway {
         } else {
             None
         };
-        match fact {
-            Some((reference, fact)) if self.store.load(reference.payment_id()).await?.is_some() => {
-                let id = reference.payment_id();
-                match self.apply(id, &fact).await {
+        match self.ours(fact).await? {
+            Some((id, read, fact)) => {
+                match self.apply_to(id, Some(read), &fact).await {
                     Ok(_) => {}
                     // Not consistent with what we know: ask the provider.
                     Err(PaymentsError::Domain(e)) => {
@@ -502,7 +504,7 @@ impl Gateway {
                     Err(e) => return Err(e),
                 }
             }
-            _ => self.sync_unknown(&event.kind, object_id.as_deref()).await?,
+            None => self.sync_unknown(&event.kind, object_id.as_deref()).await?,
         }
         self.kv
             .put(
@@ -531,16 +533,31 @@ impl Gateway {
             .get_authorization(object_id)
             .await
             .map_err(provider_error)?;
-        match found.as_ref().and_then(ProviderAuthorization::to_fact) {
-            Some((reference, fact)) if self.store.load(reference.payment_id()).await?.is_some() => {
-                self.apply(reference.payment_id(), &fact).await?;
+        match self
+            .ours(found.as_ref().and_then(ProviderAuthorization::to_fact))
+            .await?
+        {
+            Some((id, read, fact)) => {
+                self.apply_to(id, Some(read), &fact).await?;
             }
-            _ => tracing::info!(
+            None => tracing::info!(
                 provider.id = object_id,
                 "provider object is not one of our payments"
             ),
         }
         Ok(())
+    }
+
+    /// The payment a provider fact is about, read, when it is one of ours.
+    async fn ours(
+        &self,
+        fact: Option<(ProviderReference, Fact)>,
+    ) -> Result<Option<(PaymentId, Versioned<Payment>, Fact)>, PaymentsError> {
+        let Some((reference, fact)) = fact else {
+            return Ok(None);
+        };
+        let id = reference.payment_id();
+        Ok(self.store.load(id).await?.map(|read| (id, read, fact)))
     }
 }
 

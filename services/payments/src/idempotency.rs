@@ -54,17 +54,13 @@ enum RecordState {
     },
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn sha256_hex(parts: &[&[u8]]) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     for part in parts {
         ctx.update(&(part.len() as u64).to_be_bytes());
         ctx.update(part);
     }
-    hex(ctx.finish().as_ref())
+    hex::encode(ctx.finish())
 }
 
 fn problem(status: StatusCode, code: &'static str, title: &'static str) -> Response {

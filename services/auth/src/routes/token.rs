@@ -14,6 +14,7 @@ use crate::clients::{Client, OIDC_SCOPES, parse_scope, resolve_grant};
 use crate::crypto::{constant_time_eq, digest_secret, pkce_s256};
 use crate::oauth_error::OAuthError;
 use crate::tokens::{Subject, TokenResponse};
+use crate::users::role_scopes;
 
 #[instrument(skip_all, fields(grant_type, client_id))]
 pub async fn token(
@@ -271,13 +272,7 @@ async fn refresh_token(
     // change. Every refresh grants (originally granted) ∩ (what the roles
     // and the client allow now). A grant left with none of its service
     // scopes is over: revoked, like a reused token (ADR 0013).
-    let role_scopes: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT unnest(r.scopes) FROM user_roles ur JOIN roles r ON r.name = ur.role
-         WHERE ur.user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let role_scopes = role_scopes(&mut *tx, user_id).await?;
     let Some(granted) = current_scopes(&scope, &role_scopes, &client.allowed_scopes) else {
         state
             .tokens

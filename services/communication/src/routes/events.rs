@@ -26,7 +26,7 @@ use sqlx::PgConnection;
 use super::AppState;
 use crate::domain::{self, Channel};
 use crate::store::{self, Created, OverLimit};
-use crate::trigger::{self, PrepareError, Trigger};
+use crate::trigger::{self, Trigger};
 
 pub(crate) const REJECTED_TYPE: &str = "communication.event.rejected";
 
@@ -144,7 +144,7 @@ async fn handle(state: &AppState, topic: &str, body: Bytes) -> TopicResponse {
     span.record("event.type", event.event_type.as_str());
     let outcome = match plan(&event, &state.settings.links.statements_base_url) {
         Ok(None) => Outcome::Ignored,
-        Ok(Some(plan)) => notify(state, topic, &event, plan).await,
+        Ok(Some(plan)) => notify(state, topic, &event, &raw, plan).await,
         Err(reason) => reject(state, topic, &event, &raw, &reason).await,
     };
     let (label, response) = match outcome {
@@ -159,7 +159,13 @@ async fn handle(state: &AppState, topic: &str, body: Bytes) -> TopicResponse {
     response
 }
 
-async fn notify(state: &AppState, topic: &str, event: &CloudEvent<Value>, plan: Plan) -> Outcome {
+async fn notify(
+    state: &AppState,
+    topic: &str,
+    event: &CloudEvent<Value>,
+    raw: &Value,
+    plan: Plan,
+) -> Outcome {
     let contacts = match store::recipient(&state.pool, &plan.recipient_id).await {
         Ok(contacts) => contacts.unwrap_or_default(),
         Err(error) => {
@@ -193,15 +199,9 @@ async fn notify(state: &AppState, topic: &str, event: &CloudEvent<Value>, plan: 
         true,
     ) {
         Ok(draft) => draft,
-        Err(PrepareError::Render(error)) => {
-            let raw = serde_json::to_value(event).unwrap_or(Value::Null);
-            return reject(state, topic, event, &raw, &error.to_string()).await;
-        }
-        Err(error @ PrepareError::NoAddress(_)) => {
-            // prepare() records undeliverable drafts; this is not reached.
-            let raw = serde_json::to_value(event).unwrap_or(Value::Null);
-            return reject(state, topic, event, &raw, &error.to_string()).await;
-        }
+        // A template that cannot render this event. (NoAddress is not
+        // reached: prepare() records undeliverable drafts as `not_sent`.)
+        Err(error) => return reject(state, topic, event, raw, &error.to_string()).await,
     };
     let result: Result<Outcome, sqlx::Error> = async {
         let mut tx = state.pool.begin().await?;

@@ -84,7 +84,7 @@ pub(crate) async fn create(
         .to_owned();
     let raw: Value = serde_json::from_slice(&body)
         .map_err(|e| CommunicationError::invalid("body", format!("not JSON: {e}")))?;
-    let request: NewNotification = serde_json::from_value(raw.clone())
+    let request = NewNotification::deserialize(&raw)
         .map_err(|e| CommunicationError::invalid("body", e.to_string()))?;
     if !domain::valid_id(&request.recipient.id) {
         return Err(CommunicationError::invalid(

@@ -105,16 +105,14 @@ async fn bad_input_is_a_clear_422() {
 #[tokio::test]
 async fn an_opted_out_recipient_gets_not_sent_but_critical_categories_bypass_the_opt_out() {
     let app = TestApp::spawn(&Providers::unreachable()).await;
-    let res = app
-        .put(
-            "/v1/recipients/r1/preferences",
-            &json!({"preferences": [
-                {"category": "marketing", "channel": "email", "opted_out": true},
-                {"category": "security", "channel": "email", "opted_out": true},
-            ]}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    app.put_preferences(
+        "r1",
+        json!([
+            {"category": "marketing", "channel": "email", "opted_out": true},
+            {"category": "security", "channel": "email", "opted_out": true},
+        ]),
+    )
+    .await;
     let prefs: Value = app
         .get("/v1/recipients/r1/preferences")
         .await
@@ -129,12 +127,7 @@ async fn an_opted_out_recipient_gets_not_sent_but_critical_categories_bypass_the
             .contains(&json!("security"))
     );
 
-    let suppressed: Value = app
-        .notify(&new_id("key"), &promotion("r1"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let suppressed = app.create(&promotion("r1")).await;
     assert_eq!(suppressed["status"], "not_sent");
     assert_eq!(suppressed["status_reason"], "opted_out");
 
@@ -145,32 +138,14 @@ async fn an_opted_out_recipient_gets_not_sent_but_critical_categories_bypass_the
         "data": {"event": "new sign-in"},
         "channels": ["email"],
     });
-    let critical: Value = app
-        .notify(&new_id("key"), &alert)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let critical = app.create(&alert).await;
     assert_eq!(critical["status"], "queued", "{critical}");
 
     // Opted out by SMS only: email still goes.
-    let other: Value = app
-        .notify(&new_id("key"), &promotion("r2"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let other = app.create(&promotion("r2")).await;
     assert_eq!(other["status"], "queued");
 
-    let history: Value = app
-        .get(&format!(
-            "/v1/notifications/{}",
-            suppressed["id"].as_str().unwrap()
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = app.notification(suppressed["id"].as_str().unwrap()).await;
     assert_eq!(history["history"][0]["status"], "not_sent");
 }
 
@@ -229,12 +204,7 @@ async fn the_api_needs_its_scopes() {
 #[tokio::test]
 async fn the_status_machine_only_moves_forward() {
     let app = TestApp::spawn(&Providers::unreachable()).await;
-    let n: Value = app
-        .notify(&new_id("key"), &promotion("r1"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let n = app.create(&promotion("r1")).await;
     let mut conn = app.db.connect().await.unwrap();
     let id = n["id"].as_str().unwrap();
     let forward = sqlx::query(
@@ -252,12 +222,7 @@ async fn the_status_machine_only_moves_forward() {
             .await;
         assert!(res.is_err(), "failed -> {back} must be refused");
     }
-    let body: Value = app
-        .get(&format!("/v1/notifications/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = app.notification(id).await;
     assert_eq!(body["status"], "failed");
     let statuses: Vec<&str> = body["history"]
         .as_array()

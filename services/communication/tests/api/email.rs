@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{new_id, payment_succeeded, with_catcher};
 
@@ -14,25 +14,12 @@ async fn duplicate_payment_events_send_exactly_one_email() {
         .await;
     let event_id = new_id("evt");
     for _ in 0..3 {
-        app.publish_event(
-            "payments",
-            &event_id,
-            "payments.payment.succeeded",
-            payment_succeeded("pay_1", "cust-1", 1234),
-        )
-        .await;
+        app.publish_payment_succeeded(&event_id, "pay_1", "cust-1", 1234)
+            .await;
     }
     let all = app.wait_notifications(1).await;
     let sent = app.wait_status(&all[0].0, "sent").await;
-    app.daprd
-        .wait_for_metric(
-            "dapr_component_pubsub_ingress_count",
-            &[("topic", "payments"), ("process_status", "success")],
-            3.0,
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
+    app.wait_delivered("payments", 3.0).await;
 
     let mails = catcher.messages("anna@example.com").await.unwrap();
     assert_eq!(mails.len(), 1, "{mails:#?}");
@@ -82,13 +69,8 @@ async fn the_same_template_is_sent_in_each_recipients_language() {
     app.put_recipient("de-1", json!({"email": "de@example.com", "locale": "de"}))
         .await;
     for customer in ["en-1", "de-1"] {
-        app.publish_event(
-            "payments",
-            &new_id("evt"),
-            "payments.payment.succeeded",
-            payment_succeeded("pay_2", customer, 4250),
-        )
-        .await;
+        app.publish_payment_succeeded(&new_id("evt"), "pay_2", customer, 4250)
+            .await;
     }
     for (id, _, _) in app.wait_notifications(2).await {
         app.wait_status(&id, "sent").await;
@@ -152,12 +134,7 @@ async fn an_smtp_server_refusing_twice_then_accepting_delivers_one_email() {
         "template": "security_alert", "category": "security",
         "data": {"event": "password changed"}, "channels": ["email"],
     });
-    let created: Value = app
-        .notify(&new_id("key"), &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created = app.create(&body).await;
     let sent = app
         .wait_status(created["id"].as_str().unwrap(), "sent")
         .await;
@@ -178,12 +155,7 @@ async fn an_smtp_permanent_rejection_fails_the_notification_without_retrying() {
         "template": "security_alert", "category": "security",
         "data": {"event": "password changed"}, "channels": ["email"],
     });
-    let created: Value = app
-        .notify(&new_id("key"), &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created = app.create(&body).await;
     let failed = app
         .wait_status(created["id"].as_str().unwrap(), "failed")
         .await;
@@ -203,16 +175,14 @@ async fn an_opt_out_keeps_marketing_away_but_security_mail_gets_through() {
     let (catcher, app) = with_catcher(|_| {}).await;
     app.put_recipient("r1", json!({"email": "optout@example.com"}))
         .await;
-    let res = app
-        .put(
-            "/v1/recipients/r1/preferences",
-            &json!({"preferences": [
-                {"category": "marketing", "channel": "email", "opted_out": true},
-                {"category": "security", "channel": "email", "opted_out": true},
-            ]}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    app.put_preferences(
+        "r1",
+        json!([
+            {"category": "marketing", "channel": "email", "opted_out": true},
+            {"category": "security", "channel": "email", "opted_out": true},
+        ]),
+    )
+    .await;
     let promotion = json!({
         "recipient": {"id": "r1"}, "template": "promotion", "category": "marketing",
         "data": {"headline": "Sale", "offer": "Skis"},
@@ -221,18 +191,8 @@ async fn an_opt_out_keeps_marketing_away_but_security_mail_gets_through() {
         "recipient": {"id": "r1"}, "template": "security_alert", "category": "security",
         "data": {"event": "new sign-in"},
     });
-    let suppressed: Value = app
-        .notify(&new_id("key"), &promotion)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let critical: Value = app
-        .notify(&new_id("key"), &alert)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let suppressed = app.create(&promotion).await;
+    let critical = app.create(&alert).await;
     app.wait_status(critical["id"].as_str().unwrap(), "sent")
         .await;
 
@@ -253,13 +213,7 @@ async fn concurrent_emails_each_reach_their_own_recipient() {
             "data": {"headline": format!("For {id}"), "offer": format!("Offer for {id}")},
         });
         let app = &app;
-        async move {
-            app.notify(&new_id("key"), &body)
-                .await
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        async move { app.create(&body).await }
     });
     let created = futures::future::join_all(requests).await;
     for n in &created {

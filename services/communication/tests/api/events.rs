@@ -1,28 +1,21 @@
 //! Domain events → notifications: recipient resolution through the
 //! directory, exactly once per event, preferences, rejection with a reason.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::helpers::{new_id, payment_succeeded};
+use crate::helpers::{new_id, payment_succeeded, with_notify};
 
 const PHONE: &str = "+4917012345678";
 
 #[tokio::test]
 async fn a_redelivered_payment_event_sends_one_sms_to_the_directory_contact() {
-    let (notify, app) = crate::helpers::with_notify(|_| {}).await;
+    let (notify, app) = with_notify(|_| {}).await;
     app.put_recipient("cust-1", json!({"phone": PHONE, "locale": "de"}))
         .await;
     let event_id = new_id("evt");
     for _ in 0..3 {
-        app.publish_event(
-            "payments",
-            &event_id,
-            "payments.payment.succeeded",
-            payment_succeeded("pay_1", "cust-1", 1999),
-        )
-        .await;
+        app.publish_payment_succeeded(&event_id, "pay_1", "cust-1", 1999)
+            .await;
     }
     let all = app.wait_notifications(1).await;
     app.wait_status(&all[0].0, "sent").await;
@@ -35,21 +28,13 @@ async fn a_redelivered_payment_event_sends_one_sms_to_the_directory_contact() {
         sent[0]["body"]
     );
     // Every delivery was handled (the later ones as duplicates) before this.
-    app.daprd
-        .wait_for_metric(
-            "dapr_component_pubsub_ingress_count",
-            &[("topic", "payments"), ("process_status", "success")],
-            3.0,
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
+    app.wait_delivered("payments", 3.0).await;
     assert_eq!(app.notifications().await.len(), 1);
 }
 
 #[tokio::test]
 async fn an_event_that_can_never_notify_goes_to_the_dead_letter_topic_with_its_reason() {
-    let (_notify, app) = crate::helpers::with_notify(|_| {}).await;
+    let (_notify, app) = with_notify(|_| {}).await;
     let mut data = payment_succeeded("pay_2", "cust-2", 500);
     data.as_object_mut().unwrap().remove("currency");
     app.publish_event(
@@ -75,14 +60,9 @@ async fn an_event_that_can_never_notify_goes_to_the_dead_letter_topic_with_its_r
 
 #[tokio::test]
 async fn a_recipient_without_contacts_is_recorded_as_not_sent() {
-    let (_notify, app) = crate::helpers::with_notify(|_| {}).await;
-    app.publish_event(
-        "payments",
-        &new_id("evt"),
-        "payments.payment.succeeded",
-        payment_succeeded("pay_3", "nobody", 500),
-    )
-    .await;
+    let (_notify, app) = with_notify(|_| {}).await;
+    app.publish_payment_succeeded(&new_id("evt"), "pay_3", "nobody", 500)
+        .await;
     let all = app.wait_notifications(1).await;
     let body = app.wait_status(&all[0].0, "not_sent").await;
     assert_eq!(body["status_reason"], "no_address");
@@ -90,18 +70,16 @@ async fn a_recipient_without_contacts_is_recorded_as_not_sent() {
 
 #[tokio::test]
 async fn opt_outs_apply_to_events_but_receipts_are_critical() {
-    let (notify, app) = crate::helpers::with_notify(|_| {}).await;
+    let (notify, app) = with_notify(|_| {}).await;
     app.put_recipient("cust-4", json!({"phone": PHONE})).await;
-    let res = app
-        .put(
-            "/v1/recipients/cust-4/preferences",
-            &json!({"preferences": [
-                {"category": "payments", "channel": "sms", "opted_out": true},
-                {"category": "payment_receipt", "channel": "sms", "opted_out": true},
-            ]}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    app.put_preferences(
+        "cust-4",
+        json!([
+            {"category": "payments", "channel": "sms", "opted_out": true},
+            {"category": "payment_receipt", "channel": "sms", "opted_out": true},
+        ]),
+    )
+    .await;
     let failed = json!({
         "payment_id": "pay_4", "amount": 700, "currency": "EUR",
         "customer_reference": "cust-4", "reason": "card declined",
@@ -114,22 +92,12 @@ async fn opt_outs_apply_to_events_but_receipts_are_critical() {
         failed,
     )
     .await;
-    app.publish_event(
-        "payments",
-        &new_id("evt"),
-        "payments.payment.succeeded",
-        payment_succeeded("pay_4", "cust-4", 700),
-    )
-    .await;
+    app.publish_payment_succeeded(&new_id("evt"), "pay_4", "cust-4", 700)
+        .await;
     let all = app.wait_notifications(2).await;
     let mut statuses = Vec::new();
     for (id, _, _) in &all {
-        let body: Value = app
-            .get(&format!("/v1/notifications/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body = app.notification(id).await;
         let status = if body["template"] == "payment_receipt" {
             app.wait_status(id, "sent").await["status"].clone()
         } else {

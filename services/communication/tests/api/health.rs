@@ -1,9 +1,4 @@
-use std::path::Path;
-
-use communication::settings::Settings;
-use platform_settings::Source;
-
-use crate::helpers::{Providers, TestApp};
+use crate::helpers::{Providers, TestApp, settings};
 
 #[tokio::test]
 async fn ready_with_its_sidecar_and_database_and_not_ready_without_the_sidecar() {
@@ -40,11 +35,7 @@ async fn ready_with_its_sidecar_and_database_and_not_ready_without_the_sidecar()
 #[tokio::test]
 async fn not_ready_while_its_database_is_unreachable() {
     let env = platform_test_support::TestEnv::start().await.unwrap();
-    let source = Source {
-        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-        environment: "test".into(),
-    };
-    let mut settings = Settings::load(&source).unwrap();
+    let mut settings = settings();
     settings.server.port = 0;
     // A port nothing listens on: the pool connects lazily, so the service
     // starts and reports the database in /readyz.
@@ -53,15 +44,13 @@ async fn not_ready_while_its_database_is_unreachable() {
     let mut dapr = platform_test_support::DaprdOptions::new("communication").unwrap();
     dapr.env = Providers::unreachable().sidecar_env();
     let _email_binding = crate::helpers::email_binding(&env, &mut dapr).await;
-    settings.dapr.http_port = dapr.http_port;
-    settings.dapr.grpc_port = dapr.grpc_port;
-    let app = platform_test_support::RunningApp::start(
-        communication::startup::build(settings).await.unwrap(),
-    )
+    let (app, _daprd) = platform_test_support::start_with_options(&env, dapr, |dapr| {
+        settings.dapr.http_port = dapr.http_port;
+        settings.dapr.grpc_port = dapr.grpc_port;
+        async move { Ok(communication::startup::build(settings).await?) }
+    })
+    .await
     .unwrap();
-    let _daprd = platform_test_support::Daprd::start(&env, dapr, app.addr.port())
-        .await
-        .unwrap();
 
     let ready = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -80,11 +69,7 @@ async fn a_template_that_does_not_parse_stops_the_start() {
     let en = dir.path().join("broken/en");
     std::fs::create_dir_all(&en).unwrap();
     std::fs::write(en.join("sms.txt"), "Hello {{ name ").unwrap();
-    let source = Source {
-        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-        environment: "test".into(),
-    };
-    let mut settings = Settings::load(&source).unwrap();
+    let mut settings = settings();
     settings.server.port = 0;
     settings.templates.dir = Some(dir.path().to_path_buf());
     let error = communication::startup::build(settings).await.err().unwrap();

@@ -6,6 +6,7 @@ use platform_settings::Source;
 pub use platform_test_support::authorized_client;
 use platform_test_support::{
     Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer, eventually,
+    start_with_options,
 };
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -128,16 +129,16 @@ impl TestApp {
         let mut dapr = DaprdOptions::new("communication").expect("sidecar ports");
         dapr.env = providers.sidecar_env();
         let email_binding = email_binding(&env, &mut dapr).await;
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
-        let server = communication::startup::build(settings.clone())
-            .await
-            .expect("communication builds");
-        let app = RunningApp::start(server).expect("app runs");
+        let (app, daprd) = start_with_options(&env, dapr, |dapr| {
+            settings.dapr.http_port = dapr.http_port;
+            settings.dapr.grpc_port = dapr.grpc_port;
+            let settings = settings.clone();
+            async move { Ok(communication::startup::build(settings).await?) }
+        })
+        .await
+        .expect("communication with its sidecar");
+        // restart() builds on the same port.
         settings.server.port = app.addr.port();
-        let daprd = Daprd::start(&env, dapr, app.addr.port())
-            .await
-            .expect("sidecar");
         app.wait_ready(Duration::from_secs(30))
             .await
             .expect("communication ready");
@@ -188,6 +189,24 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Creates a notification under a fresh Idempotency-Key; its body.
+    pub async fn create(&self, body: &Value) -> Value {
+        self.notify(&new_id("key"), body)
+            .await
+            .json()
+            .await
+            .expect("notification body")
+    }
+
+    /// `GET /v1/notifications/{id}` (with its history).
+    pub async fn notification(&self, id: &str) -> Value {
+        self.get(&format!("/v1/notifications/{id}"))
+            .await
+            .json()
+            .await
+            .expect("notification body")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.expect("request")
     }
@@ -209,6 +228,17 @@ impl TestApp {
             "{}",
             res.text().await.unwrap_or_default()
         );
+    }
+
+    /// Replaces recipient `id`'s preferences (`[{category, channel, opted_out}]`).
+    pub async fn put_preferences(&self, id: &str, preferences: Value) {
+        let res = self
+            .put(
+                &format!("/v1/recipients/{id}/preferences"),
+                &json!({ "preferences": preferences }),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
     }
 
     /// Waits until notification `id` has `status`; returns its body.
@@ -241,6 +271,37 @@ impl TestApp {
             .publish_cloudevent(PUBSUB, topic, &event)
             .await
             .expect("publish");
+    }
+
+    /// Publishes a payments.payment.succeeded event (see `payment_succeeded`).
+    pub async fn publish_payment_succeeded(
+        &self,
+        event_id: &str,
+        payment_id: &str,
+        customer: &str,
+        amount: i64,
+    ) {
+        self.publish_event(
+            "payments",
+            event_id,
+            "payments.payment.succeeded",
+            payment_succeeded(payment_id, customer, amount),
+        )
+        .await;
+    }
+
+    /// Waits until the sidecar has handed `count` deliveries on `topic` to
+    /// the app successfully (duplicates included).
+    pub async fn wait_delivered(&self, topic: &str, count: f64) {
+        self.daprd
+            .wait_for_metric(
+                "dapr_component_pubsub_ingress_count",
+                &[("topic", topic), ("process_status", "success")],
+                count,
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("deliveries handled");
     }
 
     /// Notifications in the database: (id, recipient, status).
@@ -322,6 +383,20 @@ pub async fn with_catcher(
     providers.smtp_port = catcher.smtp_port();
     let app = TestApp::spawn_in(env, &providers, adjust).await;
     (catcher, app)
+}
+
+/// A security alert for a new recipient over `channel` only, to the
+/// `contact` (field, value), e.g. `("phone", "+49...")`.
+pub fn alert(channel: &str, contact: (&str, &str)) -> Value {
+    let mut recipient = json!({"id": new_id("r")});
+    recipient[contact.0] = json!(contact.1);
+    json!({
+        "recipient": recipient,
+        "template": "security_alert",
+        "category": "security",
+        "data": {"event": "new sign-in"},
+        "channels": [channel],
+    })
 }
 
 /// A payments.payment.succeeded event's data.

@@ -4,36 +4,19 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::new_id;
+use crate::helpers::{alert, with_notify};
 
 const PHONE: &str = "+4915112345678";
 
-fn alert(channel: &str, contact: (&str, &str)) -> Value {
-    let mut recipient = json!({"id": new_id("r")});
-    recipient[contact.0] = json!(contact.1);
-    json!({
-        "recipient": recipient,
-        "template": "security_alert",
-        "category": "security",
-        "data": {"event": "new sign-in"},
-        "channels": [channel],
-    })
-}
-
 #[tokio::test]
 async fn sms_fails_over_from_the_primary_to_the_secondary_provider() {
-    let (notify, app) = crate::helpers::with_notify(|_| {}).await;
+    let (notify, app) = with_notify(|_| {}).await;
     notify
         .configure("sms-primary", json!({"mode": "fail", "fail_status": 503}))
         .await
         .unwrap();
 
-    let created: Value = app
-        .notify(&new_id("key"), &alert("sms", ("phone", PHONE)))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created = app.create(&alert("sms", ("phone", PHONE))).await;
     let id = created["id"].as_str().unwrap();
     let sent = app.wait_status(id, "sent").await;
 
@@ -59,18 +42,13 @@ async fn sms_fails_over_from_the_primary_to_the_secondary_provider() {
 
 #[tokio::test]
 async fn a_provider_failing_twice_then_succeeding_delivers_exactly_once() {
-    let (notify, app) = crate::helpers::with_notify(|_| {}).await;
+    let (notify, app) = with_notify(|_| {}).await;
     notify
         .configure("push", json!({"fail_next": 2, "fail_status": 503}))
         .await
         .unwrap();
 
-    let created: Value = app
-        .notify(&new_id("key"), &alert("push", ("push_token", "device-1")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created = app.create(&alert("push", ("push_token", "device-1"))).await;
     let sent = app
         .wait_status(created["id"].as_str().unwrap(), "sent")
         .await;
@@ -91,14 +69,9 @@ async fn a_provider_failing_twice_then_succeeding_delivers_exactly_once() {
 
 #[tokio::test]
 async fn a_permanent_failure_is_not_retried_and_goes_to_the_dead_letter_topic_as_failed() {
-    let (notify, app) = crate::helpers::with_notify(|_| {}).await;
+    let (notify, app) = with_notify(|_| {}).await;
 
-    let created: Value = app
-        .notify(&new_id("key"), &alert("sms", ("phone", "+15005550001")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created = app.create(&alert("sms", ("phone", "+15005550001"))).await;
     let id = created["id"].as_str().unwrap();
     let failed = app.wait_status(id, "failed").await;
 
@@ -129,18 +102,13 @@ async fn a_permanent_failure_is_not_retried_and_goes_to_the_dead_letter_topic_as
 
 #[tokio::test]
 async fn retriable_failures_are_bounded_then_failed_and_dead_lettered() {
-    let (notify, app) = crate::helpers::with_notify(|s| s.sending.max_attempts = 2).await;
+    let (notify, app) = with_notify(|s| s.sending.max_attempts = 2).await;
     notify
         .configure("push", json!({"mode": "throttle"}))
         .await
         .unwrap();
 
-    let created: Value = app
-        .notify(&new_id("key"), &alert("push", ("push_token", "device-2")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created = app.create(&alert("push", ("push_token", "device-2"))).await;
     let failed = app
         .wait_status(created["id"].as_str().unwrap(), "failed")
         .await;
@@ -156,13 +124,8 @@ async fn retriable_failures_are_bounded_then_failed_and_dead_lettered() {
 
 #[tokio::test]
 async fn every_status_change_is_published_as_an_event() {
-    let (_notify, app) = crate::helpers::with_notify(|_| {}).await;
-    let created: Value = app
-        .notify(&new_id("key"), &alert("push", ("push_token", "device-3")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (_notify, app) = with_notify(|_| {}).await;
+    let created = app.create(&alert("push", ("push_token", "device-3"))).await;
     let id = created["id"].as_str().unwrap();
     app.wait_status(id, "sent").await;
 
@@ -193,17 +156,12 @@ async fn every_status_change_is_published_as_an_event() {
 async fn a_job_dapr_gives_up_on_is_queued_again_while_attempts_remain() {
     // More attempts than Dapr's redeliveries (1 + 4): Dapr dead-letters the
     // job after 5, and the service queues it again instead of failing it.
-    let (notify, app) = crate::helpers::with_notify(|s| s.sending.max_attempts = 12).await;
+    let (notify, app) = with_notify(|s| s.sending.max_attempts = 12).await;
     notify
         .configure("push", json!({"mode": "fail", "fail_status": 503}))
         .await
         .unwrap();
-    let created: Value = app
-        .notify(&new_id("key"), &alert("push", ("push_token", "device-4")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created = app.create(&alert("push", ("push_token", "device-4"))).await;
     let id = created["id"].as_str().unwrap();
     let path = format!("/v1/notifications/{id}");
     platform_test_support::eventually(

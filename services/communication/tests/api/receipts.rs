@@ -9,23 +9,11 @@ use std::time::Duration;
 use platform_test_support::{NotifySandbox, eventually, free_port};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, new_id};
+use crate::helpers::{TestApp, alert, new_id};
 
 const PHONE: &str = "+4915112345678";
 /// The sandbox's default `NOTIFY_CALLBACK_SECRET` = communication's default.
 const SECRET: &[u8] = b"notify_local_sandbox";
-
-fn alert(channel: &str, contact: (&str, &str)) -> Value {
-    let mut recipient = json!({"id": new_id("r")});
-    recipient[contact.0] = json!(contact.1);
-    json!({
-        "recipient": recipient,
-        "template": "security_alert",
-        "category": "security",
-        "data": {"event": "new sign-in"},
-        "channels": [channel],
-    })
-}
 
 /// The sandbox and communication, with receipts posted to `receipts_port`
 /// (the app's own port unless given: receipts then reach the app).
@@ -40,8 +28,7 @@ async fn with_receipts(receipts_port: Option<u16>) -> (NotifySandbox, TestApp) {
 }
 
 async fn create(app: &TestApp, body: &Value) -> String {
-    let created: Value = app.notify(&new_id("key"), body).await.json().await.unwrap();
-    created["id"].as_str().unwrap().to_owned()
+    app.create(body).await["id"].as_str().unwrap().to_owned()
 }
 
 fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
@@ -218,12 +205,7 @@ async fn a_replayed_receipt_changes_nothing_and_the_status_never_regresses() {
     assert_eq!((status, answer["result"].as_str()), (200, Some("ignored")));
     assert_eq!(answer["status"], "delivered");
 
-    let after: Value = app
-        .get(&format!("/v1/notifications/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after = app.notification(&id).await;
     assert_eq!(after["status"], "delivered");
     assert_eq!(statuses(&after), ["queued", "sending", "sent", "delivered"]);
 
@@ -262,12 +244,7 @@ async fn a_bad_signature_is_401_and_changes_nothing() {
             "{problem}"
         );
     }
-    let after: Value = app
-        .get(&format!("/v1/notifications/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after = app.notification(&id).await;
     assert_eq!(after["status"], "sent");
     assert_eq!(statuses(&after), ["queued", "sending", "sent"]);
 

@@ -2,11 +2,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use payments::settings::Settings;
-use platform_settings::DatabaseSettings;
 use platform_settings::Source;
 pub use platform_test_support::authorized_client;
 use platform_test_support::{
     Daprd, DaprdOptions, PspSandbox, RunningApp, TestDatabase, TestEnv, TestIssuer, eventually,
+    start_with_options,
 };
 use serde_json::{Value, json};
 
@@ -24,24 +24,10 @@ pub struct TestApp {
     _resources: Option<tempfile::TempDir>,
 }
 
-/// The `payments` role and database of scripts/sql/service-databases.sql.
-pub fn payments_database() -> DatabaseSettings {
-    DatabaseSettings {
-        host: "127.0.0.1".into(),
-        port: 5432,
-        username: "payments".into(),
-        password: "payments".to_owned().into(),
-        database_name: "payments".into(),
-        require_ssl: false,
-        max_connections: 2,
-        acquire_timeout_ms: 5000,
-    }
-}
-
 /// A database of its own for this test's `payments-state`, and the sidecar
 /// environment that points the component at it.
 pub async fn state_database(dapr: &mut DaprdOptions) -> TestDatabase {
-    let db = TestDatabase::create(&payments_database())
+    let db = TestDatabase::create_for("payments")
         .await
         .expect("a payments test database (make infra)");
     dapr.env.push((
@@ -94,39 +80,7 @@ fn provider_resources(psp_url: &str, tweak: &dyn Fn(String) -> String) -> tempfi
 impl TestApp {
     /// payments and its sidecar, no provider.
     pub async fn spawn() -> Self {
-        let env = TestEnv::start().await.expect("test env");
-        let mut settings = settings();
-        let issuer = TestIssuer::start().await.expect("token issuer");
-        settings.auth.issuer = issuer.issuer().to_owned();
-        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-        let mut dapr = DaprdOptions::new("payments").expect("sidecar ports");
-        let db = state_database(&mut dapr).await;
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
-        let app = RunningApp::start(
-            payments::startup::build(settings)
-                .await
-                .expect("payments builds"),
-        )
-        .expect("payments serves");
-        let daprd = Daprd::start(&env, dapr, app.addr.port())
-            .await
-            .expect("payments sidecar");
-        app.wait_ready(Duration::from_secs(20))
-            .await
-            .expect("payments ready");
-        let token = issuer.token("payments", &["payments:read", "payments:write"]);
-        let http = authorized_client(&token).expect("client");
-        Self {
-            app,
-            daprd,
-            env,
-            issuer,
-            http,
-            psp: None,
-            db,
-            _resources: None,
-        }
+        Self::start(None).await
     }
 
     /// payments, its sidecar and the PSP sandbox, which sends its webhooks
@@ -138,47 +92,58 @@ impl TestApp {
     /// Like [`Self::spawn_with_psp`], with the provider Resiliency policy
     /// changed by `tweak` (e.g. no retries).
     pub async fn spawn_with_psp_policy(tweak: &dyn Fn(String) -> String) -> Self {
+        Self::start(Some(tweak)).await
+    }
+
+    /// payments and its sidecar; with `provider_tweak`, also the PSP sandbox
+    /// behind the test's own endpoint and the tweaked provider Resiliency.
+    async fn start(provider_tweak: Option<&dyn Fn(String) -> String>) -> Self {
         let env = TestEnv::start().await.expect("test env");
-        let psp = PspSandbox::start(None).await.expect("psp sandbox");
-        let resources = provider_resources(psp.url(), tweak);
         let mut settings = settings();
         let issuer = TestIssuer::start().await.expect("token issuer");
         settings.auth.issuer = issuer.issuer().to_owned();
         settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-        settings.provider.endpoint = "psp-test".into();
-        settings.provider.webhook_secret = psp.webhook_secret().to_owned().into();
-        settings.reconciliation.binding = "payments-reconcile-test".into();
         let mut dapr = DaprdOptions::new("payments").expect("sidecar ports");
-        dapr.extra_resources.push(resources.path().to_owned());
+        let provider = match provider_tweak {
+            Some(tweak) => {
+                let psp = PspSandbox::start(None).await.expect("psp sandbox");
+                let resources = provider_resources(psp.url(), tweak);
+                settings.provider.endpoint = "psp-test".into();
+                settings.provider.webhook_secret = psp.webhook_secret().to_owned().into();
+                settings.reconciliation.binding = "payments-reconcile-test".into();
+                dapr.extra_resources.push(resources.path().to_owned());
+                Some((psp, resources))
+            }
+            None => None,
+        };
         let db = state_database(&mut dapr).await;
         settings.dapr.http_port = dapr.http_port;
         settings.dapr.grpc_port = dapr.grpc_port;
-        let app = RunningApp::start(
-            payments::startup::build(settings)
-                .await
-                .expect("payments builds"),
-        )
-        .expect("payments serves");
-        let daprd = Daprd::start(&env, dapr, app.addr.port())
-            .await
-            .expect("payments sidecar");
+        let (app, daprd) = start_with_options(&env, dapr, |_| async move {
+            Ok(payments::startup::build(settings).await?)
+        })
+        .await
+        .expect("payments with its sidecar");
         app.wait_ready(Duration::from_secs(20))
             .await
             .expect("payments ready");
-        psp.set_webhook_url(Some(&app.url("/v1/webhooks/psp")))
-            .await
-            .expect("webhook url");
+        if let Some((psp, _)) = &provider {
+            psp.set_webhook_url(Some(&app.url("/v1/webhooks/psp")))
+                .await
+                .expect("webhook url");
+        }
         let token = issuer.token("payments", &["payments:read", "payments:write"]);
         let http = authorized_client(&token).expect("client");
+        let (psp, resources) = provider.unzip();
         Self {
             app,
             daprd,
             env,
             issuer,
             http,
-            psp: Some(psp),
+            psp,
             db,
-            _resources: Some(resources),
+            _resources: resources,
         }
     }
 
@@ -276,9 +241,10 @@ impl TestApp {
             .command(&["XRANGE", "payments", "-", "+"])
             .await
             .unwrap_or_default();
+        let type_field = format!("\"type\":\"{event_type}\"");
         reply
             .lines()
-            .filter(|l| l.contains(&format!("\"type\":\"{event_type}\"")) && l.contains(subject))
+            .filter(|l| l.contains(&type_field) && l.contains(subject))
             .count()
     }
 }

@@ -133,16 +133,7 @@ async fn a_webhook_for_an_unknown_object_triggers_a_status_sync() {
     // before saving the answer); its webhook is lost.
     app.psp().set_webhook_url(None).await.unwrap();
     let id = app.new_payment(1000, "manual").await;
-    let created = reqwest::Client::new()
-        .post(format!("{}/v1/authorizations", app.psp().url()))
-        .header("Idempotency-Key", format!("{id}.a1"))
-        .json(
-            &json!({"amount": 1000, "currency": "EUR", "card_number": "4242424242424242",
-                      "reference": format!("{id}.a1"), "capture": false}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let created = authorize_at_the_provider(&app, &id).await;
     assert_eq!(created.status(), 201);
     let auth: Value = created.json().await.unwrap();
     app.psp()
@@ -188,16 +179,7 @@ async fn concurrent_webhooks_for_the_same_change_publish_one_event() {
     let app = TestApp::spawn_with_psp().await;
     app.psp().set_webhook_url(None).await.unwrap();
     let id = app.new_payment(1000, "manual").await;
-    let created = reqwest::Client::new()
-        .post(format!("{}/v1/authorizations", app.psp().url()))
-        .header("Idempotency-Key", format!("{id}.a1"))
-        .json(
-            &json!({"amount": 1000, "currency": "EUR", "card_number": "4242424242424242",
-                      "reference": format!("{id}.a1"), "capture": false}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let created = authorize_at_the_provider(&app, &id).await;
     let auth: Value = created.json().await.unwrap();
     let secret = app.psp().webhook_secret().as_bytes().to_vec();
 
@@ -219,4 +201,20 @@ async fn concurrent_webhooks_for_the_same_change_publish_one_event() {
     // A failed ETag check must not publish its event (the outbox commits the
     // state and the event in one database transaction).
     app.expect_event_once("payments.payment.updated", &id).await;
+}
+
+/// Authorizes attempt 1 of payment `id` (1000 EUR, manual capture) straight
+/// at the provider, as if payments had crashed before saving the answer.
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
+async fn authorize_at_the_provider(app: &TestApp, id: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/v1/authorizations", app.psp().url()))
+        .header("Idempotency-Key", format!("{id}.a1"))
+        .json(
+            &json!({"amount": 1000, "currency": "EUR", "card_number": "4242424242424242",
+                      "reference": format!("{id}.a1"), "capture": false}),
+        )
+        .send()
+        .await
+        .unwrap()
 }
