@@ -6,8 +6,10 @@
 //! * [`layers`]: request id, tracing span, HTTP metrics, request timeout and
 //!   problem+json fallbacks around a service's router.
 //! * [`shutdown`]: SIGTERM/SIGINT, then drain in-flight requests.
+//! * [`background`]: the service's background loops, stopped after the drain.
 
 pub mod auth;
+pub mod background;
 mod bootstrap;
 pub mod checks;
 pub mod layers;
@@ -21,6 +23,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use background::{BackgroundTasks, StopSignal};
 pub use bootstrap::{StartupError, run_service};
 pub use readiness::{Check, CheckFuture, Readiness};
 
@@ -30,6 +33,7 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     shutdown_grace: Duration,
+    background: BackgroundTasks,
 }
 
 impl Server {
@@ -45,7 +49,16 @@ impl Server {
             listener,
             router,
             shutdown_grace,
+            background: BackgroundTasks::new(),
         })
+    }
+
+    /// The service's background loops: they run while the server serves and
+    /// are stopped (with the same grace) after in-flight requests drained.
+    #[must_use]
+    pub fn with_background(mut self, background: BackgroundTasks) -> Self {
+        self.background = background;
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -69,18 +82,32 @@ impl Server {
             let _ = signalled_tx.send(());
         });
         let grace = self.shutdown_grace;
-        tokio::select! {
-            result = serve => result?,
-            () = async move {
-                if signalled_rx.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
+        let drained = async move {
+            tokio::select! {
+                result = serve => result,
+                () = async move {
+                    if signalled_rx.await.is_ok() {
+                        tokio::time::sleep(grace).await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                } => {
+                    tracing::warn!(shutdown.grace_ms = grace.as_millis(), "in-flight requests outlived the shutdown grace; exiting anyway");
+                    Ok(())
                 }
-            } => {
-                tracing::warn!(shutdown.grace_ms = grace.as_millis(), "in-flight requests outlived the shutdown grace; exiting anyway");
             }
-        }
+        };
+        tokio::pin!(drained);
+        let mut background = self.background;
+        let result = loop {
+            tokio::select! {
+                result = &mut drained => break result,
+                // Logged where it is detected; the others keep running.
+                _early = background.first_early_exit() => {}
+            }
+        };
+        background.stop(grace).await;
+        result?;
         tracing::info!("server stopped");
         Ok(())
     }
