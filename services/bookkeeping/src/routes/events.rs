@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use platform_dapr::{CloudEvent, TopicResponse};
+use platform_consumer::{CloudEvent, TopicResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::{Acquire, PgConnection};

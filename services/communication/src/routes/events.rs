@@ -18,7 +18,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use platform_dapr::{CloudEvent, TopicResponse};
+use platform_consumer::{CloudEvent, TopicResponse};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
