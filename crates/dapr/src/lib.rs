@@ -7,11 +7,9 @@
 //! the sidecar's job, declared in `dapr-config/resiliency/`.
 
 mod client;
-mod cloudevent;
 mod error;
 mod state;
 
 pub use client::Sidecar;
-pub use cloudevent::{CloudEvent, TopicResponse};
 pub use error::SidecarError;
 pub use state::{OutboxEvent, StateEntry, StateOperation};

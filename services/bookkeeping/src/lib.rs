@@ -2,11 +2,11 @@
 //!
 //! Owns the PostgreSQL database `bookkeeping` (migrations in `migrations/`).
 //! Consumes domain events over Dapr pub/sub through declarative
-//! subscriptions (`dapr-config/subscriptions/`), applying each event exactly
-//! once through the [`inbox`].
+//! subscriptions (`dapr-config/subscriptions/`), [`booking`] each event
+//! exactly once through the inbox of `platform_consumer`.
 
+pub mod booking;
 pub mod error;
-pub mod inbox;
 pub mod ledger;
 pub mod posting_rules;
 mod routes;

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform_dapr::Sidecar;
-use platform_server::{Readiness, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
 use platform_settings::Source;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
 use tokio::sync::Semaphore;
 
+use crate::booking::{Bookkeeper, EventBatcher};
 use crate::ledger::Ledger;
 use crate::routes::{self, AppState};
 use crate::settings::Settings;
@@ -49,8 +50,17 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         settings.dapr.probe_timeout(),
     );
 
-    let (event_batcher, batch_loop) = routes::events::EventBatcher::new(settings.events.max_batch);
+    let bookkeeper = Bookkeeper::new(
+        pool.clone(),
+        sidecar.clone(),
+        settings.events.lock_timeout_ms,
+    );
+    let (event_batcher, batch_loop) =
+        EventBatcher::new(bookkeeper.clone(), settings.events.max_batch);
+    let mut background = BackgroundTasks::new();
+    background.spawn("event-batcher", |stop| batch_loop.run(stop));
     let state = AppState {
+        bookkeeper,
         event_batcher,
         ledger: Ledger::new(pool.clone()),
         statements: Statements::new(pool.clone()),
@@ -58,9 +68,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         statement_settings: settings.statements.clone(),
         sidecar,
         pool,
-        lock_timeout_ms: settings.events.lock_timeout_ms,
     };
-    tokio::spawn(batch_loop.run(state.clone()));
     tokio::spawn(routes::statements::sweep(
         state.clone(),
         Duration::from_millis(settings.statements.sweep_interval_ms),
@@ -72,5 +80,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     )
     .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
-    Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
+    Ok(Server::bind(addr, router, settings.server.shutdown_grace())
+        .await?
+        .with_background(background))
 }

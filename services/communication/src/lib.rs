@@ -11,6 +11,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod outbox;
 mod routes;
 pub mod sender;

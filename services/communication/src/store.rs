@@ -1,6 +1,7 @@
 //! The notifications table and everything a notification is decided by:
 //! the recipient directory, preferences and throttling windows.
 
+use platform_consumer::inbox;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool, Row};
@@ -593,19 +594,14 @@ pub async fn apply_receipt(
     if matches!(current, Status::Queued | Status::Sending) {
         return Ok(ReceiptApplied::NotYetSent);
     }
-    let claimed = sqlx::query(
-        "INSERT INTO inbox (source, event_id, event_type, topic, subject)
-         VALUES ($1, $2, $3, 'receipts', $4)
-         ON CONFLICT (source, event_id) DO NOTHING",
-    )
-    .bind(source)
-    .bind(receipt_id)
-    .bind(format!("provider.receipt.{}", target.as_str()))
-    .bind(id.to_string())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
+    let receipt = inbox::Entry {
+        source,
+        id: receipt_id,
+        event_type: &format!("provider.receipt.{}", target.as_str()),
+        topic: "receipts",
+        subject: Some(&id.to_string()),
+    };
+    if !inbox::claim(&mut tx, &receipt).await? {
         return Ok(ReceiptApplied::Duplicate(current));
     }
     if current != Status::Sent {

@@ -14,6 +14,7 @@ use platform_dapr::Sidecar;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
+use crate::booking::{Bookkeeper, EventBatcher};
 use crate::ledger::Ledger;
 use crate::settings::StatementSettings;
 use crate::statements::Statements;
@@ -26,8 +27,8 @@ pub(crate) struct AppState {
     pub(crate) statements: Statements,
     pub(crate) statement_settings: StatementSettings,
     pub(crate) export_slots: Arc<Semaphore>,
-    pub(crate) event_batcher: events::EventBatcher,
-    pub(crate) lock_timeout_ms: u64,
+    pub(crate) bookkeeper: Bookkeeper,
+    pub(crate) event_batcher: EventBatcher,
 }
 
 /// The API behind scopes (`bookkeeping:read`, `bookkeeping:write`); the

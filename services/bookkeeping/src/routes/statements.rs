@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use platform_dapr::{CloudEvent, TopicResponse};
+use platform_consumer::{CloudEvent, TopicResponse};
 use platform_problem::{Json, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -5,6 +5,7 @@ mod events;
 mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
+mod inbox;
 mod ledger;
 #[expect(clippy::expect_used, reason = "test helpers fail the test loudly")]
 mod ledger_properties;

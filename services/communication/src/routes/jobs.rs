@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use platform_dapr::{CloudEvent, TopicResponse};
+use platform_consumer::{CloudEvent, TopicResponse};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;

@@ -7,6 +7,7 @@ mod events;
 mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
+mod inbox;
 mod providers;
 #[expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
 mod receipts;

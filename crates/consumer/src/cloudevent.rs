@@ -1,5 +1,6 @@
 //! Inbound CloudEvents (what Dapr delivers to a subscription route) and the
-//! answer an app gives back.
+//! answer an app gives back. (Outbound events are the sidecar client's
+//! business: `platform_dapr`.)
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -60,5 +61,47 @@ impl IntoResponse for TopicResponse {
     /// a non-2xx code would be taken as an error and retried regardless.
     fn into_response(self) -> Response {
         Json(Body { status: self }).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: TopicResponse) -> (u16, String) {
+        let response = response.into_response();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap_or_default();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn every_answer_is_a_200_with_dapr_s_status_word() {
+        assert_eq!(
+            body_of(TopicResponse::Success).await,
+            (200, r#"{"status":"SUCCESS"}"#.to_owned())
+        );
+        assert_eq!(
+            body_of(TopicResponse::Retry).await,
+            (200, r#"{"status":"RETRY"}"#.to_owned())
+        );
+        assert_eq!(
+            body_of(TopicResponse::Drop).await,
+            (200, r#"{"status":"DROP"}"#.to_owned())
+        );
+    }
+
+    #[test]
+    fn a_cloudevent_needs_only_the_required_attributes() {
+        let event: CloudEvent<serde_json::Value> = serde_json::from_str(
+            r#"{"id":"e1","source":"payments","type":"t","specversion":"1.0","data":{"a":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(event.id, "e1");
+        assert_eq!(event.event_type, "t");
+        assert_eq!(event.subject, None);
+        assert_eq!(event.data["a"], 1);
     }
 }

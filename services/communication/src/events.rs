@@ -1,0 +1,263 @@
+//! Subscribed domain events (Dapr pub/sub over HTTP) that trigger
+//! notifications:
+//!
+//! | event type                    | template          | category          |
+//! |-------------------------------|-------------------|-------------------|
+//! | `payments.payment.succeeded`  | `payment_receipt` | `payment_receipt` |
+//! | `payments.payment.failed`     | `payment_failed`  | `payments`        |
+//! | `payments.refund.succeeded`   | `refund_receipt`  | `payment_receipt` |
+//! | `bookkeeping.statement.ready` | `statement_ready` | `statements`      |
+//!
+//! Events name the recipient, never an address: `customer_reference`
+//! (payments) or `account_id` (statements) is looked up in the recipient
+//! directory (docs/adr/0019). The event is claimed in the inbox in the same
+//! transaction as the notification it creates, so a redelivery creates
+//! nothing. An event that can never become a notification (fields missing,
+//! template fails to render) is published with the reason to the topic's
+//! dead-letter topic (`communication.event.rejected`) and acknowledged.
+
+use platform_consumer::inbox::{self, Entry};
+use platform_consumer::{CloudEvent, DeadLetter, Outcome};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::domain::{self, Channel};
+use crate::outbox::Relay;
+use crate::settings::Settings;
+use crate::startup::SERVICE;
+use crate::store::{self, Created, OverLimit};
+use crate::templates::Templates;
+use crate::trigger::{self, Trigger};
+
+/// What handling an event needs from the service.
+#[derive(Debug, Clone, Copy)]
+pub struct EventHandler<'a> {
+    pub pool: &'a PgPool,
+    pub templates: &'a Templates,
+    pub settings: &'a Settings,
+    /// Woken after a commit that wrote to the outbox.
+    pub relay: &'a Relay,
+}
+
+/// What an event asks for, before the recipient is known.
+struct Plan {
+    template: &'static str,
+    category: &'static str,
+    recipient_id: String,
+    data: Value,
+    /// Money to format in the recipient's locale: (minor units, currency).
+    amount: Option<(i64, String)>,
+}
+
+fn text<'a>(data: &'a Value, field: &str) -> Result<&'a str, String> {
+    data[field]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("data.{field} must be a non-empty string"))
+}
+
+fn money(data: &Value) -> Result<(i64, String), String> {
+    let amount = data["amount"]
+        .as_i64()
+        .ok_or("data.amount must be an integer (minor units)")?;
+    let currency = text(data, "currency")?;
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err("data.currency must be an ISO 4217 code".into());
+    }
+    Ok((amount, currency.to_owned()))
+}
+
+/// `Ok(None)`: a type this service does not notify about.
+fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<Plan>, String> {
+    let data = &event.data;
+    let plan = match event.event_type.as_str() {
+        "payments.payment.succeeded" => Plan {
+            template: "payment_receipt",
+            category: "payment_receipt",
+            recipient_id: text(data, "customer_reference")?.to_owned(),
+            data: json!({ "payment_id": text(data, "payment_id")? }),
+            amount: Some(money(data)?),
+        },
+        "payments.payment.failed" => Plan {
+            template: "payment_failed",
+            category: "payments",
+            recipient_id: text(data, "customer_reference")?.to_owned(),
+            data: json!({
+                "payment_id": text(data, "payment_id")?,
+                "reason": data["reason"].as_str().unwrap_or_default(),
+            }),
+            amount: Some(money(data)?),
+        },
+        "payments.refund.succeeded" => Plan {
+            template: "refund_receipt",
+            category: "payment_receipt",
+            recipient_id: text(data, "customer_reference")?.to_owned(),
+            data: json!({
+                "payment_id": text(data, "payment_id")?,
+                "refund_id": text(data, "refund_id")?,
+            }),
+            amount: Some(money(data)?),
+        },
+        "bookkeeping.statement.ready" => {
+            let path = text(data, "download_path")?;
+            let day = |field: &str| text(data, field).map(|t| t.get(..10).unwrap_or(t).to_owned());
+            Plan {
+                template: "statement_ready",
+                category: "statements",
+                recipient_id: text(data, "account_id")?.to_owned(),
+                data: json!({
+                    "link": format!("{}{path}", statements_base_url.trim_end_matches('/')),
+                    "from": day("from")?,
+                    "to": day("to")?,
+                }),
+                amount: None,
+            }
+        }
+        _ => return Ok(None),
+    };
+    if !domain::valid_id(&plan.recipient_id) {
+        return Err("the recipient reference is not a valid recipient id".into());
+    }
+    Ok(Some(plan))
+}
+
+impl EventHandler<'_> {
+    /// Handles `event` delivered from `topic` (`raw` as delivered, for the
+    /// dead-letter topic).
+    pub async fn handle(&self, topic: &str, event: &CloudEvent<Value>, raw: &Value) -> Outcome {
+        match plan(event, &self.settings.links.statements_base_url) {
+            Ok(None) => Outcome::Ignored,
+            Ok(Some(plan)) => self.notify(topic, event, raw, plan).await,
+            Err(reason) => self.reject(topic, event, raw, &reason).await,
+        }
+    }
+
+    async fn notify(
+        &self,
+        topic: &str,
+        event: &CloudEvent<Value>,
+        raw: &Value,
+        plan: Plan,
+    ) -> Outcome {
+        let contacts = match store::recipient(self.pool, &plan.recipient_id).await {
+            Ok(contacts) => contacts.unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the recipient directory; asking for redelivery");
+                return Outcome::Retry;
+            }
+        };
+        let mut data = plan.data;
+        if let (Some((minor, currency)), Value::Object(fields)) = (&plan.amount, &mut data) {
+            let locale = contacts.locale.as_deref().unwrap_or("en");
+            fields.insert(
+                "amount".into(),
+                Value::String(domain::format_amount(*minor, currency, locale)),
+            );
+        }
+        let trigger = Trigger {
+            idempotency_key: format!("event:{}:{}", event.source, event.id),
+            request_hash: store::sha256_hex(event.data.to_string().as_bytes()),
+            origin: "event",
+            recipient_id: plan.recipient_id,
+            contacts,
+            template: plan.template.to_owned(),
+            category: plan.category.to_owned(),
+            data,
+            channels: vec![Channel::Email, Channel::Sms, Channel::Push],
+        };
+        let draft = match trigger::prepare(
+            self.templates,
+            &self.settings.categories.critical,
+            trigger,
+            true,
+        ) {
+            Ok(draft) => draft,
+            // A template that cannot render this event. (NoAddress is not
+            // reached: prepare() records undeliverable drafts as `not_sent`.)
+            Err(error) => return self.reject(topic, event, raw, &error.to_string()).await,
+        };
+        let result: Result<Outcome, sqlx::Error> = async {
+            let mut tx = self.pool.begin().await?;
+            if !inbox::claim(&mut tx, &Entry::of(event, topic)).await? {
+                return Ok(Outcome::Duplicate);
+            }
+            let created = match store::create(
+                &mut tx,
+                &draft,
+                &self.settings.throttle,
+                OverLimit::RecordNotSent,
+            )
+            .await
+            {
+                Ok(created) => created,
+                Err(store::CreateError::Database(e)) => return Err(e),
+                // The event's key is taken by another request (the inbox row
+                // was missing); events are never throttled (RecordNotSent).
+                Err(other) => {
+                    tracing::warn!(error = %other, "event already has a notification");
+                    return Ok(Outcome::Duplicate);
+                }
+            };
+            tx.commit().await?;
+            Ok(match created {
+                Created::New(n) => {
+                    tracing::debug!(notification.id = %n.id, status = n.status.as_str(), "notification created from event");
+                    Outcome::Applied
+                }
+                Created::Existing(_) => Outcome::Duplicate,
+            })
+        }
+        .await;
+        match result {
+            Ok(outcome) => {
+                self.relay.wake();
+                outcome
+            }
+            Err(error) => {
+                tracing::warn!(%error, "event not applied; asking for redelivery");
+                Outcome::Retry
+            }
+        }
+    }
+
+    /// Claims the event and puts it with `reason` on `<topic>.deadletter`
+    /// (through the outbox, once).
+    async fn reject(
+        &self,
+        topic: &str,
+        event: &CloudEvent<Value>,
+        raw: &Value,
+        reason: &str,
+    ) -> Outcome {
+        tracing::warn!(reason, "rejecting an event to the dead-letter topic");
+        let letter = DeadLetter::new(SERVICE, topic, reason, raw);
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = self.pool.begin().await?;
+            if inbox::claim(&mut tx, &Entry::of(event, topic)).await? {
+                sqlx::query(
+                    "INSERT INTO outbox (pubsub, topic, event_id, event_type, subject, payload)
+                     VALUES ('pubsub', $1, $2, $3, $4, $5)",
+                )
+                .bind(letter.topic())
+                .bind(letter.id_for(&event.source, &event.id))
+                .bind(letter.event_type())
+                .bind(&event.id)
+                .bind(letter.data())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.relay.wake();
+                Outcome::Rejected(reason.to_owned())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot record the rejection; asking for redelivery");
+                Outcome::Retry
+            }
+        }
+    }
+}
