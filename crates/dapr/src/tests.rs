@@ -254,3 +254,10 @@ async fn a_call_past_its_timeout_is_given_up_on_both_transports() {
     let read = sidecar.get_state("s", "k").await;
     assert!(matches!(read, Err(ref e) if e.is_transient()), "{read:?}");
 }
+
+#[tokio::test]
+async fn the_client_never_prints_the_token() {
+    let printed = format!("{:?}", sidecar(closed_port(), closed_port()));
+    assert!(printed.contains("Sidecar"), "{printed}");
+    assert!(!printed.contains(TOKEN), "{printed}");
+}
