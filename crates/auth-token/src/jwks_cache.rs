@@ -15,6 +15,9 @@ pub struct JwksCacheOptions {
     /// At most one fetch per this interval, whatever the tokens say.
     pub min_refresh_interval: Duration,
     pub request_timeout: Duration,
+    /// Sent with every fetch, e.g. the sidecar's API token when the JWKS is
+    /// fetched through the sidecar (`platform_dapr::sidecar_http_headers`).
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Default for JwksCacheOptions {
@@ -23,6 +26,7 @@ impl Default for JwksCacheOptions {
             max_age: Duration::from_secs(300),
             min_refresh_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(2),
+            headers: reqwest::header::HeaderMap::new(),
         }
     }
 }
@@ -44,6 +48,7 @@ impl JwksCache {
     pub fn new(url: impl Into<String>, options: JwksCacheOptions) -> Result<Self, KeyError> {
         let http = reqwest::Client::builder()
             .timeout(options.request_timeout)
+            .default_headers(options.headers.clone())
             .build()
             .map_err(|e| KeyError::Fetch(e.to_string()))?;
         Ok(Self {

@@ -398,6 +398,42 @@ async fn the_jwks_cache_refetches_on_unknown_kid_but_not_more_often_than_allowed
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
 
+#[tokio::test]
+async fn the_jwks_cache_sends_its_headers_with_every_fetch() {
+    let signer = Signer::new("k");
+    let set = JwkSet {
+        keys: vec![signer.jwk()],
+    };
+    // Plays a sidecar that requires its API token.
+    let app = Router::new().route(
+        "/jwks",
+        get(move |headers: axum::http::HeaderMap| {
+            let set = set.clone();
+            async move {
+                if headers.get("dapr-api-token").is_some_and(|t| t == "s3cret") {
+                    Ok(axum::Json(set))
+                } else {
+                    Err(StatusCode::UNAUTHORIZED)
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let url = format!("http://{addr}/jwks");
+    let without = JwksCache::new(url.clone(), JwksCacheOptions::default()).unwrap();
+    assert!(without.fetch().await.is_err());
+    let mut options = JwksCacheOptions::default();
+    options.headers.insert(
+        "dapr-api-token",
+        axum::http::HeaderValue::from_static("s3cret"),
+    );
+    let with = JwksCache::new(url, options).unwrap();
+    assert_eq!(with.fetch().await.unwrap(), 1);
+}
+
 async fn futures_join<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let mut out = Vec::new();
     let handles: Vec<_> = futures.collect();

@@ -41,16 +41,6 @@ pub enum TopicResponse {
     Drop,
 }
 
-impl TopicResponse {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Retry => "retry",
-            Self::Drop => "drop",
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct Body {
     status: TopicResponse,

@@ -1,30 +1,30 @@
-//! `Sidecar`: a cheap-to-clone handle on this service's daprd.
+//! `Sidecar`: a cheap-to-clone handle on this service's daprd, and the two
+//! transports every call goes out on. The calls themselves live with their
+//! building block (`state`, `pubsub`, `binding`, `invoke`).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
+use dapr::dapr::proto::runtime::v1::GetMetadataRequest;
 use dapr::dapr::proto::runtime::v1::dapr_client::DaprClient;
-use dapr::dapr::proto::runtime::v1::{
-    ExecuteStateTransactionRequest, GetMetadataRequest, GetStateRequest, InvokeBindingRequest,
-    PublishEventRequest,
-};
 use platform_settings::DaprSettings;
-use secrecy::{ExposeSecret, SecretString};
-use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tracing::instrument;
 
-use crate::{SidecarError, StateEntry, StateOperation};
+use crate::SidecarError;
+use crate::token::ApiToken;
 
-const API_TOKEN_HEADER: &str = "dapr-api-token";
+pub(crate) type Grpc = DaprClient<InterceptedService<Channel, ApiToken>>;
 
 #[derive(Debug, Clone)]
 pub struct Sidecar {
-    grpc: DaprClient<Channel>,
+    grpc: Grpc,
+    /// Sends the API token with every request (default headers).
     http: reqwest::Client,
     http_base: String,
-    api_token: Option<SecretString>,
     probe_timeout: Duration,
+    /// Deadline of every call made through this handle ([`Sidecar::with_timeout`]).
+    call_timeout: Option<Duration>,
 }
 
 impl Sidecar {
@@ -32,47 +32,71 @@ impl Sidecar {
     /// use and re-made after a sidecar restart, so start-up order between the
     /// app and its sidecar does not matter.
     pub fn connect_lazy(settings: &DaprSettings) -> Result<Self, SidecarError> {
+        let token = ApiToken::from_settings(settings)?;
         let channel = Endpoint::from_shared(settings.grpc_endpoint())
             .map_err(|e| SidecarError::Rejected(e.to_string()))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .connect_lazy();
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.probe_timeout_ms))
+            .default_headers(token.http_headers())
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| SidecarError::Rejected(e.to_string()))?;
         Ok(Self {
-            grpc: DaprClient::new(channel),
+            grpc: DaprClient::with_interceptor(channel, token),
             http,
             http_base: settings.http_endpoint(),
-            api_token: settings.api_token.clone(),
-            probe_timeout: Duration::from_millis(settings.probe_timeout_ms),
+            probe_timeout: settings.probe_timeout(),
+            call_timeout: None,
         })
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(token) = &self.api_token
-            && let Ok(value) = MetadataValue::try_from(token.expose_secret())
-        {
-            request.metadata_mut().insert(API_TOKEN_HEADER, value);
+    /// The same sidecar, with every call through the returned handle given
+    /// up after `timeout` (as a gRPC deadline, which daprd also honours, or
+    /// as the HTTP request's timeout). A call that times out is
+    /// [`SidecarError::Unavailable`]; whether it had an effect is unknown.
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            call_timeout: Some(timeout),
+            ..self.clone()
         }
-        request
+    }
+
+    /// A gRPC client and the request to send on it (token added by the
+    /// client's interceptor, deadline here).
+    pub(crate) fn grpc<T>(&self, message: T) -> (Grpc, tonic::Request<T>) {
+        let mut request = tonic::Request::new(message);
+        if let Some(timeout) = self.call_timeout {
+            request.set_timeout(timeout);
+        }
+        (self.grpc.clone(), request)
+    }
+
+    /// An HTTP request to the sidecar's API at `path` (`/v1.0/...`).
+    pub(crate) fn http(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.http_base));
+        match self.call_timeout {
+            Some(timeout) => request.timeout(timeout),
+            None => request,
+        }
     }
 
     /// Ready when the sidecar has loaded its components and can make outbound
     /// calls (`/v1.0/healthz/outbound`). Does not depend on this app being
-    /// ready, so there is no readiness cycle between app and sidecar.
+    /// ready, so there is no readiness cycle between app and sidecar. Over
+    /// HTTP: Dapr exposes its health only there.
     #[instrument(name = "dapr.healthz", skip_all)]
     pub async fn check_outbound(&self) -> Result<(), SidecarError> {
-        let mut req = self
-            .http
-            .get(format!("{}/v1.0/healthz/outbound", self.http_base))
-            .timeout(self.probe_timeout);
-        if let Some(token) = &self.api_token {
-            req = req.header(API_TOKEN_HEADER, token.expose_secret());
-        }
-        let res = req.send().await?;
+        let res = self
+            .http(reqwest::Method::GET, "/v1.0/healthz/outbound")
+            .timeout(self.probe_timeout)
+            .send()
+            .await?;
         if res.status().is_success() {
             Ok(())
         } else {
@@ -86,108 +110,8 @@ impl Sidecar {
     /// The daprd version the sidecar reports.
     #[instrument(name = "dapr.metadata", skip_all)]
     pub async fn runtime_version(&self) -> Result<String, SidecarError> {
-        let res = self
-            .grpc
-            .clone()
-            .get_metadata(self.request(GetMetadataRequest {}))
-            .await?;
+        let (mut grpc, request) = self.grpc(GetMetadataRequest {});
+        let res = grpc.get_metadata(request).await?;
         Ok(res.into_inner().runtime_version)
-    }
-
-    #[instrument(name = "dapr.state.get", skip_all, fields(dapr.store = store, dapr.key = key))]
-    pub async fn get_state(
-        &self,
-        store: &str,
-        key: &str,
-    ) -> Result<Option<StateEntry>, SidecarError> {
-        let res = self
-            .grpc
-            .clone()
-            .get_state(self.request(GetStateRequest {
-                store_name: store.to_owned(),
-                key: key.to_owned(),
-                consistency: 0,
-                metadata: HashMap::new(),
-            }))
-            .await?
-            .into_inner();
-        if res.data.is_empty() {
-            return Ok(None);
-        }
-        let etag = (!res.etag.is_empty()).then_some(res.etag);
-        Ok(Some(StateEntry {
-            value: res.data,
-            etag,
-        }))
-    }
-
-    /// Executes `operations` atomically. In an outbox-enabled store this is
-    /// also how events are published (see [`StateOperation::upsert_with_event`]).
-    #[instrument(name = "dapr.state.transaction", skip_all, fields(dapr.store = store, dapr.operations = operations.len()))]
-    pub async fn execute_transaction(
-        &self,
-        store: &str,
-        operations: Vec<StateOperation>,
-    ) -> Result<(), SidecarError> {
-        let request = ExecuteStateTransactionRequest {
-            store_name: store.to_owned(),
-            operations: operations
-                .into_iter()
-                .map(StateOperation::into_proto)
-                .collect(),
-            metadata: HashMap::new(),
-        };
-        self.grpc
-            .clone()
-            .execute_state_transaction(self.request(request))
-            .await?;
-        Ok(())
-    }
-
-    /// Publishes `data` (JSON) to `topic`; Dapr wraps it in a CloudEvent.
-    #[instrument(name = "dapr.publish", skip_all, fields(dapr.pubsub = pubsub, dapr.topic = topic))]
-    pub async fn publish_json(
-        &self,
-        pubsub: &str,
-        topic: &str,
-        data: Vec<u8>,
-        metadata: HashMap<String, String>,
-    ) -> Result<(), SidecarError> {
-        let request = PublishEventRequest {
-            pubsub_name: pubsub.to_owned(),
-            topic: topic.to_owned(),
-            data,
-            data_content_type: "application/json".to_owned(),
-            metadata,
-        };
-        self.grpc
-            .clone()
-            .publish_event(self.request(request))
-            .await?;
-        Ok(())
-    }
-
-    /// Invokes an output binding (`operation` such as `create` or `get`) and
-    /// returns the binding's response data.
-    #[instrument(name = "dapr.binding", skip_all, fields(dapr.binding = name, dapr.operation = operation))]
-    pub async fn invoke_binding(
-        &self,
-        name: &str,
-        operation: &str,
-        data: Vec<u8>,
-        metadata: HashMap<String, String>,
-    ) -> Result<Vec<u8>, SidecarError> {
-        let request = InvokeBindingRequest {
-            name: name.to_owned(),
-            data,
-            metadata,
-            operation: operation.to_owned(),
-        };
-        let response = self
-            .grpc
-            .clone()
-            .invoke_binding(self.request(request))
-            .await?;
-        Ok(response.into_inner().data)
     }
 }

@@ -8,7 +8,8 @@ pub enum SidecarError {
     /// retrying later may succeed.
     #[error("dapr sidecar unavailable: {0}")]
     Unavailable(String),
-    /// An ETag did not match: somebody else changed the state first.
+    /// A concurrency check failed: an ETag did not match, or a first-write
+    /// found its key taken. Somebody else changed the state first.
     #[error("state changed concurrently (etag mismatch)")]
     EtagMismatch,
     /// The sidecar rejected the request as malformed; a bug on our side.
@@ -23,6 +24,23 @@ impl SidecarError {
     /// True when the same call may succeed later without any change.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable(_))
+    }
+}
+
+impl SidecarError {
+    /// Classifies a failed answer of the sidecar's HTTP state API to a write:
+    /// a concurrency conflict (409, or a store's own words for it), the
+    /// store or sidecar failing (5xx, may pass), or a request it refused.
+    pub(crate) fn from_state_write_answer(status: reqwest::StatusCode, body: &str) -> Self {
+        if status == reqwest::StatusCode::CONFLICT || body.contains("etag") {
+            return Self::EtagMismatch;
+        }
+        let message = format!("state store answered {status}: {body}");
+        if status.is_server_error() {
+            Self::Unavailable(message)
+        } else {
+            Self::Rejected(message)
+        }
     }
 }
 
@@ -50,8 +68,55 @@ impl From<tonic::Status> for SidecarError {
     }
 }
 
+/// The sidecar's HTTP API did not answer (no connection, timeout).
 impl From<reqwest::Error> for SidecarError {
     fn from(err: reqwest::Error) -> Self {
         Self::Unavailable(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn http_state_answers_are_classified() {
+        let answer = SidecarError::from_state_write_answer;
+        assert!(matches!(
+            answer(StatusCode::CONFLICT, ""),
+            SidecarError::EtagMismatch
+        ));
+        assert!(matches!(
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"errorCode":"ERR_STATE_TRANSACTION","message":"possible etag mismatch"}"#
+            ),
+            SidecarError::EtagMismatch
+        ));
+        let down = answer(StatusCode::INTERNAL_SERVER_ERROR, "connection refused");
+        assert!(down.is_transient(), "{down:?}");
+        assert!(matches!(
+            answer(StatusCode::BAD_REQUEST, "malformed"),
+            SidecarError::Rejected(_)
+        ));
+    }
+
+    #[test]
+    fn grpc_statuses_are_classified() {
+        assert!(SidecarError::from(tonic::Status::unavailable("x")).is_transient());
+        assert!(matches!(
+            SidecarError::from(tonic::Status::aborted("x")),
+            SidecarError::EtagMismatch
+        ));
+        assert!(matches!(
+            SidecarError::from(tonic::Status::invalid_argument("x")),
+            SidecarError::Rejected(_)
+        ));
+        assert!(matches!(
+            SidecarError::from(tonic::Status::internal("redis down")),
+            SidecarError::Failed(_)
+        ));
     }
 }

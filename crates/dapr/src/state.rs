@@ -1,4 +1,13 @@
-//! State store operations, including the transactional outbox.
+//! State stores: reads, conditional writes with a TTL, queries, and
+//! transactions, including the transactional outbox.
+//!
+//! Everything goes over gRPC except [`Sidecar::execute_transaction`]: daprd's
+//! gRPC transaction hands the store the values as opaque bytes, which
+//! `state.postgresql` keeps base64-encoded (`isbinary`), out of the Query
+//! API's reach, and unlike `SaveState` it ignores a `contentType` of
+//! `application/json` (daprd 1.18, `pkg/api/grpc/grpc.go`). Over HTTP the
+//! values are JSON and the store keeps them as JSON, so a transaction's
+//! values must be JSON.
 //!
 //! How Dapr's outbox behaves (daprd 1.18, `pkg/runtime/pubsub/outbox.go`),
 //! which shapes this API:
@@ -11,9 +20,18 @@
 //!   Dapr's own outbox id, stable across redeliveries of that message.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use dapr::dapr::proto::common::v1::{Etag, StateItem};
-use dapr::dapr::proto::runtime::v1::TransactionalStateOperation;
+use dapr::dapr::proto::common::v1::state_options::StateConcurrency;
+use dapr::dapr::proto::common::v1::{Etag, StateItem, StateOptions};
+use dapr::dapr::proto::runtime::v1::{
+    DeleteStateRequest, GetStateRequest, QueryStateRequest, SaveStateRequest,
+};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tracing::instrument;
+
+use crate::{Sidecar, SidecarError};
 
 /// A value read from a state store with its concurrency token.
 #[derive(Debug, Clone)]
@@ -22,19 +40,25 @@ pub struct StateEntry {
     pub etag: Option<String>,
 }
 
-/// One operation of a state transaction.
+/// How [`Sidecar::save_state`] treats the value already under its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode<'a> {
+    /// Only if the key does not exist (first-write concurrency, no ETag).
+    Insert,
+    /// Only if the value still has this ETag.
+    IfMatch(&'a str),
+    /// Last write wins.
+    Overwrite,
+}
+
+/// One upsert of a state transaction; its value is JSON (see the module
+/// documentation). Built by [`StateOperation::upsert_with_event`].
 #[derive(Debug, Clone)]
-pub enum StateOperation {
-    Upsert {
-        key: String,
-        value: Vec<u8>,
-        etag: Option<String>,
-        metadata: HashMap<String, String>,
-    },
-    Delete {
-        key: String,
-        etag: Option<String>,
-    },
+pub struct StateOperation {
+    key: String,
+    value: Vec<u8>,
+    etag: Option<String>,
+    metadata: HashMap<String, String>,
 }
 
 /// The event that an outbox transaction publishes with a state change.
@@ -48,26 +72,12 @@ pub struct OutboxEvent {
     pub data: Vec<u8>,
 }
 
+const JSON: &str = "application/json";
+
 impl StateOperation {
-    /// Upsert guarded by `etag` (`None` for "create or overwrite").
-    pub fn upsert(key: impl Into<String>, value: Vec<u8>, etag: Option<String>) -> Self {
-        Self::Upsert {
-            key: key.into(),
-            value,
-            etag,
-            metadata: HashMap::new(),
-        }
-    }
-
-    pub fn delete(key: impl Into<String>, etag: Option<String>) -> Self {
-        Self::Delete {
-            key: key.into(),
-            etag,
-        }
-    }
-
-    /// The two operations that save `value` under `key` and publish `event`
-    /// through the transactional outbox: both happen or neither does.
+    /// The two operations that save `value` (JSON) under `key` and publish
+    /// `event` through the transactional outbox: both happen or neither does.
+    /// `etag` guards the save (`None`: the key is new).
     pub fn upsert_with_event(
         key: impl Into<String>,
         value: Vec<u8>,
@@ -78,19 +88,20 @@ impl StateOperation {
         let envelope = HashMap::from([
             ("type".to_owned(), event.event_type),
             ("subject".to_owned(), event.subject),
+            ("contentType".to_owned(), JSON.to_owned()),
         ]);
         let projection = HashMap::from([
             ("outbox.projection".to_owned(), "true".to_owned()),
-            ("contentType".to_owned(), "application/json".to_owned()),
+            ("contentType".to_owned(), JSON.to_owned()),
         ]);
         [
-            Self::Upsert {
+            Self {
                 key: key.clone(),
                 value,
                 etag,
                 metadata: envelope,
             },
-            Self::Upsert {
+            Self {
                 key,
                 value: event.data,
                 etag: None,
@@ -98,49 +109,236 @@ impl StateOperation {
             },
         ]
     }
+}
 
-    pub(crate) fn into_proto(self) -> TransactionalStateOperation {
-        let (operation_type, item) = match self {
-            Self::Upsert {
-                key,
+/// The body of `POST /v1.0/state/{store}/transaction`. Values are embedded
+/// as they are: each was serialised once by its owner, and is only checked
+/// here to be JSON.
+#[derive(Serialize)]
+struct TransactionBody<'a> {
+    operations: Vec<TransactionOperation<'a>>,
+}
+
+#[derive(Serialize)]
+struct TransactionOperation<'a> {
+    operation: &'static str,
+    request: TransactionItem<'a>,
+}
+
+#[derive(Serialize)]
+struct TransactionItem<'a> {
+    key: &'a str,
+    value: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etag: Option<&'a str>,
+    metadata: &'a HashMap<String, String>,
+}
+
+fn transaction_body(operations: &[StateOperation]) -> Result<Vec<u8>, SidecarError> {
+    let operations = operations
+        .iter()
+        .map(|op| {
+            let value: &RawValue = serde_json::from_slice(&op.value).map_err(|e| {
+                SidecarError::Rejected(format!("the value of {} is not JSON: {e}", op.key))
+            })?;
+            Ok(TransactionOperation {
+                operation: "upsert",
+                request: TransactionItem {
+                    key: &op.key,
+                    value,
+                    etag: op.etag.as_deref(),
+                    metadata: &op.metadata,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, SidecarError>>()?;
+    serde_json::to_vec(&TransactionBody { operations })
+        .map_err(|e| SidecarError::Rejected(e.to_string()))
+}
+
+/// Whether a failed conditional save is a lost race rather than a failure:
+/// `state.redis` reports a first-write that finds the key taken as a failed
+/// save ("failed to set key"), not as an ETag error.
+fn is_conflict(mode: WriteMode<'_>, error: &SidecarError) -> bool {
+    match (mode, error) {
+        (_, SidecarError::EtagMismatch) => true,
+        (WriteMode::Insert | WriteMode::IfMatch(_), SidecarError::Failed(message)) => {
+            message.contains("failed to set key") || message.contains("etag")
+        }
+        _ => false,
+    }
+}
+
+impl Sidecar {
+    #[instrument(name = "dapr.state.get", skip_all, fields(dapr.store = store, dapr.key = key))]
+    pub async fn get_state(
+        &self,
+        store: &str,
+        key: &str,
+    ) -> Result<Option<StateEntry>, SidecarError> {
+        let (mut grpc, request) = self.grpc(GetStateRequest {
+            store_name: store.to_owned(),
+            key: key.to_owned(),
+            consistency: 0,
+            metadata: HashMap::new(),
+        });
+        let res = grpc.get_state(request).await?.into_inner();
+        if res.data.is_empty() {
+            return Ok(None);
+        }
+        let etag = (!res.etag.is_empty()).then_some(res.etag);
+        Ok(Some(StateEntry {
+            value: res.data,
+            etag,
+        }))
+    }
+
+    /// Saves `value` under `key` as `mode` says, expiring after `ttl` if
+    /// given. A lost race (the key exists for [`WriteMode::Insert`], the
+    /// ETag changed for [`WriteMode::IfMatch`]) is
+    /// [`SidecarError::EtagMismatch`].
+    #[instrument(name = "dapr.state.save", skip_all, fields(dapr.store = store, dapr.key = key))]
+    pub async fn save_state(
+        &self,
+        store: &str,
+        key: &str,
+        value: Vec<u8>,
+        mode: WriteMode<'_>,
+        ttl: Option<Duration>,
+    ) -> Result<(), SidecarError> {
+        let first_write = Some(StateOptions {
+            concurrency: StateConcurrency::ConcurrencyFirstWrite.into(),
+            consistency: 0,
+        });
+        let (etag, options) = match mode {
+            WriteMode::Insert => (None, first_write),
+            WriteMode::IfMatch(etag) => (
+                Some(Etag {
+                    value: etag.to_owned(),
+                }),
+                first_write,
+            ),
+            WriteMode::Overwrite => (None, None),
+        };
+        let metadata = ttl
+            .map(|ttl| ("ttlInSeconds".to_owned(), ttl.as_secs().to_string()))
+            .into_iter()
+            .collect();
+        let (mut grpc, request) = self.grpc(SaveStateRequest {
+            store_name: store.to_owned(),
+            states: vec![StateItem {
+                key: key.to_owned(),
                 value,
                 etag,
                 metadata,
-            } => (
-                "upsert",
-                StateItem {
-                    key,
-                    value,
-                    etag: etag.map(|value| Etag { value }),
-                    metadata,
-                    options: None,
-                },
-            ),
-            Self::Delete { key, etag } => (
-                "delete",
-                StateItem {
-                    key,
-                    value: Vec::new(),
-                    etag: etag.map(|value| Etag { value }),
-                    metadata: HashMap::new(),
-                    options: None,
-                },
-            ),
-        };
-        TransactionalStateOperation {
-            operation_type: operation_type.to_owned(),
-            request: Some(item),
+                options,
+            }],
+        });
+        match grpc.save_state(request).await {
+            Ok(_) => Ok(()),
+            Err(status) => {
+                let error = SidecarError::from(status);
+                if is_conflict(mode, &error) {
+                    Err(SidecarError::EtagMismatch)
+                } else {
+                    Err(error)
+                }
+            }
         }
+    }
+
+    /// Deletes `key`, only if its value still has `etag` when one is given
+    /// (otherwise [`SidecarError::EtagMismatch`]).
+    #[instrument(name = "dapr.state.delete", skip_all, fields(dapr.store = store, dapr.key = key))]
+    pub async fn delete_state(
+        &self,
+        store: &str,
+        key: &str,
+        etag: Option<&str>,
+    ) -> Result<(), SidecarError> {
+        let (mut grpc, request) = self.grpc(DeleteStateRequest {
+            store_name: store.to_owned(),
+            key: key.to_owned(),
+            etag: etag.map(|value| Etag {
+                value: value.to_owned(),
+            }),
+            options: None,
+            metadata: HashMap::new(),
+        });
+        grpc.delete_state(request).await?;
+        Ok(())
+    }
+
+    /// Runs `query` (the state Query API, alpha: `filter`, `sort`, `page`)
+    /// and returns the values it found, in its order. The store must keep
+    /// the values as JSON to filter on them.
+    #[instrument(name = "dapr.state.query", skip_all, fields(dapr.store = store))]
+    pub async fn query_state(
+        &self,
+        store: &str,
+        query: &impl Serialize,
+    ) -> Result<Vec<StateEntry>, SidecarError> {
+        let query = serde_json::to_string(query)
+            .map_err(|e| SidecarError::Rejected(format!("query: {e}")))?;
+        let (mut grpc, request) = self.grpc(QueryStateRequest {
+            store_name: store.to_owned(),
+            query,
+            metadata: HashMap::new(),
+        });
+        let res = grpc.query_state_alpha1(request).await?.into_inner();
+        Ok(res
+            .results
+            .into_iter()
+            .map(|item| StateEntry {
+                value: item.data,
+                etag: (!item.etag.is_empty()).then_some(item.etag),
+            })
+            .collect())
+    }
+
+    /// Executes `operations` atomically. In an outbox-enabled store this is
+    /// also how events are published (see [`StateOperation::upsert_with_event`]).
+    /// Over HTTP, so that the store keeps the values as JSON (module
+    /// documentation); a stale ETag is [`SidecarError::EtagMismatch`] and
+    /// nothing is saved or published.
+    #[instrument(name = "dapr.state.transaction", skip_all, fields(dapr.store = store, dapr.operations = operations.len()))]
+    pub async fn execute_transaction(
+        &self,
+        store: &str,
+        operations: &[StateOperation],
+    ) -> Result<(), SidecarError> {
+        let body = transaction_body(operations)?;
+        let response = self
+            .http(
+                reqwest::Method::POST,
+                &format!("/v1.0/state/{store}/transaction"),
+            )
+            .header(reqwest::header::CONTENT_TYPE, JSON)
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(SidecarError::from_state_write_answer(status, &text))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
+
+    fn body(operations: &[StateOperation]) -> Value {
+        serde_json::from_slice(&transaction_body(operations).unwrap()).unwrap()
+    }
 
     #[test]
     fn outbox_pair_saves_state_and_projects_the_event_on_the_same_key() {
-        let [state, projection] = StateOperation::upsert_with_event(
+        let operations = StateOperation::upsert_with_event(
             "payment||1",
             b"{\"status\":\"created\"}".to_vec(),
             Some("7".into()),
@@ -150,15 +348,63 @@ mod tests {
                 data: b"{}".to_vec(),
             },
         );
-        let state = state.into_proto();
-        let projection = projection.into_proto();
-        let (s, p) = (state.request.unwrap(), projection.request.unwrap());
-        assert_eq!(s.key, p.key);
-        assert_eq!(s.etag.unwrap().value, "7");
-        assert_eq!(s.metadata["type"], "payments.payment.created");
-        assert!(!s.metadata.contains_key("outbox.projection"));
-        assert_eq!(p.metadata["outbox.projection"], "true");
-        assert!(p.etag.is_none());
-        assert_eq!(p.value, b"{}");
+        let body = body(&operations);
+        let [state, projection] = [&body["operations"][0], &body["operations"][1]];
+        assert_eq!(state["operation"], "upsert");
+        assert_eq!(projection["operation"], "upsert");
+        let (s, p) = (&state["request"], &projection["request"]);
+        assert_eq!(s["key"], p["key"]);
+        assert_eq!(s["etag"], "7");
+        assert_eq!(s["metadata"]["type"], "payments.payment.created");
+        assert_eq!(s["metadata"]["subject"], "1");
+        assert!(s["metadata"].get("outbox.projection").is_none());
+        assert_eq!(p["metadata"]["outbox.projection"], "true");
+        assert!(p.get("etag").is_none());
+        assert_eq!(p["value"], json!({}));
+    }
+
+    #[test]
+    fn values_are_embedded_as_json_not_as_strings() {
+        let body = body(&[StateOperation {
+            key: "k".into(),
+            value: br#"{"amount": 1250, "tags": ["a"]}"#.to_vec(),
+            etag: None,
+            metadata: HashMap::new(),
+        }]);
+        assert_eq!(
+            body["operations"][0]["request"]["value"],
+            json!({ "amount": 1250, "tags": ["a"] })
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_not_json_is_refused_before_sending() {
+        let operations = [StateOperation {
+            key: "k".into(),
+            value: b"not json".to_vec(),
+            etag: None,
+            metadata: HashMap::new(),
+        }];
+        assert!(matches!(
+            transaction_body(&operations),
+            Err(SidecarError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn a_taken_first_write_key_is_a_conflict() {
+        let redis = SidecarError::Failed(
+            "failed saving state in state store s: failed to set key app||k: ERR ...".into(),
+        );
+        assert!(is_conflict(WriteMode::Insert, &redis));
+        assert!(is_conflict(
+            WriteMode::IfMatch("1"),
+            &SidecarError::EtagMismatch
+        ));
+        assert!(!is_conflict(WriteMode::Overwrite, &redis));
+        assert!(!is_conflict(
+            WriteMode::Insert,
+            &SidecarError::Unavailable("connection refused".into())
+        ));
     }
 }

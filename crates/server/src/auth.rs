@@ -13,7 +13,13 @@ pub fn token_validator(
     auth: &AuthSettings,
     dapr: &DaprSettings,
 ) -> Result<Validator, StartupError> {
-    let keys = JwksCache::new(auth.jwks_url_via(dapr), JwksCacheOptions::default())
+    let mut options = JwksCacheOptions::default();
+    if auth.jwks_url.is_none() {
+        // Through the sidecar, which may require its API token; never sent
+        // to an explicitly configured URL.
+        options.headers = platform_dapr::sidecar_http_headers(dapr)?;
+    }
+    let keys = JwksCache::new(auth.jwks_url_via(dapr), options)
         .map_err(|e| StartupError::Config(format!("auth.jwks_url: {e}")))?;
     Ok(Validator::new(
         ValidatorConfig::new(&auth.issuer, &auth.audience),

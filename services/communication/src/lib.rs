@@ -16,7 +16,6 @@ pub mod outbox;
 mod routes;
 pub mod sender;
 pub mod settings;
-pub mod sidecar_grpc;
 pub mod startup;
 pub mod store;
 pub mod templates;

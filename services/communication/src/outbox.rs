@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use platform_dapr::{BulkEntry, Sidecar};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
 
 use crate::settings::RelaySettings;
-use crate::sidecar_grpc::SidecarGrpc;
 
 /// Entries per bulk publish call.
 const CHUNK: usize = 100;
@@ -22,7 +22,7 @@ const CHUNK: usize = 100;
 #[derive(Debug, Clone)]
 pub struct Relay {
     pool: PgPool,
-    sidecar: SidecarGrpc,
+    sidecar: Sidecar,
     wake: Arc<Notify>,
     settings: RelaySettings,
 }
@@ -50,7 +50,7 @@ fn message_from_row(r: &sqlx::postgres::PgRow) -> Message {
 }
 
 impl Relay {
-    pub fn new(pool: PgPool, sidecar: SidecarGrpc, settings: RelaySettings) -> Self {
+    pub fn new(pool: PgPool, sidecar: Sidecar, settings: RelaySettings) -> Self {
         Self {
             pool,
             sidecar,
@@ -151,8 +151,11 @@ impl Relay {
                 if let Some(subject) = m.subject {
                     metadata.insert("cloudevent.subject".to_owned(), subject);
                 }
-                let data = serde_json::to_vec(&m.payload).unwrap_or_default();
-                (m.id.to_string(), data, metadata)
+                BulkEntry {
+                    id: m.id.to_string(),
+                    data: serde_json::to_vec(&m.payload).unwrap_or_default(),
+                    metadata,
+                }
             })
             .collect();
         let failed = self.sidecar.bulk_publish(&pubsub, &topic, entries).await;

@@ -20,12 +20,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use platform_dapr::{BindingError, BindingResponse, Sidecar};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::Channel;
 use crate::settings::{ChannelSettings, ProviderSettings};
-use crate::sidecar_grpc::{BindingError, BindingResponse, SidecarGrpc};
 use crate::templates::Content;
 
 /// What one attempt achieved.
@@ -43,7 +43,7 @@ pub enum Outcome {
 
 #[derive(Debug, Clone)]
 pub struct Sender {
-    client: SidecarGrpc,
+    client: Sidecar,
     channels: ChannelSettings,
     providers: Arc<ProviderSettings>,
 }
@@ -55,11 +55,7 @@ pub const SMS_SECONDARY: &str = "sms-secondary";
 pub const PUSH: &str = "push";
 
 impl Sender {
-    pub fn new(
-        client: SidecarGrpc,
-        channels: ChannelSettings,
-        providers: ProviderSettings,
-    ) -> Self {
+    pub fn new(client: Sidecar, channels: ChannelSettings, providers: ProviderSettings) -> Self {
         Self {
             client,
             channels,
@@ -112,7 +108,10 @@ impl Sender {
         });
         let data = serde_json::to_vec(&body).unwrap_or_default();
         let binding = &self.channels.email_binding;
-        let result = self.client.invoke(binding, "create", data, metadata).await;
+        let result = self
+            .client
+            .invoke_binding_with_metadata(binding, "create", data, metadata)
+            .await;
         classify_smtp(binding, result)
     }
 
@@ -168,7 +167,10 @@ impl Sender {
             ("Content-Type".to_owned(), "application/json".to_owned()),
         ]);
         let data = serde_json::to_vec(&body).unwrap_or_default();
-        let result = self.client.invoke(binding, "post", data, metadata).await;
+        let result = self
+            .client
+            .invoke_binding_with_metadata(binding, "post", data, metadata)
+            .await;
         classify_http(binding, result)
     }
 }
@@ -264,7 +266,6 @@ mod tests {
             Outcome::Terminal(ref r) if r.contains("invalid_recipient")
         ));
         let network = Err(BindingError {
-            code: tonic::Code::Internal,
             message: "connection refused".into(),
         });
         assert!(matches!(classify_http("p", network), Outcome::Retriable(_)));
@@ -306,12 +307,7 @@ mod tests {
                 Outcome::Retriable(_)
             ));
         }
-        let error = |m: &str| {
-            Err(BindingError {
-                code: tonic::Code::Internal,
-                message: m.into(),
-            })
-        };
+        let error = |m: &str| Err(BindingError { message: m.into() });
         assert!(matches!(
             classify_smtp(
                 "e",

@@ -17,7 +17,6 @@ use crate::outbox::Relay;
 use crate::routes::{self, AppState};
 use crate::sender::Sender;
 use crate::settings::Settings;
-use crate::sidecar_grpc::SidecarGrpc;
 use crate::templates::Templates;
 
 pub const SERVICE: &str = "communication";
@@ -47,7 +46,6 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         .acquire_timeout(settings.database.acquire_timeout())
         .connect_lazy_with(settings.database.connect_options());
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
-    let grpc = SidecarGrpc::connect_lazy(&settings.dapr).map_err(StartupError::Config)?;
     let migrations = checks::migrations(&pool, &MIGRATOR);
     let readiness = Readiness::new(
         vec![
@@ -57,11 +55,15 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         ],
         settings.dapr.probe_timeout(),
     );
-    let relay = Relay::new(pool.clone(), grpc.clone(), settings.relay.clone());
+    let relay = Relay::new(pool.clone(), sidecar.clone(), settings.relay.clone());
     let state = AppState {
         pool,
         templates: Arc::new(templates),
-        sender: Sender::new(grpc, settings.channels.clone(), settings.providers.clone()),
+        sender: Sender::new(
+            sidecar,
+            settings.channels.clone(),
+            settings.providers.clone(),
+        ),
         relay: relay.clone(),
         settings: Arc::new(settings.clone()),
     };

@@ -20,11 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use payments::settings::Settings;
-use platform_dapr::Sidecar;
+use platform_dapr::{InvokeRequest, OutboxEvent, Sidecar, StateOperation, WriteMode};
 use platform_settings::Source;
 use platform_test_support::{
     DaprdOptions, PspSandbox, TestDatabase, TestEnv, TestIssuer, start_with_options,
 };
+use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -38,7 +39,6 @@ const CARD: &str = "4242424242424242";
 struct Target {
     http: reqwest::Client,
     app: String,
-    dapr_http: String,
     sidecar: Sidecar,
 }
 
@@ -70,65 +70,49 @@ impl Target {
     }
 
     async fn kv_put(&self, key: &str, first_write: bool) {
-        let mut item = json!({ "key": key, "value": { "state": "x" },
-            "metadata": { "ttlInSeconds": "90000" } });
-        if first_write {
-            item["options"] = json!({ "concurrency": "first-write" });
-        }
-        let res = self
-            .http
-            .post(format!(
-                "{}/v1.0/state/payments-idempotency",
-                self.dapr_http
-            ))
-            .json(&[item])
-            .send()
+        let mode = if first_write {
+            WriteMode::Insert
+        } else {
+            WriteMode::Overwrite
+        };
+        self.sidecar
+            .save_state(
+                "payments-idempotency",
+                key,
+                br#"{"state":"x"}"#.to_vec(),
+                mode,
+                Some(Duration::from_secs(90_000)),
+            )
             .await
             .expect("kv put");
-        assert!(
-            res.status().is_success(),
-            "kv put answered {}",
-            res.status()
-        );
     }
 
     /// The outbox transaction payments issues: state (JSON, with ETag) and
-    /// the event projection, over the sidecar's HTTP API.
+    /// the event projection.
     async fn outbox_save(&self, key: &str, etag: Option<String>, event_type: &str) {
-        let mut state = json!({ "key": key,
-            "value": { "id": key, "status": "x", "amount": 1250, "created_at_us": 1 },
-            "metadata": { "type": event_type, "subject": key, "contentType": "application/json" } });
-        if let Some(etag) = etag {
-            state["etag"] = json!(etag);
-        }
-        let body = json!({ "operations": [
-            { "operation": "upsert", "request": state },
-            { "operation": "upsert", "request": { "key": key,
-                "value": { "payment_id": key, "amount": 1250 },
-                "metadata": { "outbox.projection": "true", "contentType": "application/json" } } },
-        ] });
-        let res = self
-            .http
-            .post(format!(
-                "{}/v1.0/state/payments-state/transaction",
-                self.dapr_http
-            ))
-            .json(&body)
-            .send()
+        let state = json!({ "id": key, "status": "x", "amount": 1250, "created_at_us": 1 });
+        let operations = StateOperation::upsert_with_event(
+            key,
+            serde_json::to_vec(&state).expect("state"),
+            etag,
+            OutboxEvent {
+                event_type: event_type.to_owned(),
+                subject: key.to_owned(),
+                data: serde_json::to_vec(&json!({ "payment_id": key, "amount": 1250 }))
+                    .expect("event"),
+            },
+        );
+        self.sidecar
+            .execute_transaction("payments-state", &operations)
             .await
             .expect("outbox transaction");
-        assert!(
-            res.status().is_success(),
-            "transaction answered {}",
-            res.status()
-        );
     }
 
     /// The floor: the sidecar calls payments makes for one create+confirm
     /// (claim and answer records of both Idempotency-Keys, the outbox
     /// transaction of the new payment, the read before the confirmation,
     /// the provider invocation, the outbox transaction of the outcome),
-    /// issued directly.
+    /// issued directly through the same client.
     async fn floor(&self) {
         let key = format!("bench:{}", Uuid::now_v7());
         let claim = format!("idem:{}", Uuid::new_v4());
@@ -143,22 +127,23 @@ impl Target {
             .await
             .expect("read")
             .expect("the saved state");
+        let reference = format!("{key}.a1");
+        let body = json!({ "amount": 1250, "currency": "EUR", "card_number": CARD,
+            "reference": reference, "capture": true });
         let res = self
-            .http
-            .post(format!(
-                "{}/v1.0/invoke/psp-bench/method/v1/authorizations",
-                self.dapr_http
-            ))
-            .header("Idempotency-Key", format!("{key}.a1"))
-            .json(
-                &json!({ "amount": 1250, "currency": "EUR", "card_number": CARD,
-                "reference": format!("{key}.a1"), "capture": true }),
+            .sidecar
+            .invoke(
+                "psp-bench",
+                InvokeRequest::new(reqwest::Method::POST, "/v1/authorizations")
+                    .header(
+                        HeaderName::from_static("idempotency-key"),
+                        HeaderValue::from_str(&reference).expect("key"),
+                    )
+                    .json(serde_json::to_vec(&body).expect("body")),
             )
-            .send()
             .await
             .expect("invoke");
-        assert_eq!(res.status(), 201, "provider answered {}", res.status());
-        let _ = res.bytes().await;
+        assert_eq!(res.status, 201, "provider answered {}", res.status);
         self.outbox_save(&key, read.etag, "bench.succeeded").await;
         self.kv_put(&format!("{claim}:done"), false).await;
     }
@@ -294,7 +279,7 @@ async fn main() {
     settings.dapr.http_port = dapr.http_port;
     settings.dapr.grpc_port = dapr.grpc_port;
     let dapr_settings = settings.dapr.clone();
-    let (app, daprd) = start_with_options(&env, dapr, |_| async move {
+    let (app, _daprd) = start_with_options(&env, dapr, |_| async move {
         Ok(payments::startup::build(settings).await?)
     })
     .await
@@ -318,7 +303,6 @@ async fn main() {
             .build()
             .expect("client"),
         app: app.url(""),
-        dapr_http: daprd.http_base(),
         sidecar: Sidecar::connect_lazy(&dapr_settings).expect("sidecar client"),
     };
 

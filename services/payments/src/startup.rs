@@ -32,35 +32,22 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let metrics = platform_telemetry::init_metrics()?;
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
 
-    let dapr_http = settings.dapr.http_endpoint();
-    let api_token = settings.dapr.api_token.clone();
-    let boxed = |e: reqwest::Error| StartupError::Config(format!("HTTP client: {e}"));
     let provider = PspProvider::new(
-        &dapr_http,
-        &settings.provider.endpoint,
-        api_token.clone(),
+        &sidecar,
+        settings.provider.endpoint.clone(),
         settings.provider.timeout(),
-    )
-    .map_err(boxed)?;
-    let kv = KeyValue::new(&dapr_http, &settings.payments.idempotency_store, api_token)
-        .map_err(boxed)?;
-    let gateway_sidecar = sidecar.clone();
+    );
+    let kv = KeyValue::new(&sidecar, settings.payments.idempotency_store.clone());
     let gateway = Gateway {
-        store: PaymentStore::new(
-            sidecar,
-            settings.payments.state_store.clone(),
-            &dapr_http,
-            settings.dapr.api_token.clone(),
-        )
-        .map_err(boxed)?,
+        store: PaymentStore::new(&sidecar, settings.payments.state_store.clone()),
         kv: kv.clone(),
         provider: Arc::new(provider),
         vanished_after_secs: settings.reconciliation.vanished_after_secs,
     };
     let readiness = Readiness::new(
         vec![
-            checks::dapr_sidecar(&gateway_sidecar),
-            checks::dapr_state_store(&gateway_sidecar, &settings.payments.state_store),
+            checks::dapr_sidecar(&sidecar),
+            checks::dapr_state_store(&sidecar, &settings.payments.state_store),
             idempotency_store_check(kv.clone()),
         ],
         settings.dapr.probe_timeout(),

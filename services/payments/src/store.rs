@@ -1,14 +1,14 @@
-//! Where payments keep their state.
+//! Where payments keep their state, through `platform_dapr::Sidecar`.
 //!
 //! [`PaymentStore`]: the outbox-enabled Dapr state store; every save is one
 //! transaction with the event it publishes, guarded by the ETag read before.
 //! [`KeyValue`]: the plain (no outbox) store for idempotency records, webhook
-//! event ids and the reconciliation set, over the sidecar's HTTP state API
-//! because it needs first-write concurrency and per-key TTLs.
+//! event ids and the reconciliation set, with first-write concurrency and
+//! per-key TTLs.
 
-use platform_dapr::{Sidecar, SidecarError};
-use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+
+use platform_dapr::{OutboxEvent, Sidecar, SidecarError, StateOperation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -17,15 +17,19 @@ use tracing::instrument;
 use crate::domain::{DomainEvent, Payment, PaymentId};
 use crate::error::PaymentsError;
 
+/// [`KeyValue::put`] takes the sidecar's write modes as they are.
+pub use platform_dapr::WriteMode;
+
+/// How long a call to the payments state store may take.
+const STORE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call to the key/value store may take: every API write
+/// waits on it (idempotency records).
+const KEY_VALUE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct PaymentStore {
     sidecar: Sidecar,
     store: String,
-    /// The sidecar's state Query API (alpha; HTTP) for listings.
-    http: reqwest::Client,
-    query_url: String,
-    transaction_url: String,
-    api_token: Option<SecretString>,
 }
 
 /// A page of payments in creation order.
@@ -49,25 +53,11 @@ fn internal(e: impl std::error::Error + Send + Sync + 'static) -> PaymentsError 
 }
 
 impl PaymentStore {
-    pub fn new(
-        sidecar: Sidecar,
-        store: String,
-        dapr_http: &str,
-        api_token: Option<SecretString>,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()?;
-        Ok(Self {
-            query_url: format!("{dapr_http}/v1.0-alpha1/state/{store}/query"),
-            transaction_url: format!("{dapr_http}/v1.0/state/{store}/transaction"),
-            sidecar,
+    pub fn new(sidecar: &Sidecar, store: String) -> Self {
+        Self {
+            sidecar: sidecar.with_timeout(STORE_TIMEOUT),
             store,
-            http,
-            api_token,
-        })
+        }
     }
 
     /// Payments in creation order (oldest first), optionally of one
@@ -107,37 +97,13 @@ impl PaymentStore {
             ],
             "page": page,
         });
-        let mut request = self.http.post(&self.query_url).json(&query);
-        if let Some(token) = &self.api_token {
-            request = request.header("dapr-api-token", token.expose_secret());
-        }
-        let response = request.send().await.map_err(sidecar_unavailable)?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(store_error(status, response).await);
-        }
-        #[derive(serde::Deserialize)]
-        struct Results {
-            #[serde(default)]
-            results: Vec<Item>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Item {
-            data: serde_json::Value,
-        }
-        let bytes = response.bytes().await.map_err(sidecar_unavailable)?;
-        let body: Results = if bytes.is_empty() {
-            Results {
-                results: Vec::new(),
-            }
-        } else {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| PaymentsError::Internal(format!("query answer: {e}").into()))?
-        };
-        let mut payments = body
-            .results
+        let mut payments = self
+            .sidecar
+            .query_state(&self.store, &query)
+            .await
+            .map_err(store_failure)?
             .into_iter()
-            .map(|item| serde_json::from_value::<Payment>(item.data).map_err(internal))
+            .map(|entry| serde_json::from_slice::<Payment>(&entry.value).map_err(internal))
             .collect::<Result<Vec<_>, _>>()?;
         let has_more = payments.len() > limit;
         payments.truncate(limit);
@@ -162,13 +128,10 @@ impl PaymentStore {
 
     /// Saves `payment` and publishes `event` in one transaction. `etag`
     /// `None` creates (the id is new); a stale ETag is
-    /// [`PaymentsError::Conflict`] and nothing is saved or published.
-    ///
-    /// Over the sidecar's HTTP API rather than gRPC: there the values are
-    /// JSON, so the store keeps them as JSON (gRPC hands it opaque bytes,
-    /// which `state.postgresql` stores base64-encoded, out of the Query
-    /// API's reach). The operations are those of ADR 0005: the state upsert
-    /// carries the CloudEvent `type`/`subject`, the projection the event.
+    /// [`PaymentsError::Conflict`] and nothing is saved or published. The
+    /// payment and the event are each serialised once, straight into the
+    /// transaction (ADR 0005: the state upsert carries the CloudEvent
+    /// `type`/`subject`, the projection the event).
     #[instrument(name = "payments.save", skip_all, fields(payment.id = %payment.id, event.type = event.event_type()))]
     pub async fn save(
         &self,
@@ -179,65 +142,28 @@ impl PaymentStore {
         payment
             .check_invariants()
             .map_err(|broken| PaymentsError::Internal(broken.into()))?;
-        let data: serde_json::Value =
-            serde_json::from_slice(&event.to_json().map_err(internal)?).map_err(internal)?;
-        let key = payment.id.state_key();
-        let mut state = json!({
-            "key": key,
-            "value": payment,
-            "metadata": {
-                "type": event.event_type(),
-                "subject": event.subject(),
-                "contentType": "application/json",
+        let operations = StateOperation::upsert_with_event(
+            payment.id.state_key(),
+            serde_json::to_vec(payment).map_err(internal)?,
+            etag,
+            OutboxEvent {
+                event_type: event.event_type().to_owned(),
+                subject: event.subject(),
+                data: event.to_json().map_err(internal)?,
             },
-        });
-        if let Some(etag) = etag {
-            state["etag"] = json!(etag);
-        }
-        let body = json!({
-            "operations": [
-                { "operation": "upsert", "request": state },
-                { "operation": "upsert", "request": {
-                    "key": key,
-                    "value": data,
-                    "metadata": { "outbox.projection": "true", "contentType": "application/json" },
-                } },
-            ],
-        });
-        let mut request = self.http.post(&self.transaction_url).json(&body);
-        if let Some(token) = &self.api_token {
-            request = request.header("dapr-api-token", token.expose_secret());
-        }
-        let response = request.send().await.map_err(sidecar_unavailable)?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = response.text().await.unwrap_or_default();
-        if status == StatusCode::CONFLICT || text.contains("etag") {
-            return Err(PaymentsError::Conflict);
-        }
-        Err(store_error_text(status, text))
+        );
+        Ok(self
+            .sidecar
+            .execute_transaction(&self.store, &operations)
+            .await?)
     }
 }
 
-/// The sidecar's HTTP state API on a store without outbox.
+/// A store without outbox, holding JSON values.
 #[derive(Debug, Clone)]
 pub struct KeyValue {
-    http: reqwest::Client,
-    base: String,
-    api_token: Option<SecretString>,
-}
-
-/// How [`KeyValue::put`] treats an existing value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode<'a> {
-    /// Only if the key does not exist (first-write without ETag).
-    Insert,
-    /// Only if the value still has this ETag.
-    IfMatch(&'a str),
-    /// Last write wins.
-    Overwrite,
+    sidecar: Sidecar,
+    store: String,
 }
 
 /// Outcome of a conditional write.
@@ -249,28 +175,10 @@ pub enum Written {
 }
 
 impl KeyValue {
-    pub fn new(
-        dapr_http: &str,
-        store: &str,
-        api_token: Option<SecretString>,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()?;
-        Ok(Self {
-            http,
-            base: format!("{dapr_http}/v1.0/state/{store}"),
-            api_token,
-        })
-    }
-
-    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, url);
-        match &self.api_token {
-            Some(token) => request.header("dapr-api-token", token.expose_secret()),
-            None => request,
+    pub fn new(sidecar: &Sidecar, store: String) -> Self {
+        Self {
+            sidecar: sidecar.with_timeout(KEY_VALUE_TIMEOUT),
+            store,
         }
     }
 
@@ -279,28 +187,19 @@ impl KeyValue {
         &self,
         key: &str,
     ) -> Result<Option<Versioned<T>>, PaymentsError> {
-        let response = self
-            .request(reqwest::Method::GET, format!("{}/{key}", self.base))
-            .send()
+        let Some(entry) = self
+            .sidecar
+            .get_state(&self.store, key)
             .await
-            .map_err(sidecar_unavailable)?;
-        match response.status() {
-            StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => {
-                let etag = response
-                    .headers()
-                    .get("etag")
-                    .and_then(|v| v.to_str().ok())
-                    .map(ToOwned::to_owned);
-                let bytes = response.bytes().await.map_err(sidecar_unavailable)?;
-                if bytes.is_empty() {
-                    return Ok(None);
-                }
-                let value = serde_json::from_slice(&bytes).map_err(internal)?;
-                Ok(Some(Versioned { value, etag }))
-            }
-            s => Err(store_error(s, response).await),
-        }
+            .map_err(store_failure)?
+        else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(&entry.value).map_err(internal)?;
+        Ok(Some(Versioned {
+            value,
+            etag: entry.etag,
+        }))
     }
 
     /// Writes `value` under `key` as `mode` says, expiring after `ttl_secs`.
@@ -312,76 +211,36 @@ impl KeyValue {
         mode: WriteMode<'_>,
         ttl_secs: u64,
     ) -> Result<Written, PaymentsError> {
-        let mut item = json!({
-            "key": key,
-            "value": value,
-            "metadata": { "ttlInSeconds": ttl_secs.to_string() },
-        });
-        match mode {
-            WriteMode::Insert => item["options"] = json!({ "concurrency": "first-write" }),
-            WriteMode::IfMatch(etag) => {
-                item["options"] = json!({ "concurrency": "first-write" });
-                item["etag"] = json!(etag);
-            }
-            WriteMode::Overwrite => {}
-        }
-        let response = self
-            .request(reqwest::Method::POST, self.base.clone())
-            .json(&[item])
-            .send()
+        let value = serde_json::to_vec(value).map_err(internal)?;
+        let ttl = Some(Duration::from_secs(ttl_secs));
+        match self
+            .sidecar
+            .save_state(&self.store, key, value, mode, ttl)
             .await
-            .map_err(sidecar_unavailable)?;
-        match response.status() {
-            s if s.is_success() => Ok(Written::Ok),
-            StatusCode::CONFLICT => Ok(Written::Conflict),
-            s => {
-                let body = response.text().await.unwrap_or_default();
-                // state.redis reports a first-write or ETag conflict from its
-                // Lua script as a failed save.
-                if body.contains("failed to set key") || body.contains("etag") {
-                    Ok(Written::Conflict)
-                } else {
-                    Err(store_error_text(s, body))
-                }
-            }
+        {
+            Ok(()) => Ok(Written::Ok),
+            Err(SidecarError::EtagMismatch) => Ok(Written::Conflict),
+            Err(e) => Err(store_failure(e)),
         }
     }
 
     #[instrument(name = "dapr.kv.delete", skip_all, fields(dapr.key = key))]
     pub async fn delete(&self, key: &str, etag: Option<&str>) -> Result<Written, PaymentsError> {
-        let mut request = self.request(reqwest::Method::DELETE, format!("{}/{key}", self.base));
-        if let Some(etag) = etag {
-            request = request.header("if-match", etag);
-        }
-        let response = request.send().await.map_err(sidecar_unavailable)?;
-        match response.status() {
-            s if s.is_success() => Ok(Written::Ok),
-            StatusCode::CONFLICT => Ok(Written::Conflict),
-            s => {
-                let body = response.text().await.unwrap_or_default();
-                if body.contains("failed to delete") || body.contains("etag") {
-                    Ok(Written::Conflict)
-                } else {
-                    Err(store_error_text(s, body))
-                }
-            }
+        match self.sidecar.delete_state(&self.store, key, etag).await {
+            Ok(()) => Ok(Written::Ok),
+            Err(SidecarError::EtagMismatch) => Ok(Written::Conflict),
+            Err(e) => Err(store_failure(e)),
         }
     }
 }
 
-fn sidecar_unavailable(e: reqwest::Error) -> PaymentsError {
-    PaymentsError::Unavailable(SidecarError::Unavailable(e.to_string()))
-}
-
-async fn store_error(status: StatusCode, response: reqwest::Response) -> PaymentsError {
-    store_error_text(status, response.text().await.unwrap_or_default())
-}
-
-fn store_error_text(status: StatusCode, body: String) -> PaymentsError {
-    let message = format!("state store answered {status}: {body}");
-    if status.is_server_error() && !body.contains("etag") {
-        PaymentsError::Unavailable(SidecarError::Unavailable(message))
-    } else {
-        PaymentsError::Internal(message.into())
+/// What the key/value and query calls make of a failure. daprd reports any
+/// failure of the store behind it (Redis or PostgreSQL down) as an internal
+/// error; a retry may well succeed, so it is a 503, as it has always been
+/// for these calls. A request the sidecar refused stays a bug (500).
+fn store_failure(e: SidecarError) -> PaymentsError {
+    match e {
+        SidecarError::Failed(_) => PaymentsError::Unavailable(e),
+        e => e.into(),
     }
 }

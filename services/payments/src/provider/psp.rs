@@ -1,15 +1,16 @@
 //! The PSP adapter (contract: docs in sandboxes/psp), called through the Dapr
 //! sidecar: service invocation of the `HTTPEndpoint` resource that names the
-//! provider (components/local/psp.yaml). Timeouts, retries of retriable
-//! failures and the circuit breaker are the sidecar's, declared in
-//! dapr-config/resiliency/payments.yaml (ADR 0015).
+//! provider (components/local/psp.yaml), with `platform_dapr::Sidecar::invoke`.
+//! Timeouts, retries of retriable failures and the circuit breaker are the
+//! sidecar's, declared in dapr-config/resiliency/payments.yaml (ADR 0015).
 
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use platform_dapr::{InvokeError, InvokeRequest, InvokeResponse, Sidecar};
+use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
@@ -21,11 +22,12 @@ use super::{
 
 #[derive(Debug, Clone)]
 pub struct PspProvider {
-    http: reqwest::Client,
-    /// `http://<sidecar>/v1.0/invoke/<endpoint>/method`
-    base: String,
-    api_token: Option<SecretString>,
+    sidecar: Sidecar,
+    /// The name of the HTTPEndpoint resource.
+    endpoint: String,
 }
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 #[derive(Debug, Deserialize)]
 struct WireAuthorization {
@@ -68,15 +70,6 @@ struct WireError {
     code: Option<String>,
     #[serde(default)]
     message: Option<String>,
-}
-
-/// An error daprd itself produced (the call did not get a provider answer).
-#[derive(Debug, Deserialize)]
-struct DaprErrorBody {
-    #[serde(rename = "errorCode")]
-    error_code: String,
-    #[serde(default)]
-    message: String,
 }
 
 impl TryFrom<WireAuthorization> for ProviderAuthorization {
@@ -133,32 +126,15 @@ pub fn parse_refund(value: serde_json::Value) -> Result<ProviderRefund, Provider
         .map_err(|e| ProviderError::Protocol(e.to_string()))
 }
 
-/// A raw answer: status and body.
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
-}
-
 impl PspProvider {
-    /// `dapr_http` is the sidecar's HTTP endpoint, `endpoint` the name of the
-    /// HTTPEndpoint resource; `timeout` caps a call on our side and is longer
-    /// than the sidecar's own timeout with its retries.
-    pub fn new(
-        dapr_http: &str,
-        endpoint: &str,
-        api_token: Option<SecretString>,
-        timeout: Duration,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()?;
-        Ok(Self {
-            http,
-            base: format!("{dapr_http}/v1.0/invoke/{endpoint}/method"),
-            api_token,
-        })
+    /// `endpoint` is the name of the HTTPEndpoint resource; `timeout` caps a
+    /// call on our side and is longer than the sidecar's own timeout with
+    /// its retries.
+    pub fn new(sidecar: &Sidecar, endpoint: String, timeout: Duration) -> Self {
+        Self {
+            sidecar: sidecar.with_timeout(timeout),
+            endpoint,
+        }
     }
 
     async fn call(
@@ -167,41 +143,31 @@ impl PspProvider {
         path: &str,
         idempotency_key: Option<&str>,
         body: Option<serde_json::Value>,
-    ) -> Result<Answer, ProviderError> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
-        if let Some(token) = &self.api_token {
-            request = request.header("dapr-api-token", token.expose_secret());
-        }
+    ) -> Result<InvokeResponse, ProviderError> {
+        let mut request = InvokeRequest::new(method.clone(), path);
         if let Some(key) = idempotency_key {
-            request = request.header("idempotency-key", key);
+            let key = HeaderValue::from_str(key)
+                .map_err(|e| ProviderError::NotSent(format!("idempotency key: {e}")))?;
+            request = request.header(IDEMPOTENCY_KEY, key);
         }
         if let Some(body) = body {
-            request = request.json(&body);
+            let body =
+                serde_json::to_vec(&body).map_err(|e| ProviderError::NotSent(e.to_string()))?;
+            request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_connect() {
-                ProviderError::NotSent(format!("sidecar unreachable: {e}"))
-            } else if method == Method::GET {
-                ProviderError::Unavailable(e.to_string())
-            } else {
+        let answer = self
+            .sidecar
+            .invoke(&self.endpoint, request)
+            .await
+            .map_err(|e| match e {
+                InvokeError::NotSent(_) => ProviderError::NotSent(e.to_string()),
+                InvokeError::Interrupted(e) if method == Method::GET => {
+                    ProviderError::Unavailable(e)
+                }
                 // The request may have reached the provider.
-                ProviderError::Unknown(e.to_string())
-            }
-        })?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| {
-            if method == Method::GET {
-                ProviderError::Unavailable(e.to_string())
-            } else {
-                ProviderError::Unknown(e.to_string())
-            }
-        })?;
-        let answer = Answer {
-            status,
-            body: body.to_vec(),
-        };
+                InvokeError::Interrupted(e) => ProviderError::Unknown(e),
+            })?;
+        let status = answer.status;
         if status.is_success()
             || status == StatusCode::PAYMENT_REQUIRED
             || status == StatusCode::NOT_FOUND && method == Method::GET
@@ -211,7 +177,7 @@ impl PspProvider {
         Err(classify_error(&method, &answer))
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, ProviderError> {
+    fn parse<T: serde::de::DeserializeOwned>(answer: &InvokeResponse) -> Result<T, ProviderError> {
         serde_json::from_slice(&answer.body).map_err(|e| {
             ProviderError::Protocol(format!("{e}: {}", String::from_utf8_lossy(&answer.body)))
         })
@@ -276,9 +242,9 @@ impl PspProvider {
 
 /// Maps a failed answer: daprd's own errors (circuit open, no connection,
 /// timeout) or the provider's.
-fn classify_error(method: &Method, answer: &Answer) -> ProviderError {
+fn classify_error(method: &Method, answer: &InvokeResponse) -> ProviderError {
     let body = String::from_utf8_lossy(&answer.body).into_owned();
-    if let Ok(dapr) = serde_json::from_slice::<DaprErrorBody>(&answer.body) {
+    if let Some(dapr) = answer.sidecar_error() {
         let message = dapr.message.to_lowercase();
         let certainly_not_sent = message.contains("circuit breaker is open")
             || message.contains("too many requests")
@@ -429,8 +395,8 @@ fn encode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn answer(status: u16, body: &str) -> Answer {
-        Answer {
+    fn answer(status: u16, body: &str) -> InvokeResponse {
+        InvokeResponse {
             status: StatusCode::from_u16(status).unwrap(),
             body: body.as_bytes().to_vec(),
         }
