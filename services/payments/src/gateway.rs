@@ -14,12 +14,13 @@
 
 use std::sync::Arc;
 
+use platform_money::Money;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::{
     AttemptStatus, AuthorizationFact, AuthorizationOutcome, CaptureMethod, DomainEvent, Fact,
-    Money, Payment, PaymentId, ProviderReference, RefundFact, RefundStatus,
+    Payment, PaymentId, ProviderReference, RefundFact, RefundStatus,
 };
 use crate::error::PaymentsError;
 use crate::provider::{
