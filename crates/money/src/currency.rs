@@ -31,7 +31,7 @@ macro_rules! currencies {
             const TABLE: &'static [Currency] = &[$(Currency::$code),+];
 
             /// The alphabetic code, e.g. `EUR`.
-            pub const fn code(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$code => stringify!($code),)+
                 }
@@ -108,7 +108,7 @@ impl Currency {
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+        f.write_str(self.as_str())
     }
 }
 
@@ -135,14 +135,14 @@ impl TryFrom<String> for Currency {
 
 impl From<Currency> for String {
     fn from(currency: Currency) -> Self {
-        currency.code().to_owned()
+        currency.as_str().to_owned()
     }
 }
 
 /// On the wire a currency is its code, a JSON string: `"EUR"`.
 impl Serialize for Currency {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.code())
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -227,12 +227,12 @@ mod tests {
     #[test]
     fn the_table_is_sorted_unique_and_well_formed() {
         let all = Currency::all();
-        assert!(all.windows(2).all(|w| w[0].code() < w[1].code()));
+        assert!(all.windows(2).all(|w| w[0].as_str() < w[1].as_str()));
         for c in all {
-            assert_eq!(c.code().len(), 3);
-            assert!(c.code().bytes().all(|b| b.is_ascii_uppercase()));
+            assert_eq!(c.as_str().len(), 3);
+            assert!(c.as_str().bytes().all(|b| b.is_ascii_uppercase()));
             assert!(c.exponent() <= 4, "{c}");
-            assert_eq!(Currency::parse(c.code()), Ok(*c));
+            assert_eq!(Currency::parse(c.as_str()), Ok(*c));
         }
         assert_eq!(all.len(), 165);
     }

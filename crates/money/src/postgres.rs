@@ -31,7 +31,7 @@ impl PgHasArrayType for Currency {
 
 impl Encode<'_, Postgres> for Currency {
     fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <&str as Encode<Postgres>>::encode(self.code(), buf)
+        <&str as Encode<Postgres>>::encode(self.as_str(), buf)
     }
 }
 

@@ -524,7 +524,7 @@ impl Payment {
         fact: &AuthorizationFact,
         now: OffsetDateTime,
     ) -> Result<Applied, DomainError> {
-        if fact.amount != self.money.amount() || fact.currency != self.money.currency().code() {
+        if fact.amount != self.money.amount() || fact.currency != self.money.currency().as_str() {
             return Err(DomainError::Mismatch("an amount or currency"));
         }
         if fact.captured_amount < 0 || fact.captured_amount > fact.amount {
