@@ -19,12 +19,13 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use platform_dapr::{CloudEvent, TopicResponse};
+use platform_money::{Currency, Money};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use super::AppState;
-use crate::domain::{self, Channel};
+use crate::domain::{Channel, RecipientId};
 use crate::store::{self, Created, OverLimit};
 use crate::trigger::{self, Trigger};
 
@@ -42,10 +43,10 @@ pub(crate) async fn bookkeeping(State(state): State<AppState>, body: Bytes) -> T
 struct Plan {
     template: &'static str,
     category: &'static str,
-    recipient_id: String,
+    recipient_id: RecipientId,
     data: Value,
-    /// Money to format in the recipient's locale: (minor units, currency).
-    amount: Option<(i64, String)>,
+    /// Money to format in the recipient's locale.
+    amount: Option<Money>,
 }
 
 fn text<'a>(data: &'a Value, field: &str) -> Result<&'a str, String> {
@@ -55,15 +56,18 @@ fn text<'a>(data: &'a Value, field: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("data.{field} must be a non-empty string"))
 }
 
-fn money(data: &Value) -> Result<(i64, String), String> {
+fn recipient_id(data: &Value, field: &str) -> Result<RecipientId, String> {
+    RecipientId::parse(text(data, field)?)
+        .ok_or_else(|| "the recipient reference is not a valid recipient id".into())
+}
+
+fn money(data: &Value) -> Result<Money, String> {
     let amount = data["amount"]
         .as_i64()
         .ok_or("data.amount must be an integer (minor units)")?;
-    let currency = text(data, "currency")?;
-    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err("data.currency must be an ISO 4217 code".into());
-    }
-    Ok((amount, currency.to_owned()))
+    let currency = Currency::parse(text(data, "currency")?)
+        .map_err(|_| "data.currency must be an ISO 4217 code")?;
+    Ok(Money::new(amount, currency))
 }
 
 /// `Ok(None)`: a type this service does not notify about.
@@ -73,14 +77,14 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
         "payments.payment.succeeded" => Plan {
             template: "payment_receipt",
             category: "payment_receipt",
-            recipient_id: text(data, "customer_reference")?.to_owned(),
+            recipient_id: recipient_id(data, "customer_reference")?,
             data: json!({ "payment_id": text(data, "payment_id")? }),
             amount: Some(money(data)?),
         },
         "payments.payment.failed" => Plan {
             template: "payment_failed",
             category: "payments",
-            recipient_id: text(data, "customer_reference")?.to_owned(),
+            recipient_id: recipient_id(data, "customer_reference")?,
             data: json!({
                 "payment_id": text(data, "payment_id")?,
                 "reason": data["reason"].as_str().unwrap_or_default(),
@@ -90,7 +94,7 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
         "payments.refund.succeeded" => Plan {
             template: "refund_receipt",
             category: "payment_receipt",
-            recipient_id: text(data, "customer_reference")?.to_owned(),
+            recipient_id: recipient_id(data, "customer_reference")?,
             data: json!({
                 "payment_id": text(data, "payment_id")?,
                 "refund_id": text(data, "refund_id")?,
@@ -103,7 +107,7 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
             Plan {
                 template: "statement_ready",
                 category: "statements",
-                recipient_id: text(data, "account_id")?.to_owned(),
+                recipient_id: recipient_id(data, "account_id")?,
                 data: json!({
                     "link": format!("{}{path}", statements_base_url.trim_end_matches('/')),
                     "from": day("from")?,
@@ -114,9 +118,6 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
         }
         _ => return Ok(None),
     };
-    if !domain::valid_id(&plan.recipient_id) {
-        return Err("the recipient reference is not a valid recipient id".into());
-    }
     Ok(Some(plan))
 }
 
@@ -174,12 +175,9 @@ async fn notify(
         }
     };
     let mut data = plan.data;
-    if let (Some((minor, currency)), Value::Object(fields)) = (&plan.amount, &mut data) {
+    if let (Some(money), Value::Object(fields)) = (plan.amount, &mut data) {
         let locale = contacts.locale.as_deref().unwrap_or("en");
-        fields.insert(
-            "amount".into(),
-            Value::String(domain::format_amount(*minor, currency, locale)),
-        );
+        fields.insert("amount".into(), Value::String(money.localized(locale)));
     }
     let trigger = Trigger {
         idempotency_key: format!("event:{}:{}", event.source, event.id),
