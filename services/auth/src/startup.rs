@@ -1,7 +1,6 @@
 //! Wiring: settings → database (migrated) → key ring → router.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +8,6 @@ use std::time::Duration;
 use platform_auth_token::{Validator, ValidatorConfig};
 use platform_dapr::Sidecar;
 use platform_server::{Readiness, Server, StartupError, checks, layers};
-use platform_settings::Source;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -28,8 +26,7 @@ pub const SERVICE: &str = "auth";
 pub const ADMIN_CLIENT: &str = "platform-admin";
 
 pub async fn main(manifest_dir: &str) -> ExitCode {
-    let source = Source::from_env(Path::new(manifest_dir).join("config"));
-    platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
+    platform_server::run_service(SERVICE, manifest_dir, |s: &Settings| &s.telemetry, build).await
 }
 
 /// Why auth could not start, beyond what every service shares.

@@ -1,14 +1,12 @@
 //! Wiring: settings → database (migrated) and sidecar client → router.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use platform_dapr::Sidecar;
 use platform_server::{Readiness, Server, StartupError, checks, layers};
-use platform_settings::Source;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
@@ -22,8 +20,7 @@ use crate::statements::Statements;
 pub const SERVICE: &str = "bookkeeping";
 
 pub async fn main(manifest_dir: &str) -> ExitCode {
-    let source = Source::from_env(Path::new(manifest_dir).join("config"));
-    platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
+    platform_server::run_service(SERVICE, manifest_dir, |s: &Settings| &s.telemetry, build).await
 }
 
 /// This service's schema, applied at start (`platform_server::checks::migrations`).

@@ -2,14 +2,12 @@
 //! client → router, outbox relay and send sweeper.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use platform_dapr::Sidecar;
 use platform_server::{Readiness, Server, StartupError, checks, layers};
-use platform_settings::Source;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
@@ -23,8 +21,7 @@ use crate::templates::Templates;
 pub const SERVICE: &str = "communication";
 
 pub async fn main(manifest_dir: &str) -> ExitCode {
-    let source = Source::from_env(Path::new(manifest_dir).join("config"));
-    platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
+    platform_server::run_service(SERVICE, manifest_dir, |s: &Settings| &s.telemetry, build).await
 }
 
 /// This service's schema, applied at start (`platform_server::checks::migrations`).
