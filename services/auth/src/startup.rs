@@ -1,4 +1,5 @@
-//! Wiring: settings → database (migrated) → key ring → router.
+//! Wiring: settings → database (migrated) → key ring → router, and the
+//! background jobs (key ring reloader, expired-rows sweeper).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -7,12 +8,13 @@ use std::time::Duration;
 
 use platform_auth_token::{Validator, ValidatorConfig};
 use platform_dapr::Sidecar;
-use platform_server::{Readiness, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::crypto::{KeyEncryptionKey, digest_secret};
+use crate::jobs;
 use crate::keys::{KeyRing, KeySchedule};
 use crate::passwords::PasswordHasher;
 use crate::routes::{self, ADMIN_SCOPE, AppState};
@@ -79,11 +81,14 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
         },
     )
     .await?;
-    keys.spawn_reloader(Duration::from_secs(
-        settings.keys.reload_interval_secs.max(1),
-    ));
     bootstrap_admin(&pool, &settings).await?;
-    crate::sweeper::spawn(pool.clone(), crate::sweeper::INTERVAL);
+    let mut background = BackgroundTasks::new();
+    jobs::key_reloader::start(
+        &mut background,
+        keys.clone(),
+        Duration::from_secs(settings.keys.reload_interval_secs.max(1)),
+    );
+    jobs::sweeper::start(&mut background, pool.clone(), jobs::sweeper::INTERVAL);
 
     let oauth = Arc::new(settings.oauth.clone());
     let admin_validator = Validator::new(
@@ -112,7 +117,8 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace())
         .await
-        .map_err(StartupError::from)?)
+        .map_err(StartupError::from)?
+        .with_background(background))
 }
 
 /// Creates or re-keys the `platform-admin` client from the bootstrap secret,
