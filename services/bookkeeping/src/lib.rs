@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod inbox;
+mod jobs;
 pub mod ledger;
 pub mod posting_rules;
 mod routes;

@@ -2,16 +2,14 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use platform_dapr::Sidecar;
-use platform_server::{Readiness, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use tokio::sync::Semaphore;
-
+use crate::jobs::{self, statement_export::StatementExports};
 use crate::ledger::Ledger;
 use crate::routes::{self, AppState};
 use crate::settings::Settings;
@@ -46,22 +44,29 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         settings.dapr.probe_timeout(),
     );
 
+    let statement_exports = StatementExports::new(
+        pool.clone(),
+        sidecar.clone(),
+        Statements::new(pool.clone()),
+        settings.statements.clone(),
+    );
     let (event_batcher, batch_loop) = routes::events::EventBatcher::new(settings.events.max_batch);
     let state = AppState {
         event_batcher,
         ledger: Ledger::new(pool.clone()),
         statements: Statements::new(pool.clone()),
-        export_slots: Arc::new(Semaphore::new(settings.statements.concurrency)),
-        statement_settings: settings.statements.clone(),
+        statement_exports: statement_exports.clone(),
         sidecar,
         pool,
         lock_timeout_ms: settings.events.lock_timeout_ms,
     };
     tokio::spawn(batch_loop.run(state.clone()));
-    tokio::spawn(routes::statements::sweep(
-        state.clone(),
+    let mut background = BackgroundTasks::new();
+    jobs::statement_sweeper::start(
+        &mut background,
+        statement_exports,
         Duration::from_millis(settings.statements.sweep_interval_ms),
-    ));
+    );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
     let router = layers::wrap(
         routes::router(state, &validator),
@@ -69,5 +74,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     )
     .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
-    Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
+    Ok(Server::bind(addr, router, settings.server.shutdown_grace())
+        .await?
+        .with_background(background))
 }

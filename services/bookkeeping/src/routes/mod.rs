@@ -7,15 +7,12 @@ pub(crate) mod statements;
 
 use axum::Router;
 use axum::routing::{get, post};
-use std::sync::Arc;
-
 use platform_auth_token::{RequireScope, Validator};
 use platform_dapr::Sidecar;
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
 
+use crate::jobs::statement_export::StatementExports;
 use crate::ledger::Ledger;
-use crate::settings::StatementSettings;
 use crate::statements::Statements;
 
 #[derive(Debug, Clone)]
@@ -24,8 +21,7 @@ pub(crate) struct AppState {
     pub(crate) ledger: Ledger,
     pub(crate) sidecar: Sidecar,
     pub(crate) statements: Statements,
-    pub(crate) statement_settings: StatementSettings,
-    pub(crate) export_slots: Arc<Semaphore>,
+    pub(crate) statement_exports: StatementExports,
     pub(crate) event_batcher: events::EventBatcher,
     pub(crate) lock_timeout_ms: u64,
 }
