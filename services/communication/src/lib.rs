@@ -11,6 +11,7 @@
 
 pub mod domain;
 pub mod error;
+mod jobs;
 pub mod outbox;
 mod routes;
 pub mod sender;
