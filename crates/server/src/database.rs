@@ -1,6 +1,8 @@
 //! Telling a database that is away from a query that failed: the first is a
-//! 503 the client may retry ([`platform_problem::Problem::database_unavailable`]),
-//! the second a 500.
+//! 503 the client may retry ([`Problem::database_unavailable`]), the second
+//! a 500.
+
+use platform_problem::Problem;
 
 /// Whether `error` means the database could not be reached (no connection
 /// in time, a broken connection, a closed pool) rather than that the
@@ -12,9 +14,22 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     )
 }
 
+/// The answer to a request whose database call failed with `error`,
+/// logged here, once: a warning and a 503 when the database is unavailable,
+/// an error and a 500 that says nothing about the cause otherwise.
+pub fn problem(error: &sqlx::Error) -> Problem {
+    if is_unavailable(error) {
+        tracing::warn!(%error, "database unavailable");
+        Problem::database_unavailable()
+    } else {
+        tracing::error!(%error, "request failed");
+        Problem::internal()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_unavailable;
+    use super::{is_unavailable, problem};
 
     #[test]
     fn outages_are_unavailable_and_failed_statements_are_not() {
@@ -24,5 +39,11 @@ mod tests {
             "connection reset"
         ))));
         assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn only_an_outage_is_a_503() {
+        assert_eq!(problem(&sqlx::Error::PoolTimedOut).status, 503);
+        assert_eq!(problem(&sqlx::Error::RowNotFound).status, 500);
     }
 }

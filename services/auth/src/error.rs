@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
-use platform_server::database::is_unavailable;
+use platform_server::database::{self, is_unavailable};
 
 use crate::keys::KeyRingError;
 
@@ -68,6 +68,7 @@ impl IntoResponse for AuthError {
         let status = self.status_code();
         let code = self.code();
         let problem = match &self {
+            Self::Database(e) => database::problem(e),
             _ if status == StatusCode::INTERNAL_SERVER_ERROR => {
                 tracing::error!(error = %self, "request failed");
                 Problem::internal()
@@ -75,10 +76,6 @@ impl IntoResponse for AuthError {
             Self::Busy => {
                 tracing::warn!(error = %self, "unavailable");
                 Problem::new(status, code, "Unavailable, try again").with_retry_after(1)
-            }
-            Self::Database(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                Problem::database_unavailable()
             }
             Self::Invalid { field, .. } => Problem::new(status, code, "Invalid request")
                 .with_detail(self.to_string())

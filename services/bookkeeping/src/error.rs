@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
-use platform_server::database::is_unavailable;
+use platform_server::database::{self, is_unavailable};
 
 use crate::ledger::{EntryError, StoreError};
 
@@ -67,14 +67,7 @@ impl IntoResponse for BookkeepingError {
         let status = self.status_code();
         let code = self.code();
         let problem = match &self {
-            Self::Store(StoreError::Database(e)) if status == StatusCode::SERVICE_UNAVAILABLE => {
-                tracing::warn!(error = %e, "database unavailable");
-                Problem::database_unavailable()
-            }
-            Self::Store(StoreError::Database(e)) => {
-                tracing::error!(error = %e, "request failed");
-                Problem::internal()
-            }
+            Self::Store(StoreError::Database(e)) => database::problem(e),
             _ => {
                 let title = match status {
                     StatusCode::NOT_FOUND => "Not found",

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
-use platform_server::database::is_unavailable;
+use platform_server::database::{self, is_unavailable};
 
 use crate::templates::RenderError;
 
@@ -71,14 +71,7 @@ impl IntoResponse for CommunicationError {
         let status = self.status_code();
         let code = self.code();
         let problem = match &self {
-            Self::Database(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
-                tracing::warn!(error = %e, "database unavailable");
-                Problem::database_unavailable()
-            }
-            Self::Database(e) => {
-                tracing::error!(error = %e, "request failed");
-                Problem::internal()
-            }
+            Self::Database(e) => database::problem(e),
             Self::Throttled { retry_after_secs } => {
                 Problem::new(status, code, "Too many notifications")
                     .with_detail(self.to_string())
