@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod keys;
 pub mod oauth_error;
 pub mod passwords;
+pub mod roles;
 pub mod routes;
 pub mod settings;
 pub mod startup;

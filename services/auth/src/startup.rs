@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::clients;
 use crate::crypto::{KeyEncryptionKey, digest_secret};
 use crate::jobs;
 use crate::keys::{KeyRing, KeySchedule};
@@ -128,16 +129,14 @@ async fn bootstrap_admin(pool: &PgPool, settings: &Settings) -> Result<(), sqlx:
     let Some(secret) = &settings.oauth.bootstrap_admin_secret else {
         return Ok(());
     };
-    sqlx::query(
-        "INSERT INTO clients (client_id, name, secret_digest, grant_types, allowed_scopes, allowed_audiences)
-         VALUES ($1, 'platform administration', $2, ARRAY['client_credentials'], ARRAY[$3], ARRAY[$4])
-         ON CONFLICT (client_id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest",
+    clients::upsert_service_client(
+        pool,
+        ADMIN_CLIENT,
+        "platform administration",
+        &digest_secret(secret.expose_secret()),
+        ADMIN_SCOPE,
+        SERVICE,
     )
-    .bind(ADMIN_CLIENT)
-    .bind(digest_secret(secret.expose_secret()))
-    .bind(ADMIN_SCOPE)
-    .bind(SERVICE)
-    .execute(pool)
     .await?;
     tracing::info!(client_id = ADMIN_CLIENT, "bootstrap admin client ready");
     Ok(())
