@@ -241,18 +241,22 @@ mod tests {
 
     use super::*;
 
+    /// A tick that counts its calls in `ticks`.
+    fn counting(
+        ticks: &Arc<AtomicUsize>,
+    ) -> impl FnMut() -> std::future::Ready<Result<(), std::io::Error>> + Send + 'static {
+        let ticks = Arc::clone(ticks);
+        move || {
+            ticks.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(()))
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn every_ticks_until_stopped_and_reports_a_clean_stop() {
         let ticks = Arc::new(AtomicUsize::new(0));
         let mut tasks = BackgroundTasks::new();
-        let counter = ticks.clone();
-        tasks.every("counter", Duration::from_secs(10), move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, std::io::Error>(())
-            }
-        });
+        tasks.every("counter", Duration::from_secs(10), counting(&ticks));
         tokio::time::sleep(Duration::from_secs(25)).await;
         let reports = tasks.stop(Duration::from_secs(1)).await;
         assert_eq!(
@@ -269,14 +273,7 @@ mod tests {
     async fn every_after_waits_one_interval_before_the_first_tick() {
         let ticks = Arc::new(AtomicUsize::new(0));
         let mut tasks = BackgroundTasks::new();
-        let counter = ticks.clone();
-        tasks.every_after("counter", Duration::from_secs(10), move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, std::io::Error>(())
-            }
-        });
+        tasks.every_after("counter", Duration::from_secs(10), counting(&ticks));
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(ticks.load(Ordering::SeqCst), 0, "nothing at start");
         tokio::time::sleep(Duration::from_secs(20)).await;
