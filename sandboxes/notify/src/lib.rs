@@ -21,7 +21,7 @@ pub use message::{
     BOUNCING_PUSH_RECIPIENT, BOUNCING_SMS_RECIPIENT, INVALID_PUSH_RECIPIENT, INVALID_SMS_RECIPIENT,
 };
 pub use receipt::{SIGNATURE_HEADER, sign as sign_receipt};
-pub use settings::{Settings, SettingsError};
+pub use settings::{FromVariables, Settings, SettingsError};
 
 fn router(state: api::AppState) -> Router {
     Router::new()

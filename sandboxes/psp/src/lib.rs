@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 
 pub use sandbox_kit::RunningSandbox;
 
-pub use settings::{DEFAULT_WEBHOOK_SECRET, Settings, SettingsError};
+pub use settings::{DEFAULT_WEBHOOK_SECRET, FromVariables, Settings, SettingsError};
 use state::AppState;
 
 /// The routes, testable in-process.
