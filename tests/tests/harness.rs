@@ -23,7 +23,7 @@ async fn payments_with_sidecar(env: &TestEnv) -> (RunningApp, Daprd) {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/payments/config"),
         environment: "test".into(),
     };
-    let mut settings = payments::settings::Settings::load(&source).unwrap();
+    let mut settings = source.load::<payments::settings::Settings>().unwrap();
     settings.server.port = 0;
     start_with_sidecar(env, "payments", |dapr| {
         settings.dapr.http_port = dapr.http_port;

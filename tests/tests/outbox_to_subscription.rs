@@ -18,7 +18,9 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     let env = TestEnv::start().await.unwrap();
 
     // bookkeeping with its own database and sidecar.
-    let mut bk = bookkeeping::settings::Settings::load(&source("bookkeeping")).unwrap();
+    let mut bk = source("bookkeeping")
+        .load::<bookkeeping::settings::Settings>()
+        .unwrap();
     let db = TestDatabase::create(&bk.database).await.unwrap();
     bk.server.port = 0;
     bk.database = db.settings().clone();
@@ -32,7 +34,9 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
 
     // payments and its sidecar, on the same Redis and name-resolution file;
     // its state store is a PostgreSQL database of its own.
-    let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
+    let mut pay = source("payments")
+        .load::<payments::settings::Settings>()
+        .unwrap();
     let mut pay_dapr = DaprdOptions::new("payments").unwrap();
     let pay_db = TestDatabase::create_for("payments").await.unwrap();
     pay_dapr.env.push((

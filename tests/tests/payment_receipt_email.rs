@@ -22,7 +22,9 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     let catcher = SmtpCatcher::start(env.dir()).await.unwrap();
 
     // communication, its database, its sidecar and the sidecar's SMTP binding.
-    let mut comm = communication::settings::Settings::load(&source("communication")).unwrap();
+    let mut comm = source("communication")
+        .load::<communication::settings::Settings>()
+        .unwrap();
     let comm_db = TestDatabase::create(&comm.database).await.unwrap();
     comm.database = comm_db.settings().clone();
     comm.server.port = 0;
@@ -62,7 +64,9 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     let endpoint = tempfile::tempdir().unwrap();
     psp.write_http_endpoint(endpoint.path(), "psp-test")
         .unwrap();
-    let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
+    let mut pay = source("payments")
+        .load::<payments::settings::Settings>()
+        .unwrap();
     let pay_db = TestDatabase::create_for("payments").await.unwrap();
     let mut pay_dapr = DaprdOptions::new("payments").unwrap();
     pay_dapr.env.push((

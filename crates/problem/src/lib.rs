@@ -18,6 +18,9 @@ pub use json::Json;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// The `code` of a 503 for a dependency that did not answer.
+pub const DEPENDENCY_UNAVAILABLE: &str = "dependency_unavailable";
+
 /// An RFC 9457 problem details object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -86,6 +89,24 @@ impl Problem {
             "internal_error",
             "Internal server error",
         )
+    }
+
+    /// A 503 for a dependency (the database, the sidecar, a state store)
+    /// that did not answer: code `dependency_unavailable` and `Retry-After:
+    /// 1`, since the same request may well succeed a moment later. `title`
+    /// says which dependency, for people.
+    pub fn dependency_unavailable(title: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            DEPENDENCY_UNAVAILABLE,
+            title,
+        )
+        .with_retry_after(1)
+    }
+
+    /// [`Self::dependency_unavailable`] for a service's own database.
+    pub fn database_unavailable() -> Self {
+        Self::dependency_unavailable("The database is unavailable, try again")
     }
 
     pub fn not_found() -> Self {

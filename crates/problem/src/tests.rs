@@ -81,3 +81,13 @@ fn internal_error_has_no_detail_and_retry_after_is_a_header() {
         .into_response();
     assert_eq!(res.headers()[header::RETRY_AFTER], "3");
 }
+
+#[test]
+fn an_unavailable_database_is_a_503_to_retry() {
+    let res = Problem::database_unavailable().into_response();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+    let problem = Problem::database_unavailable();
+    assert_eq!(problem.code, DEPENDENCY_UNAVAILABLE);
+    assert_eq!(problem.title, "The database is unavailable, try again");
+}

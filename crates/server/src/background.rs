@@ -123,13 +123,42 @@ impl BackgroundTasks {
 
     /// Runs `tick` now and then every `interval` until stopped. A failed
     /// tick is logged as a warning and tried again at the next interval.
-    pub fn every<F, Fut, E>(&mut self, name: &'static str, interval: Duration, mut tick: F)
+    pub fn every<F, Fut, E>(&mut self, name: &'static str, interval: Duration, tick: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), E>> + Send,
         E: Display,
     {
+        self.repeat(name, interval, true, tick);
+    }
+
+    /// Like [`Self::every`], but the first tick comes one `interval` after
+    /// the start: for work the start-up has just done (a key ring it
+    /// loaded) or that is only due once something has had time to go stale.
+    pub fn every_after<F, Fut, E>(&mut self, name: &'static str, interval: Duration, tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send,
+        E: Display,
+    {
+        self.repeat(name, interval, false, tick);
+    }
+
+    fn repeat<F, Fut, E>(
+        &mut self,
+        name: &'static str,
+        interval: Duration,
+        tick_at_start: bool,
+        mut tick: F,
+    ) where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send,
+        E: Display,
+    {
         self.spawn(name, move |mut stop| async move {
+            if !tick_at_start && !stop.sleep(interval).await {
+                return;
+            }
             loop {
                 if let Err(error) = tick().await {
                     tracing::warn!(task = name, %error, "background tick failed; will retry");
@@ -212,23 +241,44 @@ mod tests {
 
     use super::*;
 
+    /// A tick that counts its calls in `ticks`.
+    fn counting(
+        ticks: &Arc<AtomicUsize>,
+    ) -> impl FnMut() -> std::future::Ready<Result<(), std::io::Error>> + Send + 'static {
+        let ticks = Arc::clone(ticks);
+        move || {
+            ticks.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(()))
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn every_ticks_until_stopped_and_reports_a_clean_stop() {
         let ticks = Arc::new(AtomicUsize::new(0));
         let mut tasks = BackgroundTasks::new();
-        let counter = ticks.clone();
-        tasks.every("counter", Duration::from_secs(10), move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, std::io::Error>(())
-            }
-        });
+        tasks.every("counter", Duration::from_secs(10), counting(&ticks));
         tokio::time::sleep(Duration::from_secs(25)).await;
         let reports = tasks.stop(Duration::from_secs(1)).await;
-        assert_eq!(ticks.load(Ordering::SeqCst), 3, "ticks at 0 s, 10 s and 20 s");
+        assert_eq!(
+            ticks.load(Ordering::SeqCst),
+            3,
+            "ticks at 0 s, 10 s and 20 s"
+        );
         assert_eq!(reports.len(), 1);
         assert_eq!(reports[0].name, "counter");
+        assert_eq!(reports[0].exit, TaskExit::Stopped);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_after_waits_one_interval_before_the_first_tick() {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let mut tasks = BackgroundTasks::new();
+        tasks.every_after("counter", Duration::from_secs(10), counting(&ticks));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(ticks.load(Ordering::SeqCst), 0, "nothing at start");
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let reports = tasks.stop(Duration::from_secs(1)).await;
+        assert_eq!(ticks.load(Ordering::SeqCst), 2, "ticks at 10 s and 20 s");
         assert_eq!(reports[0].exit, TaskExit::Stopped);
     }
 

@@ -1,9 +1,11 @@
 //! The common `main` of every service: settings, logging, build, serve.
 
 use std::fmt::Display;
+use std::path::Path;
 use std::process::ExitCode;
 
-use platform_settings::{SettingsError, TelemetrySettings};
+use platform_settings::{Source, TelemetrySettings, Validate};
+use serde::de::DeserializeOwned;
 
 use crate::Server;
 
@@ -24,20 +26,24 @@ pub enum StartupError {
     Config(String),
 }
 
-/// Loads settings, initialises logging, builds the service and serves until
-/// SIGTERM/SIGINT. Start-up failures are printed once and exit non-zero.
+/// Loads and validates the settings (from `manifest_dir/config` unless
+/// `APP_CONFIG_DIR` says otherwise), initialises logging, builds the service
+/// and serves until SIGTERM/SIGINT. Start-up failures are printed once and
+/// exit non-zero.
 pub async fn run_service<S, B, Fut, E>(
     service: &'static str,
-    settings: Result<S, SettingsError>,
+    manifest_dir: &str,
     telemetry: impl FnOnce(&S) -> &TelemetrySettings,
     build: B,
 ) -> ExitCode
 where
+    S: DeserializeOwned + Validate,
     B: FnOnce(S) -> Fut,
     Fut: Future<Output = Result<Server, E>>,
     E: Display,
 {
-    let settings = match settings {
+    let source = Source::from_env(Path::new(manifest_dir).join("config"));
+    let settings = match source.load::<S>() {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("{service}: {error}");

@@ -7,11 +7,13 @@
 //!   problem+json fallbacks around a service's router.
 //! * [`shutdown`]: SIGTERM/SIGINT, then drain in-flight requests.
 //! * [`background`]: the service's background loops, stopped after the drain.
+//! * [`database`]: which database errors mean "unavailable, try again".
 
 pub mod auth;
 pub mod background;
 mod bootstrap;
 pub mod checks;
+pub mod database;
 pub mod layers;
 pub mod readiness;
 pub mod shutdown;
@@ -110,5 +112,78 @@ impl Server {
         result?;
         tracing::info!("server stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Duration;
+
+    use axum::Router;
+    use tokio::sync::oneshot;
+
+    use super::{BackgroundTasks, Server};
+
+    async fn server(background: BackgroundTasks) -> Server {
+        Server::bind(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            Router::new(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+        .with_background(background)
+    }
+
+    #[tokio::test]
+    async fn stopping_the_server_stops_its_background_tasks() {
+        let (observed_tx, mut observed_rx) = oneshot::channel::<()>();
+        let mut background = BackgroundTasks::new();
+        background.spawn("watcher", |mut stop| async move {
+            stop.stopped().await;
+            let _ = observed_tx.send(());
+        });
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let running = tokio::spawn(server(background).await.run_until_stopped(async {
+            let _ = stop_rx.await;
+        }));
+
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            observed_rx.try_recv().is_err(),
+            "the task runs while the server serves"
+        );
+        let _ = stop_tx.send(());
+        tokio::time::timeout(Duration::from_secs(5), running)
+            .await
+            .expect("the server stops")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            observed_rx.try_recv(),
+            Ok(()),
+            "the task saw the stop signal before the server returned"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_a_running_server_aborts_its_background_tasks() {
+        let (dropped_tx, dropped_rx) = oneshot::channel::<()>();
+        let mut background = BackgroundTasks::new();
+        background.spawn("holder", |_stop| async move {
+            // Dropped with the task: the receiver then sees the channel close.
+            let _held = dropped_tx;
+            std::future::pending::<()>().await;
+        });
+        let running = tokio::spawn(
+            server(background)
+                .await
+                .run_until_stopped(std::future::pending()),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        running.abort();
+        let closed = tokio::time::timeout(Duration::from_secs(5), dropped_rx).await;
+        assert!(matches!(closed, Ok(Err(_))), "the task was aborted");
     }
 }

@@ -7,8 +7,10 @@
 //! 4. Dapr's own variables: `APP_PORT`, `DAPR_HTTP_PORT`, `DAPR_GRPC_PORT`, `DAPR_API_TOKEN`
 //!    as set by the Dapr CLI or the sidecar injector, so that ports are never hard-coded.
 //!
-//! Each service declares its own settings struct from the sections below and
-//! calls [`load`]; `validate()` runs before anything binds a port.
+//! Each service declares its own settings struct from the sections below,
+//! says what makes it valid ([`Validate`]) and loads it with
+//! [`Source::load`], so that invalid settings stop the start before anything
+//! binds a port.
 
 mod sections;
 
@@ -49,9 +51,25 @@ impl Source {
             environment,
         }
     }
+
+    /// Loads settings of type `S` from the layers described in the module
+    /// docs and validates them.
+    pub fn load<S: DeserializeOwned + Validate>(&self) -> Result<S, SettingsError> {
+        let settings: S = load(self)?;
+        settings.validate()?;
+        Ok(settings)
+    }
 }
 
-/// Loads settings of type `T` from the layers described in the module docs.
+/// What a service's settings must satisfy beyond their types, checked by
+/// [`Source::load`] before the service starts.
+pub trait Validate {
+    fn validate(&self) -> Result<(), SettingsError>;
+}
+
+/// Loads settings of type `T` from the layers described in the module docs,
+/// unvalidated: for a section or a sample; a service's settings go through
+/// [`Source::load`].
 pub fn load<T: DeserializeOwned>(source: &Source) -> Result<T, SettingsError> {
     let mut builder = config::Config::builder()
         .add_source(config::File::from(source.config_dir.join("base.toml")))

@@ -75,3 +75,32 @@ fn zero_request_timeout_is_rejected() {
     let s: Sample = load(&source).unwrap();
     assert!(s.server.validate().is_err());
 }
+
+impl Validate for Sample {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.server.validate()?;
+        self.database.validate()
+    }
+}
+
+#[test]
+fn source_load_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("base.toml"), BASE).unwrap();
+    let source = Source {
+        config_dir: dir.path().into(),
+        environment: "local".into(),
+    };
+    let s: Sample = source.load().unwrap();
+    assert_eq!(s.server.port, 8000);
+
+    fs::write(
+        dir.path().join("base.toml"),
+        BASE.replace("request_timeout_ms = 1000", "request_timeout_ms = 0"),
+    )
+    .unwrap();
+    assert!(matches!(
+        source.load::<Sample>(),
+        Err(SettingsError::Invalid(_))
+    ));
+}

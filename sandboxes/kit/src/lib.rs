@@ -1,6 +1,8 @@
 //! The parts every provider sandbox (`sandboxes/psp`, `sandboxes/notify`)
-//! shares: process logging, serving with a graceful shutdown that releases
-//! held-back answers, running in-process for tests, the stop signals, and
+//! shares: the process's `main` ([`run_process`]: logging, settings, serving
+//! until SIGTERM/SIGINT), binding and serving with a graceful shutdown that
+//! releases held-back answers ([`Server`]), running in-process for tests
+//! ([`RunningSandbox`]), reading settings variables ([`settings`]), and
 //! signed POSTs with retries ([`signed_post`]).
 //! Sandboxes stand in for external providers, so they do not depend on the
 //! platform's own server crate.
@@ -8,9 +10,8 @@
 pub mod settings;
 pub mod signed_post;
 
-use std::fmt::Display;
 use std::future::Future;
-use std::pin::Pin;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,9 +21,43 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing_subscriber::EnvFilter;
 
+use crate::settings::FromVariables;
+
+/// The `main` of a sandbox process: logs (JSON when the variable
+/// `log_format_var` is `json`), reads the settings from the environment,
+/// builds the sandbox and serves it until SIGTERM or SIGINT. A failure is
+/// logged and exits non-zero.
+pub async fn run_process<S, A, Fut>(log_format_var: &str, build: impl FnOnce(S) -> Fut) -> ExitCode
+where
+    S: FromVariables,
+    Fut: Future<Output = std::io::Result<A>>,
+    A: Into<Server>,
+{
+    init_logging(log_format_var);
+    let outcome = async {
+        let settings = S::from_env().map_err(|e| format!("invalid settings: {e}"))?;
+        let server: Server = build(settings)
+            .await
+            .map_err(|e| format!("cannot bind: {e}"))?
+            .into();
+        server
+            .run_until_stopped(shutdown_signal())
+            .await
+            .map_err(|e| format!("server failed: {e}"))
+    }
+    .await;
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "sandbox failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Logs to stdout at `RUST_LOG` (default `info`); JSON when the variable
 /// `format_var` is `json`, colours only on a terminal.
-pub fn init_logging(format_var: &str) {
+fn init_logging(format_var: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -34,39 +69,79 @@ pub fn init_logging(format_var: &str) {
     }
 }
 
-/// The exit code of a sandbox process: the error, if any, is logged.
-pub fn exit_code<E: Display>(outcome: Result<(), E>) -> ExitCode {
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "sandbox failed");
-            ExitCode::FAILURE
+/// A sandbox bound to its port with its routes, not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    stop: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Binds `host:port` (port 0 picks a free port) and builds the routes
+    /// with `routes`, which gets the receiver that turns `true` when the
+    /// sandbox starts shutting down (for [`sleep_unless_stopping`]).
+    pub async fn bind(
+        name: &'static str,
+        host: IpAddr,
+        port: u16,
+        routes: impl FnOnce(watch::Receiver<bool>) -> Router,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::new(host, port)).await?;
+        tracing::info!(sandbox = name, address = %listener.local_addr()?, "sandbox listening");
+        let (stop, stopping) = watch::channel(false);
+        Ok(Self {
+            name,
+            listener,
+            router: routes(stopping),
+            stop,
+        })
+    }
+
+    /// The bound port (the free one picked for port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then releases held-back answers
+    /// at once and lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            name,
+            listener,
+            router,
+            stop,
+        } = self;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!(sandbox = name, "shutting down");
+                let _ = stop.send(true);
+            })
+            .await?;
+        tracing::info!(sandbox = name, "stopped");
+        Ok(())
+    }
+
+    /// Serves in a background task of the current runtime (in-process use).
+    pub fn spawn(self) -> RunningSandbox {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(self.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        RunningSandbox {
+            stop: Some(stop),
+            task,
         }
     }
 }
 
-/// Serves `app` until `shutdown` completes, then tells the sandbox to release
-/// held-back answers (`stop`) and lets in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    stop: watch::Sender<bool>,
-    name: &'static str,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!(sandbox = name, "shutting down");
-            let _ = stop.send(true);
-        })
-        .await?;
-    tracing::info!(sandbox = name, "stopped");
-    Ok(())
-}
-
-/// Sleeps for `duration`, or less once `stopping` turns true (the `stop` of
-/// [`serve`]), so that a held-back answer never delays a graceful shutdown.
+/// Sleeps for `duration`, or less once `stopping` (see [`Server::bind`])
+/// turns true, so that a held-back answer never delays a graceful shutdown.
 pub async fn sleep_unless_stopping(stopping: &watch::Receiver<bool>, duration: Duration) {
     if duration.is_zero() {
         return;
@@ -78,11 +153,8 @@ pub async fn sleep_unless_stopping(stopping: &watch::Receiver<bool>, duration: D
     }
 }
 
-/// The future a sandbox serves until, when it runs in-process.
-pub type StopFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// A sandbox served in a background task of the current runtime; stops when
-/// dropped.
+/// A sandbox served in a background task of the current runtime
+/// ([`Server::spawn`]); stops when dropped.
 #[derive(Debug)]
 pub struct RunningSandbox {
     stop: Option<oneshot::Sender<()>>,
@@ -90,22 +162,6 @@ pub struct RunningSandbox {
 }
 
 impl RunningSandbox {
-    /// Runs `serve(stop)` in a task; `stop` completes on [`Self::stop`] or drop.
-    pub fn spawn<F, Fut>(serve: F) -> Self
-    where
-        F: FnOnce(StopFuture) -> Fut,
-        Fut: Future<Output = std::io::Result<()>> + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(Box::pin(async move {
-            let _ = rx.await;
-        })));
-        Self {
-            stop: Some(tx),
-            task,
-        }
-    }
-
     /// Stops serving and waits until the server has finished.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -124,7 +180,7 @@ impl Drop for RunningSandbox {
 }
 
 /// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut terminate) => {

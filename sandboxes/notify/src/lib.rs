@@ -12,21 +12,16 @@ mod receipt;
 mod settings;
 mod store;
 
-use std::future::Future;
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-pub use sandbox_kit::{RunningSandbox, shutdown_signal};
+pub use sandbox_kit::RunningSandbox;
 
 pub use message::{
     BOUNCING_PUSH_RECIPIENT, BOUNCING_SMS_RECIPIENT, INVALID_PUSH_RECIPIENT, INVALID_SMS_RECIPIENT,
 };
 pub use receipt::{SIGNATURE_HEADER, sign as sign_receipt};
-pub use settings::{Settings, SettingsError};
+pub use settings::{FromVariables, Settings, SettingsError};
 
 fn router(state: api::AppState) -> Router {
     Router::new()
@@ -45,47 +40,32 @@ fn router(state: api::AppState) -> Router {
 
 /// A bound, not yet serving sandbox.
 #[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    stop: watch::Sender<bool>,
-    state: api::AppState,
-}
+pub struct Application(sandbox_kit::Server);
 
 impl Application {
     /// Binds `settings.host:settings.port` (port 0 picks a free port).
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
-        tracing::info!(notify.address = %listener.local_addr()?, "notify sandbox listening");
-        let (stop, stopping) = watch::channel(false);
-        Ok(Self {
-            listener,
-            stop,
-            state: api::AppState::new(stopping, &settings.callback_secret),
-        })
+        let server =
+            sandbox_kit::Server::bind("notify", settings.host, settings.port, |stopping| {
+                router(api::AppState::new(stopping, &settings.callback_secret))
+            })
+            .await?;
+        Ok(Self(server))
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.0.port()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish (delayed answers are released at once).
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        sandbox_kit::serve(
-            self.listener,
-            router(self.state),
-            shutdown,
-            self.stop,
-            "notify",
-        )
-        .await
-    }
-
-    /// Serves in a background task of the current runtime (in-process use).
+    /// Serves in a background task of the current runtime (in-process use);
+    /// delayed answers are released at once when it stops.
     pub fn spawn(self) -> RunningSandbox {
-        RunningSandbox::spawn(|stop| self.run_until_stopped(stop))
+        self.0.spawn()
+    }
+}
+
+impl From<Application> for sandbox_kit::Server {
+    fn from(app: Application) -> Self {
+        app.0
     }
 }

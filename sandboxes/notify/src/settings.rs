@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-pub use sandbox_kit::settings::SettingsError;
-use sandbox_kit::settings::parse;
+use sandbox_kit::settings::Variables;
+pub use sandbox_kit::settings::{FromVariables, SettingsError};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -34,22 +34,14 @@ impl Settings {
             ..Self::default()
         }
     }
+}
 
-    pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads variables through `lookup`; empty values count as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+impl FromVariables for Settings {
+    fn from_variables(variables: &Variables<'_>) -> Result<Self, SettingsError> {
         let mut settings = Self::default();
-        if let Some(v) = get("NOTIFY_HOST") {
-            settings.host = parse("NOTIFY_HOST", &v)?;
-        }
-        if let Some(v) = get("NOTIFY_PORT") {
-            settings.port = parse("NOTIFY_PORT", &v)?;
-        }
-        if let Some(v) = get("NOTIFY_CALLBACK_SECRET") {
+        variables.parse_into("NOTIFY_HOST", &mut settings.host)?;
+        variables.parse_into("NOTIFY_PORT", &mut settings.port)?;
+        if let Some(v) = variables.get("NOTIFY_CALLBACK_SECRET") {
             settings.callback_secret = v;
         }
         Ok(settings)

@@ -25,17 +25,12 @@ mod state;
 mod store;
 pub mod webhook;
 
-use std::future::Future;
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-pub use sandbox_kit::{RunningSandbox, shutdown_signal};
+pub use sandbox_kit::RunningSandbox;
 
-pub use settings::{DEFAULT_WEBHOOK_SECRET, Settings, SettingsError};
+pub use settings::{DEFAULT_WEBHOOK_SECRET, FromVariables, Settings, SettingsError};
 use state::AppState;
 
 /// The routes, testable in-process.
@@ -73,55 +68,46 @@ fn router(state: AppState) -> Router {
 /// A bound, not yet serving sandbox.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
-    state: AppState,
-    stop: watch::Sender<bool>,
+    server: sandbox_kit::Server,
+    webhook_secret: String,
 }
 
 impl Application {
     /// Binds `settings.host:settings.port` (port 0 picks a free port).
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
-        let (stop, stopping) = watch::channel(false);
+        let webhook_secret = settings.webhook_secret.clone();
         tracing::info!(
-            psp.address = %listener.local_addr()?,
             psp.webhook_url = settings.webhook_url.as_deref().unwrap_or("-"),
-            "psp sandbox listening"
+            "psp sandbox webhooks"
         );
+        let server = sandbox_kit::Server::bind("psp", settings.host, settings.port, |stopping| {
+            router(AppState::new(settings, stopping))
+        })
+        .await?;
         Ok(Self {
-            listener,
-            state: AppState::new(settings, stopping),
-            stop,
+            server,
+            webhook_secret,
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+        self.server.port()
     }
 
     /// The HMAC key of the webhook signatures.
     pub fn webhook_secret(&self) -> String {
-        self.state.webhooks().secret().to_owned()
+        self.webhook_secret.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish; held-back (slow) answers are released at once.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        sandbox_kit::serve(
-            self.listener,
-            router(self.state),
-            shutdown,
-            self.stop,
-            "psp",
-        )
-        .await
-    }
-
-    /// Serves in a background task of the current runtime (in-process use).
+    /// Serves in a background task of the current runtime (in-process use);
+    /// held-back (slow) answers are released at once when it stops.
     pub fn spawn(self) -> RunningSandbox {
-        RunningSandbox::spawn(|stop| self.run_until_stopped(stop))
+        self.server.spawn()
+    }
+}
+
+impl From<Application> for sandbox_kit::Server {
+    fn from(app: Application) -> Self {
+        app.server
     }
 }

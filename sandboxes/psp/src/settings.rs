@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use sandbox_kit::settings::SettingsError;
-use sandbox_kit::settings::parse;
+pub use sandbox_kit::settings::{FromVariables, SettingsError};
+use sandbox_kit::settings::{Variables, parse};
 
 /// Default HMAC key of the webhook signatures (a sandbox value, not a secret).
 pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_local_sandbox";
@@ -64,24 +64,14 @@ impl Settings {
             ..Self::default()
         }
     }
+}
 
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads variables through `lookup` (testable without touching the
-    /// process environment). Empty values count as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+impl FromVariables for Settings {
+    fn from_variables(variables: &Variables<'_>) -> Result<Self, SettingsError> {
         let mut settings = Self::default();
-        if let Some(v) = get("PSP_HOST") {
-            settings.host = parse("PSP_HOST", &v)?;
-        }
-        if let Some(v) = get("PSP_PORT") {
-            settings.port = parse("PSP_PORT", &v)?;
-        }
-        if let Some(v) = get("PSP_WEBHOOK_URL") {
+        variables.parse_into("PSP_HOST", &mut settings.host)?;
+        variables.parse_into("PSP_PORT", &mut settings.port)?;
+        if let Some(v) = variables.get("PSP_WEBHOOK_URL") {
             let parsed: reqwest::Url = parse("PSP_WEBHOOK_URL", &v)?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(SettingsError::new(
@@ -92,15 +82,11 @@ impl Settings {
             }
             settings.webhook_url = Some(v);
         }
-        if let Some(v) = get("PSP_WEBHOOK_SECRET") {
+        if let Some(v) = variables.get("PSP_WEBHOOK_SECRET") {
             settings.webhook_secret = v;
         }
-        if let Some(v) = get("PSP_LATENCY_MS") {
-            settings.latency = Duration::from_millis(parse("PSP_LATENCY_MS", &v)?);
-        }
-        if let Some(v) = get("PSP_SLOW_MS") {
-            settings.slow = Duration::from_millis(parse("PSP_SLOW_MS", &v)?);
-        }
+        variables.millis_into("PSP_LATENCY_MS", &mut settings.latency)?;
+        variables.millis_into("PSP_SLOW_MS", &mut settings.slow)?;
         Ok(settings)
     }
 }

@@ -130,7 +130,7 @@ async fn main() {
         config_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "bench".into(),
     };
-    let mut settings = auth::settings::Settings::load(&source).expect("settings");
+    let mut settings = source.load::<auth::settings::Settings>().expect("settings");
     let db = TestDatabase::create(&settings.database)
         .await
         .expect("database (run `make infra`)");

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tracing::instrument;
 
-use crate::crypto::{constant_time_eq, digest_secret};
+use crate::crypto::{constant_time_eq, digest_secret, random_token};
+use crate::error::{AuthError, conflict_on_unique};
 use crate::oauth_error::OAuthError;
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
@@ -226,6 +227,175 @@ pub fn resolve_grant(
     Ok((audience, scopes))
 }
 
+#[derive(Debug, Deserialize)]
+/// A client to register (the admin API's body).
+pub struct NewClient {
+    pub client_id: String,
+    name: String,
+    #[serde(default)]
+    public: bool,
+    grant_types: Vec<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    allowed_scopes: Vec<String>,
+    #[serde(default)]
+    allowed_audiences: Vec<String>,
+}
+
+/// Whether `id` has the shape of a UUID (32 hex digits, hyphens aside).
+/// Users' `sub` is their UUID and a client-credentials token's `sub` is the
+/// client id: keeping UUID-shaped ids away from clients keeps the two
+/// namespaces disjoint, so a `sub` never names both a user and a client.
+/// The database enforces the same rule (migration 20261126100003).
+pub fn is_uuid_shaped(id: &str) -> bool {
+    let digits: Vec<char> = id.chars().filter(|c| *c != '-').collect();
+    digits.len() == 32 && digits.iter().all(char::is_ascii_hexdigit)
+}
+
+fn validate(new: &NewClient) -> Result<(), AuthError> {
+    const GRANTS: [&str; 3] = ["client_credentials", "authorization_code", "refresh_token"];
+    if is_uuid_shaped(&new.client_id) {
+        return Err(AuthError::invalid(
+            "client_id",
+            "client_id must not look like a UUID: UUIDs name users",
+        ));
+    }
+    if new.grant_types.is_empty()
+        || new
+            .grant_types
+            .iter()
+            .any(|g| !GRANTS.contains(&g.as_str()))
+    {
+        return Err(AuthError::invalid(
+            "grant_types",
+            "unknown or no grant type",
+        ));
+    }
+    if new.public && new.grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(AuthError::invalid(
+            "grant_types",
+            "a public client cannot use client_credentials",
+        ));
+    }
+    for uri in &new.redirect_uris {
+        let parsed = url::Url::parse(uri)
+            .map_err(|_| AuthError::invalid("redirect_uris", "not an absolute URI"))?;
+        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+        if parsed.fragment().is_some() || (parsed.scheme() != "https" && !loopback) {
+            return Err(AuthError::invalid(
+                "redirect_uris",
+                "https (or http on loopback) without fragment",
+            ));
+        }
+    }
+    if new.grant_types.iter().any(|g| g == "authorization_code") && new.redirect_uris.is_empty() {
+        return Err(AuthError::invalid(
+            "redirect_uris",
+            "authorization_code needs a redirect URI",
+        ));
+    }
+    for scope in &new.allowed_scopes {
+        if parse_scope(scope).map(|s| s.len()).ok() != Some(1) {
+            return Err(AuthError::invalid("allowed_scopes", "malformed scope"));
+        }
+    }
+    Ok(())
+}
+
+/// Registers a checked `new` client; a confidential one gets a secret,
+/// returned here once (only its digest is kept).
+pub async fn create(pool: &PgPool, new: &NewClient) -> Result<(Client, Option<String>), AuthError> {
+    validate(new)?;
+    let secret = if new.public {
+        None
+    } else {
+        Some(random_token().map_err(|e| AuthError::Hashing(e.to_string()))?)
+    };
+    sqlx::query(
+        "INSERT INTO clients (client_id, name, secret_digest, is_public, grant_types, redirect_uris,
+                              allowed_scopes, allowed_audiences)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&new.client_id)
+    .bind(&new.name)
+    .bind(secret.as_deref().map(digest_secret))
+    .bind(new.public)
+    .bind(&new.grant_types)
+    .bind(&new.redirect_uris)
+    .bind(&new.allowed_scopes)
+    .bind(&new.allowed_audiences)
+    .execute(pool)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_check_violation() => AuthError::invalid(
+            "client_id",
+            "client_id must match ^[a-z][a-z0-9_.-]{1,63}$ and not look like a UUID",
+        ),
+        _ => conflict_on_unique("client")(e),
+    })?;
+    tracing::info!("client created");
+    let client = find(pool, &new.client_id)
+        .await?
+        .ok_or(AuthError::NotFound("client"))?;
+    Ok((client, secret))
+}
+
+/// Gives confidential client `client_id` a new secret (the old one stops
+/// working), returned here once; `None` when there is no such client.
+pub async fn issue_secret(pool: &PgPool, client_id: &str) -> Result<Option<String>, AuthError> {
+    let secret = random_token().map_err(|e| AuthError::Hashing(e.to_string()))?;
+    let updated =
+        sqlx::query("UPDATE clients SET secret_digest = $2 WHERE client_id = $1 AND NOT is_public")
+            .bind(client_id)
+            .bind(digest_secret(&secret))
+            .execute(pool)
+            .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(None);
+    }
+    tracing::info!("client secret issued");
+    Ok(Some(secret))
+}
+
+/// Disables client `client_id`; whether it exists.
+pub async fn disable(pool: &PgPool, client_id: &str) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query("UPDATE clients SET disabled = true WHERE client_id = $1")
+        .bind(client_id)
+        .execute(pool)
+        .await?;
+    if updated.rows_affected() > 0 {
+        tracing::info!("client disabled");
+    }
+    Ok(updated.rows_affected() > 0)
+}
+
+/// Creates a confidential client-credentials client allowed `scope` for
+/// `audience`, or gives an existing one the new secret (nothing else of it
+/// changes: a client an administrator disabled stays disabled).
+pub async fn upsert_service_client(
+    pool: &PgPool,
+    client_id: &str,
+    name: &str,
+    secret_digest: &[u8],
+    scope: &str,
+    audience: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO clients (client_id, name, secret_digest, grant_types, allowed_scopes, allowed_audiences)
+         VALUES ($1, $2, $3, ARRAY['client_credentials'], ARRAY[$4], ARRAY[$5])
+         ON CONFLICT (client_id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest",
+    )
+    .bind(client_id)
+    .bind(name)
+    .bind(secret_digest)
+    .bind(scope)
+    .bind(audience)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +487,17 @@ mod tests {
         assert_eq!(creds.secret.as_deref(), Some("s+cret"));
         assert!(ClientCredentials::from_request(&headers, None, Some("x")).is_err());
         assert!(ClientCredentials::from_request(&HeaderMap::new(), None, None).is_err());
+    }
+
+    #[test]
+    fn uuid_shaped_client_ids_are_recognised_in_every_spelling() {
+        let user = uuid::Uuid::now_v7();
+        assert!(is_uuid_shaped(&user.to_string()));
+        assert!(is_uuid_shaped(&user.simple().to_string()));
+        assert!(is_uuid_shaped("a0b1c2d3-e4f5-a6b7-c8d9-e0f1a2b3c4d5"));
+        assert!(is_uuid_shaped("a0b1c2d3e4f5-a6b7c8d9e0f1a2b3c4d5"));
+        assert!(!is_uuid_shaped("payments"));
+        assert!(!is_uuid_shaped("a0b1c2d3-e4f5-a6b7-c8d9-e0f1a2b3c4d"));
+        assert!(!is_uuid_shaped("shop-a0b1c2d3-e4f5-a6b7-c8d9-e0f1a2b3c4d5"));
     }
 }

@@ -3,7 +3,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use platform_problem::Problem;
+use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
+use platform_server::database::{self, is_unavailable};
 
 use crate::keys::KeyRingError;
 
@@ -56,17 +57,10 @@ impl AuthError {
             Self::Invalid { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
             Self::Busy => "busy",
-            Self::Database(e) if is_unavailable(e) => "dependency_unavailable",
+            Self::Database(e) if is_unavailable(e) => DEPENDENCY_UNAVAILABLE,
             Self::Database(_) | Self::Keys(_) | Self::Hashing(_) => "internal_error",
         }
     }
-}
-
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-    )
 }
 
 impl IntoResponse for AuthError {
@@ -74,11 +68,12 @@ impl IntoResponse for AuthError {
         let status = self.status_code();
         let code = self.code();
         let problem = match &self {
+            Self::Database(e) => database::problem(e),
             _ if status == StatusCode::INTERNAL_SERVER_ERROR => {
                 tracing::error!(error = %self, "request failed");
                 Problem::internal()
             }
-            Self::Busy | Self::Database(_) => {
+            Self::Busy => {
                 tracing::warn!(error = %self, "unavailable");
                 Problem::new(status, code, "Unavailable, try again").with_retry_after(1)
             }

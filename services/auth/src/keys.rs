@@ -371,26 +371,6 @@ impl KeyRing {
             })
             .collect())
     }
-
-    /// Reloads every `interval` until the ring is dropped (other instances
-    /// may have rotated).
-    pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(ring) = weak.upgrade() else {
-                    tracing::debug!("key ring dropped; reloader exits");
-                    return;
-                };
-                if let Err(error) = ring.reload().await {
-                    tracing::warn!(%error, "key ring reload failed; keeping the loaded keys");
-                }
-            }
-        });
-    }
 }
 
 impl KeySource for KeyRing {

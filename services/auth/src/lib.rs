@@ -13,12 +13,14 @@
 pub mod clients;
 pub mod crypto;
 pub mod error;
+pub mod grants;
+pub mod jobs;
 pub mod keys;
 pub mod oauth_error;
 pub mod passwords;
+pub mod roles;
 pub mod routes;
 pub mod settings;
 pub mod startup;
-pub mod sweeper;
 pub mod tokens;
 pub mod users;

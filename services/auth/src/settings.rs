@@ -5,7 +5,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use platform_settings::{
-    DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source, TelemetrySettings,
+    DaprSettings, DatabaseSettings, ServerSettings, SettingsError, TelemetrySettings, Validate,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -97,14 +97,8 @@ impl PasswordSettings {
     }
 }
 
-impl Settings {
-    pub fn load(source: &Source) -> Result<Self, SettingsError> {
-        let settings: Self = platform_settings::load(source)?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    pub fn validate(&self) -> Result<(), SettingsError> {
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
         self.server.validate()?;
         self.dapr.validate()?;
         self.database.validate()?;
@@ -182,6 +176,8 @@ fn invalid(message: &str) -> SettingsError {
 mod tests {
     use std::path::Path;
 
+    use platform_settings::Source;
+
     use super::*;
 
     fn local() -> Settings {
@@ -189,7 +185,7 @@ mod tests {
             config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
             environment: "local".into(),
         };
-        Settings::load(&source).unwrap()
+        source.load::<Settings>().unwrap()
     }
 
     #[test]
@@ -236,19 +232,21 @@ mod development_key_tests {
     #[test]
     fn production_refuses_the_public_development_key_and_local_accepts_it() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        let production = Settings::load(&Source {
+        let production = Source {
             config_dir: dir.clone(),
             environment: "production".into(),
-        });
+        }
+        .load::<Settings>();
         let error = production
             .expect_err("production must refuse the development key")
             .to_string();
         assert!(error.contains("development key"), "{error}");
         assert!(
-            Settings::load(&Source {
+            Source {
                 config_dir: dir,
                 environment: "local".into()
-            })
+            }
+            .load::<Settings>()
             .is_ok()
         );
     }

@@ -1,20 +1,21 @@
-//! Wiring: settings → database (migrated) → key ring → router.
+//! Wiring: settings → database (migrated) → key ring → router, and the
+//! background jobs (key ring reloader, expired-rows sweeper).
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use platform_auth_token::{Validator, ValidatorConfig};
 use platform_dapr::Sidecar;
-use platform_server::{Readiness, Server, StartupError, checks, layers};
-use platform_settings::Source;
+use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::clients;
 use crate::crypto::{KeyEncryptionKey, digest_secret};
+use crate::jobs;
 use crate::keys::{KeyRing, KeySchedule};
 use crate::passwords::PasswordHasher;
 use crate::routes::{self, ADMIN_SCOPE, AppState};
@@ -28,8 +29,7 @@ pub const SERVICE: &str = "auth";
 pub const ADMIN_CLIENT: &str = "platform-admin";
 
 pub async fn main(manifest_dir: &str) -> ExitCode {
-    let source = Source::from_env(Path::new(manifest_dir).join("config"));
-    platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
+    platform_server::run_service(SERVICE, manifest_dir, |s: &Settings| &s.telemetry, build).await
 }
 
 /// Why auth could not start, beyond what every service shares.
@@ -82,11 +82,14 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
         },
     )
     .await?;
-    keys.spawn_reloader(Duration::from_secs(
-        settings.keys.reload_interval_secs.max(1),
-    ));
     bootstrap_admin(&pool, &settings).await?;
-    crate::sweeper::spawn(pool.clone(), crate::sweeper::INTERVAL);
+    let mut background = BackgroundTasks::new();
+    jobs::key_reloader::start(
+        &mut background,
+        keys.clone(),
+        Duration::from_secs(settings.keys.reload_interval_secs.max(1)),
+    );
+    jobs::sweeper::start(&mut background, pool.clone(), jobs::sweeper::INTERVAL);
 
     let oauth = Arc::new(settings.oauth.clone());
     let admin_validator = Validator::new(
@@ -115,7 +118,8 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
     Ok(Server::bind(addr, router, settings.server.shutdown_grace())
         .await
-        .map_err(StartupError::from)?)
+        .map_err(StartupError::from)?
+        .with_background(background))
 }
 
 /// Creates or re-keys the `platform-admin` client from the bootstrap secret,
@@ -125,16 +129,14 @@ async fn bootstrap_admin(pool: &PgPool, settings: &Settings) -> Result<(), sqlx:
     let Some(secret) = &settings.oauth.bootstrap_admin_secret else {
         return Ok(());
     };
-    sqlx::query(
-        "INSERT INTO clients (client_id, name, secret_digest, grant_types, allowed_scopes, allowed_audiences)
-         VALUES ($1, 'platform administration', $2, ARRAY['client_credentials'], ARRAY[$3], ARRAY[$4])
-         ON CONFLICT (client_id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest",
+    clients::upsert_service_client(
+        pool,
+        ADMIN_CLIENT,
+        "platform administration",
+        &digest_secret(secret.expose_secret()),
+        ADMIN_SCOPE,
+        SERVICE,
     )
-    .bind(ADMIN_CLIENT)
-    .bind(digest_secret(secret.expose_secret()))
-    .bind(ADMIN_SCOPE)
-    .bind(SERVICE)
-    .execute(pool)
     .await?;
     tracing::info!(client_id = ADMIN_CLIENT, "bootstrap admin client ready");
     Ok(())

@@ -249,10 +249,11 @@ mod tests {
         queue_wait: Duration,
         max_failed_attempts: i32,
     ) -> (TestDatabase, PgPool, Users, Uuid) {
-        let settings = Settings::load(&Source {
+        let settings = Source {
             config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
             environment: "test".into(),
-        })
+        }
+        .load::<Settings>()
         .unwrap();
         let db = TestDatabase::create(&settings.database).await.unwrap();
         let pool = PgPool::connect_with(db.settings().connect_options())

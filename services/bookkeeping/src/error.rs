@@ -2,7 +2,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use platform_problem::Problem;
+use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
+use platform_server::database::{self, is_unavailable};
 
 use crate::ledger::{EntryError, StoreError};
 
@@ -45,7 +46,7 @@ impl BookkeepingError {
             Self::Store(StoreError::ReversalOfReversal(_)) => "reversal_of_reversal",
             Self::Store(StoreError::Conflict { .. }) => "idempotency_conflict",
             Self::Store(StoreError::AlreadyReversed(_)) => "already_reversed",
-            Self::Store(StoreError::Database(e)) if is_unavailable(e) => "dependency_unavailable",
+            Self::Store(StoreError::Database(e)) if is_unavailable(e) => DEPENDENCY_UNAVAILABLE,
             Self::Store(StoreError::Database(_)) => "internal_error",
         }
     }
@@ -61,27 +62,12 @@ impl BookkeepingError {
     }
 }
 
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-    )
-}
-
 impl IntoResponse for BookkeepingError {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let code = self.code();
         let problem = match &self {
-            Self::Store(StoreError::Database(e)) if status == StatusCode::SERVICE_UNAVAILABLE => {
-                tracing::warn!(error = %e, "database unavailable");
-                Problem::new(status, code, "The database is unavailable, try again")
-                    .with_retry_after(1)
-            }
-            Self::Store(StoreError::Database(e)) => {
-                tracing::error!(error = %e, "request failed");
-                Problem::internal()
-            }
+            Self::Store(StoreError::Database(e)) => database::problem(e),
             _ => {
                 let title = match status {
                     StatusCode::NOT_FOUND => "Not found",

@@ -7,6 +7,7 @@
 
 pub mod booking;
 pub mod error;
+mod jobs;
 pub mod ledger;
 pub mod posting_rules;
 mod routes;

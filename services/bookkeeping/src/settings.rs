@@ -1,8 +1,8 @@
 //! Typed settings of the bookkeeping service.
 
 use platform_settings::{
-    AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source,
-    TelemetrySettings,
+    AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, TelemetrySettings,
+    Validate,
 };
 use serde::Deserialize;
 
@@ -37,14 +37,8 @@ pub struct EventSettings {
     pub max_batch: usize,
 }
 
-impl Settings {
-    pub fn load(source: &Source) -> Result<Self, SettingsError> {
-        let settings: Self = platform_settings::load(source)?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    pub fn validate(&self) -> Result<(), SettingsError> {
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
         self.server.validate()?;
         self.dapr.validate()?;
         self.database.validate()?;

@@ -1,20 +1,16 @@
 //! Wiring: settings → database (migrated) and sidecar client → router.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use platform_dapr::Sidecar;
 use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
-use platform_settings::Source;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use tokio::sync::Semaphore;
-
 use crate::booking::{Bookkeeper, EventBatcher};
+use crate::jobs::{self, statement_export::StatementExports};
 use crate::ledger::Ledger;
 use crate::routes::{self, AppState};
 use crate::settings::Settings;
@@ -23,8 +19,7 @@ use crate::statements::Statements;
 pub const SERVICE: &str = "bookkeeping";
 
 pub async fn main(manifest_dir: &str) -> ExitCode {
-    let source = Source::from_env(Path::new(manifest_dir).join("config"));
-    platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
+    platform_server::run_service(SERVICE, manifest_dir, |s: &Settings| &s.telemetry, build).await
 }
 
 /// This service's schema, applied at start (`platform_server::checks::migrations`).
@@ -57,22 +52,27 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     );
     let (event_batcher, batch_loop) =
         EventBatcher::new(bookkeeper.clone(), settings.events.max_batch);
-    let mut background = BackgroundTasks::new();
-    background.spawn("event-batcher", |stop| batch_loop.run(stop));
+    let statement_exports = StatementExports::new(
+        pool.clone(),
+        sidecar.clone(),
+        Statements::new(pool.clone()),
+        settings.statements.clone(),
+    );
     let state = AppState {
         bookkeeper,
         event_batcher,
         ledger: Ledger::new(pool.clone()),
         statements: Statements::new(pool.clone()),
-        export_slots: Arc::new(Semaphore::new(settings.statements.concurrency)),
-        statement_settings: settings.statements.clone(),
+        statement_exports: statement_exports.clone(),
         sidecar,
-        pool,
     };
-    tokio::spawn(routes::statements::sweep(
-        state.clone(),
+    let mut background = BackgroundTasks::new();
+    background.spawn("event-batcher", |stop| batch_loop.run(stop));
+    jobs::statement_sweeper::start(
+        &mut background,
+        statement_exports,
         Duration::from_millis(settings.statements.sweep_interval_ms),
-    ));
+    );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
     let router = layers::wrap(
         routes::router(state, &validator),

@@ -238,7 +238,7 @@ async fn run() {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "bench".into(),
     };
-    let mut settings = Settings::load(&source).expect("settings");
+    let mut settings = source.load::<Settings>().expect("settings");
     let db = TestDatabase::create(&settings.database)
         .await
         .expect("database");

@@ -2,7 +2,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use platform_problem::Problem;
+use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
+use platform_server::database::{self, is_unavailable};
 
 use crate::templates::RenderError;
 
@@ -59,17 +60,10 @@ impl CommunicationError {
             Self::Throttled { .. } => "throttled",
             Self::InvalidSignature(_) => "invalid_signature",
             Self::NotYetSent => "not_yet_sent",
-            Self::Database(e) if is_unavailable(e) => "dependency_unavailable",
+            Self::Database(e) if is_unavailable(e) => DEPENDENCY_UNAVAILABLE,
             Self::Database(_) => "internal_error",
         }
     }
-}
-
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-    )
 }
 
 impl IntoResponse for CommunicationError {
@@ -77,15 +71,7 @@ impl IntoResponse for CommunicationError {
         let status = self.status_code();
         let code = self.code();
         let problem = match &self {
-            Self::Database(e) if status == StatusCode::SERVICE_UNAVAILABLE => {
-                tracing::warn!(error = %e, "database unavailable");
-                Problem::new(status, code, "The database is unavailable, try again")
-                    .with_retry_after(1)
-            }
-            Self::Database(e) => {
-                tracing::error!(error = %e, "request failed");
-                Problem::internal()
-            }
+            Self::Database(e) => database::problem(e),
             Self::Throttled { retry_after_secs } => {
                 Problem::new(status, code, "Too many notifications")
                     .with_detail(self.to_string())

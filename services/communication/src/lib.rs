@@ -12,6 +12,7 @@
 pub mod domain;
 pub mod error;
 pub mod events;
+mod jobs;
 pub mod outbox;
 mod routes;
 pub mod sender;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use platform_dapr::{BulkEntry, Sidecar};
+use platform_server::StopSignal;
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
@@ -65,14 +66,14 @@ impl Relay {
         self.wake.notify_one();
     }
 
-    /// Runs until `stop`'s sender is dropped (the server has stopped).
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<()>) {
+    /// Runs until `stop` fires (after the server drained its requests).
+    pub async fn run(self, mut stop: StopSignal) {
         let interval = Duration::from_millis(self.settings.interval_ms);
         loop {
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(interval) => {}
-                _ = stop.changed() => {
+                () = stop.stopped() => {
                     // One last round for what the final requests committed.
                     let _ = self.publish_batch().await;
                     tracing::info!("outbox relay stopped");

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use platform_settings::{
-    AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, Source,
-    TelemetrySettings,
+    AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, TelemetrySettings,
+    Validate,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -130,14 +130,8 @@ impl ProviderSettings {
     }
 }
 
-impl Settings {
-    pub fn load(source: &Source) -> Result<Self, SettingsError> {
-        let settings: Self = platform_settings::load(source)?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    pub fn validate(&self) -> Result<(), SettingsError> {
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
         self.server.validate()?;
         self.dapr.validate()?;
         self.database.validate()?;

@@ -2,17 +2,15 @@
 //! client → router, outbox relay and send sweeper.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use platform_dapr::Sidecar;
-use platform_server::{Readiness, Server, StartupError, checks, layers};
-use platform_settings::Source;
+use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::jobs;
 use crate::outbox::Relay;
 use crate::routes::{self, AppState};
 use crate::sender::Sender;
@@ -22,8 +20,7 @@ use crate::templates::Templates;
 pub const SERVICE: &str = "communication";
 
 pub async fn main(manifest_dir: &str) -> ExitCode {
-    let source = Source::from_env(Path::new(manifest_dir).join("config"));
-    platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
+    platform_server::run_service(SERVICE, manifest_dir, |s: &Settings| &s.telemetry, build).await
 }
 
 /// This service's schema, applied at start (`platform_server::checks::migrations`).
@@ -67,22 +64,22 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         relay: relay.clone(),
         settings: Arc::new(settings.clone()),
     };
-    // The background loops end when the router (which holds the sender) is
-    // dropped, i.e. when the server has stopped after draining requests.
-    let (alive, stopped) = tokio::sync::watch::channel(());
-    tokio::spawn(relay.run(stopped.clone()));
-    tokio::spawn(routes::jobs::sweep(
-        state.clone(),
-        Duration::from_millis(settings.sending.sweep_interval_ms),
-        stopped,
-    ));
+    let mut background = BackgroundTasks::new();
+    jobs::outbox_relay::start(&mut background, relay);
+    jobs::send_sweeper::start(
+        &mut background,
+        state.pool.clone(),
+        state.relay.clone(),
+        settings.sending.clone(),
+    );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
     let router = layers::wrap(
         routes::router(state, &validator),
         settings.server.request_timeout(),
     )
-    .merge(readiness.routes(metrics))
-    .layer(axum::Extension(Arc::new(alive)));
+    .merge(readiness.routes(metrics));
     let addr = SocketAddr::new(settings.server.host, settings.server.port);
-    Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
+    Ok(Server::bind(addr, router, settings.server.shutdown_grace())
+        .await?
+        .with_background(background))
 }

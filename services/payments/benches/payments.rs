@@ -259,7 +259,7 @@ async fn main() {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "test".into(),
     };
-    let mut settings = Settings::load(&source).expect("settings");
+    let mut settings = source.load::<Settings>().expect("settings");
     settings.server.port = 0;
     settings.telemetry.log_filter = "warn".into();
     let issuer = TestIssuer::start().await.expect("issuer");

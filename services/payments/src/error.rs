@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform_dapr::SidecarError;
 use platform_money::MoneyError;
-use platform_problem::Problem;
+use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
 
 use crate::domain::{DomainError, Payment};
 use crate::webhook::SignatureError;
@@ -86,7 +86,7 @@ impl PaymentsError {
             Self::ProviderFailed(_) => "provider_error",
             Self::InvalidSignature(SignatureError::Stale) => "stale_signature",
             Self::InvalidSignature(_) => "invalid_signature",
-            Self::Unavailable(_) => "dependency_unavailable",
+            Self::Unavailable(_) => DEPENDENCY_UNAVAILABLE,
             Self::Internal(_) => "internal_error",
         }
     }
@@ -103,8 +103,7 @@ impl IntoResponse for PaymentsError {
             }
             Self::Unavailable(source) => {
                 tracing::warn!(error = %source, "dependency unavailable");
-                Problem::new(status, code, "A dependency is unavailable, try again")
-                    .with_retry_after(1)
+                Problem::dependency_unavailable("A dependency is unavailable, try again")
             }
             Self::ProviderUnavailable(reason) => {
                 tracing::warn!(%reason, "payment provider unavailable");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use platform_settings::{
-    AuthSettings, DaprSettings, ServerSettings, SettingsError, Source, TelemetrySettings,
+    AuthSettings, DaprSettings, ServerSettings, SettingsError, TelemetrySettings, Validate,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -59,14 +59,8 @@ impl ProviderSettings {
     }
 }
 
-impl Settings {
-    pub fn load(source: &Source) -> Result<Self, SettingsError> {
-        let settings: Self = platform_settings::load(source)?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    pub fn validate(&self) -> Result<(), SettingsError> {
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
         self.server.validate()?;
         self.dapr.validate()?;
         self.auth.validate()?;

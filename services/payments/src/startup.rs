@@ -1,12 +1,10 @@
 //! Wiring: settings → sidecar client → router → bound server.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 
 use platform_dapr::Sidecar;
 use platform_server::{Check, Readiness, Server, StartupError, checks, layers};
-use platform_settings::Source;
 
 use std::sync::Arc;
 
@@ -22,8 +20,7 @@ pub const SERVICE: &str = "payments";
 /// The binary's `main`: `manifest_dir/config` holds the settings files unless
 /// `APP_CONFIG_DIR` says otherwise.
 pub async fn main(manifest_dir: &str) -> ExitCode {
-    let source = Source::from_env(Path::new(manifest_dir).join("config"));
-    platform_server::run_service(SERVICE, Settings::load(&source), |s| &s.telemetry, build).await
+    platform_server::run_service(SERVICE, manifest_dir, |s: &Settings| &s.telemetry, build).await
 }
 
 /// Builds the service and binds its listener (port 0 picks a free port);

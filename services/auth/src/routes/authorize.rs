@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{AppState, OAuthForm};
 use crate::clients::{self, Client, OIDC_SCOPES, parse_scope, resolve_grant};
 use crate::crypto::{digest_secret, random_token};
+use crate::grants::{self, NewGrant};
 use crate::oauth_error::OAuthError;
 
 /// A checked authorization request.
@@ -194,33 +195,22 @@ async fn issue_code(
         .map(String::as_str)
         .collect();
     let code = random_token().map_err(|e| crate::error::AuthError::Hashing(e.to_string()))?;
-    let grant_id = Uuid::now_v7();
-    let mut tx = state.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO grants (id, client_id, user_id, scope, audience) VALUES ($1, $2, $3, $4, $5)",
+    let grant = NewGrant {
+        client_id: &authorization.client.client_id,
+        user_id,
+        scope: &granted.join(" "),
+        audience: &authorization.audience,
+        redirect_uri: &authorization.redirect_uri,
+        code_challenge: &authorization.code_challenge,
+        nonce: authorization.nonce.as_deref(),
+    };
+    let grant_id = grants::create_with_code(
+        &state.pool,
+        &grant,
+        &digest_secret(&code),
+        state.oauth.code_ttl_secs,
     )
-    .bind(grant_id)
-    .bind(&authorization.client.client_id)
-    .bind(user_id)
-    .bind(granted.join(" "))
-    .bind(&authorization.audience)
-    .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO authorization_codes
-             (code_digest, grant_id, client_id, redirect_uri, code_challenge, nonce, auth_time, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now(), now() + make_interval(secs => $7))",
-    )
-    .bind(digest_secret(&code))
-    .bind(grant_id)
-    .bind(&authorization.client.client_id)
-    .bind(&authorization.redirect_uri)
-    .bind(&authorization.code_challenge)
-    .bind(authorization.nonce.as_deref())
-    .bind(state.oauth.code_ttl_secs as f64)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
     tracing::info!(grant.id = %grant_id, client_id = %authorization.client.client_id, "authorization code issued");
     let mut pairs = vec![
         ("code", code.as_str()),

@@ -33,7 +33,7 @@ pub fn settings() -> Settings {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "test".into(),
     };
-    Settings::load(&source).expect("auth settings")
+    source.load::<Settings>().expect("auth settings")
 }
 
 /// A client as the admin API returned it.

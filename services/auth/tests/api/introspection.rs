@@ -96,10 +96,10 @@ async fn the_sweeper_removes_only_what_can_no_longer_matter() {
     let pool = sqlx::PgPool::connect_with(app.db.settings().connect_options())
         .await
         .unwrap();
-    auth::sweeper::sweep(&pool).await.unwrap();
+    auth::jobs::sweeper::sweep(&pool).await.unwrap();
     assert_eq!(revoked_rows(&mut conn).await, 1, "still unexpired: kept");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    auth::sweeper::sweep(&pool).await.unwrap();
+    auth::jobs::sweeper::sweep(&pool).await.unwrap();
     assert_eq!(revoked_rows(&mut conn).await, 0);
     pool.close().await;
 }

@@ -7,26 +7,20 @@ pub(crate) mod statements;
 
 use axum::Router;
 use axum::routing::{get, post};
-use std::sync::Arc;
-
 use platform_auth_token::{RequireScope, Validator};
 use platform_dapr::Sidecar;
-use sqlx::PgPool;
-use tokio::sync::Semaphore;
 
 use crate::booking::{Bookkeeper, EventBatcher};
+use crate::jobs::statement_export::StatementExports;
 use crate::ledger::Ledger;
-use crate::settings::StatementSettings;
 use crate::statements::Statements;
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
-    pub(crate) pool: PgPool,
     pub(crate) ledger: Ledger,
     pub(crate) sidecar: Sidecar,
     pub(crate) statements: Statements,
-    pub(crate) statement_settings: StatementSettings,
-    pub(crate) export_slots: Arc<Semaphore>,
+    pub(crate) statement_exports: StatementExports,
     pub(crate) bookkeeper: Bookkeeper,
     pub(crate) event_batcher: EventBatcher,
 }

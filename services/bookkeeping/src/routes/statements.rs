@@ -1,7 +1,7 @@
-//! Statement export API and the job worker (a pub/sub subscription).
+//! Statement export API and the subscription route that hands queued jobs
+//! to the export worker ([`crate::jobs::statement_export`]).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -9,19 +9,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use platform_consumer::{CloudEvent, TopicResponse};
 use platform_problem::{Json, Problem};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
 use crate::error::BookkeepingError;
+use crate::jobs::statement_export::{Accepted, StatementJob};
 use crate::ledger::EntryError;
-use crate::statements::{
-    EVENTS_TOPIC, JOBS_TOPIC, NewStatement, READY_TYPE, STORAGE_BINDING, Statement,
-    StatementStatus, export, part_name,
-};
-
-const PUBSUB: &str = "pubsub";
+use crate::statements::{NewStatement, STORAGE_BINDING, Statement, StatementStatus, part_name};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct StatementBody {
@@ -43,12 +39,6 @@ impl From<Statement> for StatementBody {
     }
 }
 
-/// The job message on `bookkeeping.statements`.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct StatementJob {
-    statement_id: Uuid,
-}
-
 /// `POST /v1/statements`: records the job and queues it; 202 with its id.
 pub(crate) async fn request(
     State(state): State<AppState>,
@@ -68,28 +58,8 @@ pub(crate) async fn request(
         }
         .into());
     }
-    let (statement, created) = state.statements.create(&new).await?;
-    if created {
-        // A failed publish is not the client's problem: the job is recorded
-        // and the sweeper publishes it again.
-        publish_job(&state, statement.id).await;
-    }
+    let (statement, _created) = state.statement_exports.request(&new).await?;
     Ok((StatusCode::ACCEPTED, Json(statement.into())))
-}
-
-pub(crate) async fn publish_job(state: &AppState, id: Uuid) {
-    let body = serde_json::to_vec(&StatementJob { statement_id: id }).unwrap_or_default();
-    let metadata = HashMap::from([(
-        "cloudevent.type".to_owned(),
-        "bookkeeping.statement.requested".to_owned(),
-    )]);
-    if let Err(error) = state
-        .sidecar
-        .publish_json(PUBSUB, JOBS_TOPIC, body, metadata)
-        .await
-    {
-        tracing::warn!(%error, statement.id = %id, "cannot queue the statement job now; the sweeper will");
-    }
 }
 
 pub(crate) async fn get(
@@ -152,10 +122,9 @@ pub(crate) async fn download(State(state): State<AppState>, Path(id): Path<Strin
         .into_response()
 }
 
-/// Subscription route for `bookkeeping.statements`: claims the job and runs
-/// the export in the background (bounded concurrency). The message is
-/// acknowledged at once; a crash mid-export leaves the job `running` with a
-/// stale heartbeat, and the sweeper queues it again.
+/// Subscription route for `bookkeeping.statements`: the export worker
+/// claims the job and runs it in the background; the message is
+/// acknowledged at once.
 pub(crate) async fn worker(
     State(state): State<AppState>,
     body: axum::body::Bytes,
@@ -164,126 +133,12 @@ pub(crate) async fn worker(
         tracing::warn!("dropping a statement job that is not a CloudEvent with a statement_id");
         return TopicResponse::Drop;
     };
-    let id = event.data.statement_id;
-    let claimed = match state
-        .statements
-        .claim(id, state.statement_settings.stale_after_secs)
+    match state
+        .statement_exports
+        .accept(event.data.statement_id)
         .await
     {
-        Ok(claimed) => claimed,
-        Err(error) => {
-            tracing::warn!(%error, statement.id = %id, "cannot claim the statement job");
-            return TopicResponse::Retry;
-        }
-    };
-    let Some(statement) = claimed else {
-        tracing::debug!(statement.id = %id, "statement job already taken or done");
-        return TopicResponse::Success;
-    };
-    let Ok(permit) = state.export_slots.clone().acquire_owned().await else {
-        return TopicResponse::Retry;
-    };
-    tokio::spawn(async move {
-        let _permit = permit;
-        run_export(&state, statement).await;
-    });
-    TopicResponse::Success
-}
-
-#[tracing::instrument(name = "statements.export", skip_all, fields(statement.id = %statement.id))]
-async fn run_export(state: &AppState, statement: Statement) {
-    let started = std::time::Instant::now();
-    let result = export::run(&state.pool, &state.sidecar, &state.statements, &statement).await;
-    let written = match result {
-        Ok(written) => written,
-        Err(error) => {
-            tracing::warn!(%error, "statement export failed");
-            if let Err(error) = state
-                .statements
-                .fail(
-                    statement.id,
-                    &error.to_string(),
-                    state.statement_settings.max_attempts,
-                )
-                .await
-            {
-                tracing::error!(%error, "cannot record the failed export");
-            }
-            return;
-        }
-    };
-    // Announce first, then mark ready: if marking fails the job is redone and
-    // announced again with the same CloudEvent id, which consumers dedupe.
-    let ready = json!({
-        "statement_id": statement.id,
-        "account_id": statement.account_id,
-        "from": statement.from.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "to": statement.to.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "format": statement.format,
-        "rows": written.rows,
-        "bytes": written.bytes,
-        "download_path": format!("/v1/statements/{}/download", statement.id),
-    });
-    let metadata = HashMap::from([
-        (
-            "cloudevent.id".to_owned(),
-            format!("statement-ready-{}", statement.id),
-        ),
-        ("cloudevent.type".to_owned(), READY_TYPE.to_owned()),
-        ("cloudevent.subject".to_owned(), statement.id.to_string()),
-    ]);
-    let body = serde_json::to_vec(&ready).unwrap_or_default();
-    if let Err(error) = state
-        .sidecar
-        .publish_json(PUBSUB, EVENTS_TOPIC, body, metadata)
-        .await
-    {
-        tracing::warn!(%error, "cannot announce the statement; it will be redone");
-        let _ = state
-            .statements
-            .fail(
-                statement.id,
-                &error.to_string(),
-                state.statement_settings.max_attempts,
-            )
-            .await;
-        return;
-    }
-    if let Err(error) = state
-        .statements
-        .finish(statement.id, written.parts, written.rows, written.bytes)
-        .await
-    {
-        tracing::error!(%error, "cannot mark the statement ready; it will be redone");
-        return;
-    }
-    tracing::info!(
-        rows = written.rows,
-        parts = written.parts,
-        bytes = written.bytes,
-        duration_ms = started.elapsed().as_millis(),
-        "statement ready"
-    );
-}
-
-/// Republishes jobs nobody is working on, every `interval`, until the process
-/// ends. Harmless to run in every replica: the claim decides who works.
-pub(crate) async fn sweep(state: AppState, interval: Duration) {
-    let settings = state.statement_settings.clone();
-    loop {
-        tokio::time::sleep(interval).await;
-        match state
-            .statements
-            .pending(settings.requeue_after_secs, settings.stale_after_secs)
-            .await
-        {
-            Ok(ids) => {
-                for id in ids {
-                    tracing::info!(statement.id = %id, "re-queuing a statement job");
-                    publish_job(&state, id).await;
-                }
-            }
-            Err(error) => tracing::warn!(%error, "statement sweep failed"),
-        }
+        Accepted::Started | Accepted::Taken => TopicResponse::Success,
+        Accepted::Retry => TopicResponse::Retry,
     }
 }

@@ -9,9 +9,9 @@
 //! done, `bookkeeping.statement.ready` is published.
 
 pub mod export;
-mod jobs;
+mod store;
 
-pub use jobs::{NewStatement, Statement, StatementStatus, Statements};
+pub use store::{NewStatement, Statement, StatementStatus, Statements};
 
 /// Must match components/*/statements-storage.yaml and the subscription.
 pub const STORAGE_BINDING: &str = "statements-storage";

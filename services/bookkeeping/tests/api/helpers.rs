@@ -30,7 +30,7 @@ pub fn settings() -> Settings {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "test".into(),
     };
-    Settings::load(&source).expect("bookkeeping settings")
+    source.load::<Settings>().expect("bookkeeping settings")
 }
 
 impl TestApp {

@@ -58,7 +58,7 @@ pub fn settings() -> Settings {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "test".into(),
     };
-    let mut settings = Settings::load(&source).expect("communication settings");
+    let mut settings = source.load::<Settings>().expect("communication settings");
     // No delivery receipts unless a test asks for them (receipts.rs), so
     // that the other tests observe `sent`.
     settings.providers.receipts_base_url = String::new();

@@ -42,7 +42,7 @@ fn settings() -> Settings {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "test".into(),
     };
-    let mut settings = Settings::load(&source).expect("payments settings");
+    let mut settings = source.load::<Settings>().expect("payments settings");
     settings.server.port = 0;
     settings
 }

@@ -1,4 +1,6 @@
-//! Issuing, introspecting and revoking tokens.
+//! Issuing tokens (by grant type: [`grant_types`]), introspecting and
+//! revoking them. The statements on grants, codes and refresh tokens are in
+//! [`crate::grants`].
 //!
 //! Access and ID tokens are ES256 JWTs (self-contained: resource servers
 //! validate them without calling us). Refresh tokens and codes are opaque
@@ -18,9 +20,14 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::crypto::{digest_secret, random_token};
+use crate::grants;
 use crate::keys::KeyRing;
 use crate::oauth_error::{OAuthError, server_error};
 use crate::settings::OAuthSettings;
+
+mod grant_types;
+
+pub use grant_types::TokenRequest;
 
 /// Clock skew tolerated when we read back our own tokens.
 const LEEWAY_SECS: i64 = 5;
@@ -136,20 +143,18 @@ impl Tokens {
     }
 
     /// Stores and returns a new refresh token of `grant_id`.
-    pub async fn new_refresh_token(
+    async fn new_refresh_token(
         &self,
         conn: &mut sqlx::PgConnection,
         grant_id: Uuid,
     ) -> Result<String, OAuthError> {
         let token = random_token().map_err(server_error)?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_digest, grant_id, expires_at)
-             VALUES ($1, $2, now() + make_interval(secs => $3))",
+        grants::add_refresh_token(
+            conn,
+            grant_id,
+            &digest_secret(&token),
+            self.settings.refresh_token_ttl_secs,
         )
-        .bind(digest_secret(&token))
-        .bind(grant_id)
-        .bind(self.settings.refresh_token_ttl_secs as f64)
-        .execute(conn)
         .await?;
         Ok(token)
     }
@@ -213,27 +218,18 @@ impl Tokens {
             }
             return Ok(body);
         }
-        let row: Option<(String, Uuid, String, String, OffsetDateTime, OffsetDateTime)> =
-            sqlx::query_as(
-                "SELECT g.client_id, g.user_id, g.scope, g.audience, rt.expires_at, rt.issued_at
-                 FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id
-                 WHERE rt.token_digest = $1 AND rt.rotated_at IS NULL
-                   AND rt.expires_at > now() AND g.revoked_at IS NULL",
-            )
-            .bind(digest_secret(token))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = grants::find_active_refresh_token(&self.pool, &digest_secret(token)).await?;
         Ok(match row {
-            Some((client_id, user_id, scope, audience, expires_at, issued_at)) => json!({
+            Some(refresh) => json!({
                 "active": true,
                 "token_type": "refresh_token",
-                "scope": scope,
-                "client_id": client_id,
-                "sub": user_id.to_string(),
-                "aud": audience,
+                "scope": refresh.scope,
+                "client_id": refresh.client_id,
+                "sub": refresh.user_id.to_string(),
+                "aud": refresh.audience,
                 "iss": self.settings.issuer,
-                "exp": expires_at.unix_timestamp(),
-                "iat": issued_at.unix_timestamp(),
+                "exp": refresh.expires_at.unix_timestamp(),
+                "iat": refresh.issued_at.unix_timestamp(),
             }),
             None => inactive,
         })
@@ -262,39 +258,9 @@ impl Tokens {
             }
             return Ok(());
         }
-        let revoked = sqlx::query(
-            "UPDATE grants g SET revoked_at = now(), revoke_reason = 'refresh token revoked'
-             FROM refresh_tokens rt
-             WHERE rt.token_digest = $1 AND rt.grant_id = g.id AND g.client_id = $2
-               AND g.revoked_at IS NULL",
-        )
-        .bind(digest_secret(token))
-        .bind(client_id)
-        .execute(&self.pool)
-        .await?;
-        if revoked.rows_affected() > 0 {
+        if grants::revoke_by_refresh_token(&self.pool, &digest_secret(token), client_id).await? {
             tracing::info!("grant revoked through its refresh token");
         }
-        Ok(())
-    }
-
-    /// Revokes a whole grant: its refresh tokens and the access tokens
-    /// issued from it stop being active.
-    pub async fn revoke_grant(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        grant_id: Uuid,
-        reason: &str,
-    ) -> Result<(), OAuthError> {
-        sqlx::query(
-            "UPDATE grants SET revoked_at = now(), revoke_reason = $2
-             WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(grant_id)
-        .bind(reason)
-        .execute(conn)
-        .await?;
-        tracing::warn!(grant.id = %grant_id, grant.revoke_reason = reason, "grant revoked");
         Ok(())
     }
 }

@@ -5,22 +5,16 @@
 
 use std::time::Duration;
 
+use platform_server::BackgroundTasks;
 use sqlx::PgPool;
 
 pub const INTERVAL: Duration = Duration::from_secs(600);
 
-pub fn spawn(pool: PgPool, interval: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        loop {
-            tick.tick().await;
-            if pool.is_closed() {
-                return;
-            }
-            if let Err(error) = sweep(&pool).await {
-                tracing::warn!(%error, "sweep failed; will retry");
-            }
-        }
+/// Sweeps now and then every `interval` until the service stops.
+pub fn start(tasks: &mut BackgroundTasks, pool: PgPool, interval: Duration) {
+    tasks.every("expired-rows-sweeper", interval, move || {
+        let pool = pool.clone();
+        async move { sweep(&pool).await.map(|_| ()) }
     });
 }
 

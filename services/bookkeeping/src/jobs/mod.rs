@@ -1,0 +1,7 @@
+//! Background work: the statement export worker (fed by the
+//! `bookkeeping.statements` subscription route) and the sweeper that queues
+//! lost jobs again, started on the service's
+//! [`platform_server::BackgroundTasks`] and stopped with the server.
+
+pub(crate) mod statement_export;
+pub(crate) mod statement_sweeper;

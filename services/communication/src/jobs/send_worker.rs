@@ -1,0 +1,138 @@
+//! The send worker: what happens to one send job that Dapr delivered from
+//! the `communication.sends` topic of the `communication-queue` pub/sub
+//! (the route `/jobs/send` hands it over), and to one it gave up on.
+//!
+//! Per job: claim the notification (`sending`, in flight, one more attempt;
+//! committed before the provider is called), send through the channel's
+//! binding, record the outcome. A retriable failure answers RETRY, so Dapr
+//! redelivers with the backoff of the Resiliency policy on
+//! `communication-queue` (dapr-config/resiliency/communication.yaml); at
+//! `sending.max_attempts`, or on a terminal failure, the notification is
+//! `failed` and its job goes to `communication.sends.deadletter` with the
+//! reason.
+
+use std::time::Duration;
+
+use platform_consumer::TopicResponse;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::outbox::Relay;
+use crate::sender::{Outcome, Sender};
+use crate::store::{self, NotClaimed};
+
+/// The worker over the service's pool, sender and relay.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SendWorker<'a> {
+    pub(crate) pool: &'a PgPool,
+    pub(crate) sender: &'a Sender,
+    pub(crate) relay: &'a Relay,
+    /// `sending.max_attempts`.
+    pub(crate) max_attempts: i32,
+}
+
+impl SendWorker<'_> {
+    /// Claims notification `id`, sends it and records the outcome; the
+    /// answer to give Dapr.
+    pub(crate) async fn send(self, id: Uuid) -> TopicResponse {
+        let claim = match store::claim(self.pool, id).await {
+            Ok(Ok(claim)) => claim,
+            Ok(Err(NotClaimed::Unknown)) => {
+                tracing::warn!("send job for an unknown notification; dropped");
+                return TopicResponse::Success;
+            }
+            Ok(Err(reason)) => {
+                tracing::debug!(?reason, "send job not claimed");
+                return TopicResponse::Success;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot claim the send; asking for redelivery");
+                return TopicResponse::Retry;
+            }
+        };
+        self.relay.wake();
+        let outcome = self
+            .sender
+            .send(claim.id, claim.channel, &claim.address, &claim.content)
+            .await;
+        let response = self.record(claim.id, claim.attempts, outcome).await;
+        self.relay.wake();
+        response
+    }
+
+    /// Records an attempt's outcome; the answer to give Dapr.
+    async fn record(self, id: Uuid, attempts: i32, outcome: Outcome) -> TopicResponse {
+        let pool = self.pool;
+        let mut tries = 0;
+        loop {
+            let result = match &outcome {
+                Outcome::Sent {
+                    provider,
+                    message_id,
+                } => store::mark_sent(pool, id, provider, message_id.as_deref())
+                    .await
+                    .map(|()| TopicResponse::Success),
+                Outcome::Terminal(reason) => store::fail(pool, id, reason)
+                    .await
+                    .map(|_| TopicResponse::Success),
+                Outcome::Retriable(reason) if attempts >= self.max_attempts => store::fail(
+                    pool,
+                    id,
+                    &format!("gave up after {attempts} attempts: {reason}"),
+                )
+                .await
+                .map(|_| TopicResponse::Success),
+                Outcome::Retriable(reason) => store::release_for_retry(pool, id, reason)
+                    .await
+                    .map(|()| TopicResponse::Retry),
+            };
+            match result {
+                Ok(response) => {
+                    match &outcome {
+                        Outcome::Sent { provider, .. } => {
+                            tracing::debug!(provider, attempts, "sent")
+                        }
+                        Outcome::Retriable(reason) => {
+                            tracing::warn!(reason, attempts, "send failed; will retry")
+                        }
+                        Outcome::Terminal(reason) => {
+                            tracing::warn!(reason, attempts, "send failed permanently")
+                        }
+                    }
+                    return response;
+                }
+                Err(error) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(%error, tries, "cannot record the send outcome; trying again");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(error) => {
+                    // The row stays in flight; the sweeper re-queues it after
+                    // sending.stale_after_secs (docs/adr/0021).
+                    tracing::error!(%error, ?outcome, "cannot record the send outcome");
+                    return TopicResponse::Success;
+                }
+            }
+        }
+    }
+
+    /// A send job of notification `id` that Dapr gave up on after its
+    /// retries: if the worker did try `max_attempts` times, the
+    /// notification is `failed`; if it did not (the service was down while
+    /// Dapr delivered), the job is queued again, so a restart longer than
+    /// the retry window loses nothing. Jobs the worker dead-lettered itself
+    /// are already failed (a no-op here).
+    pub(crate) async fn dead_lettered(self, id: Uuid) -> TopicResponse {
+        match store::requeue_or_fail(self.pool, id, self.max_attempts).await {
+            Ok(outcome) => {
+                tracing::warn!(notification.id = %id, ?outcome, "send job dead-lettered by Dapr");
+                self.relay.wake();
+                TopicResponse::Success
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot record a dead-lettered send");
+                TopicResponse::Retry
+            }
+        }
+    }
+}
