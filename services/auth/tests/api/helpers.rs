@@ -193,6 +193,20 @@ impl TestApp {
         .await
     }
 
+    /// The cast of the code-flow tests: the public web client `shop` and
+    /// `alice`, a payments reader. Alice's id.
+    pub async fn register_shop_and_alice(&self) -> String {
+        self.web_client("shop", false).await;
+        self.user("alice", &["payments-reader"]).await
+    }
+
+    /// A resource server: the confidential client `resource`, which may
+    /// introspect tokens (and read payments).
+    pub async fn resource_server(&self) -> TestClient {
+        self.service_client("resource", "payments", &["payments:read"])
+            .await
+    }
+
     /// Registers a user and gives them roles.
     pub async fn user(&self, username: &str, roles: &[&str]) -> String {
         let res = self
@@ -241,6 +255,16 @@ impl TestApp {
             }
         };
         res.status().as_u16()
+    }
+
+    /// GET /admin/roles with `token` as the bearer, whatever it is.
+    pub async fn list_roles(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url("/admin/roles"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn jwks(&self) -> JwkSet {
@@ -310,4 +334,11 @@ pub fn location_param(res: &reqwest::Response, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// The response's `WWW-Authenticate` challenge.
+pub fn www_authenticate(res: &reqwest::Response) -> &str {
+    res.headers()["www-authenticate"]
+        .to_str()
+        .expect("a visible-ASCII challenge")
 }

@@ -29,9 +29,7 @@ async fn rotation_publishes_first_signs_later_and_keeps_old_tokens_valid_until_e
         s.oauth.id_token_ttl_secs = 4;
     })
     .await;
-    let rs = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let rs = app.resource_server().await;
     let old_token = app.client_token(&rs, "payments:read").await;
     let old_kid = kid_of(&old_token);
     assert_eq!(jwks_kids(&app).await, vec![old_kid.clone()]);
