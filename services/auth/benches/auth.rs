@@ -116,6 +116,11 @@ fn other_backends(window: Duration, ring: f64, point: &[u8], message: &[u8], sig
     );
 }
 
+/// Sends a set-up request whose JSON answer the benchmark needs.
+async fn json_answer<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::main]
 async fn main() {
     let seconds = env_or("BENCH_SECONDS", 10);
@@ -148,32 +153,24 @@ async fn main() {
         .unwrap();
 
     // A service client, created through the admin API.
-    let admin: Value = http
-        .post(app.url("/oauth2/token"))
-        .basic_auth("platform-admin", Some(ADMIN_SECRET))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "auth:admin"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let created: Value = http
-        .post(app.url("/admin/clients"))
-        .bearer_auth(admin["access_token"].as_str().unwrap())
-        .json(&json!({
-            "client_id": "bench", "name": "bench", "grant_types": ["client_credentials"],
-            "allowed_scopes": ["payments:read", "payments:write"], "allowed_audiences": ["payments"],
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin: Value = json_answer(
+        http.post(app.url("/oauth2/token"))
+            .basic_auth("platform-admin", Some(ADMIN_SECRET))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "auth:admin"),
+            ]),
+    )
+    .await;
+    let created: Value = json_answer(
+        http.post(app.url("/admin/clients"))
+            .bearer_auth(admin["access_token"].as_str().unwrap())
+            .json(&json!({
+                "client_id": "bench", "name": "bench", "grant_types": ["client_credentials"],
+                "allowed_scopes": ["payments:read", "payments:write"], "allowed_audiences": ["payments"],
+            })),
+    )
+    .await;
     let secret = created["client_secret"].as_str().unwrap().to_owned();
 
     // Grants: `concurrency` clients in a closed loop for `seconds`.
@@ -245,14 +242,7 @@ async fn main() {
     );
 
     // Validations: one task (one core), keys already fetched.
-    let jwks: JwkSet = http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = json_answer(http.get(app.url("/oauth2/jwks"))).await;
     drop(app);
     let keys = Arc::new(StaticKeys::new(jwks.verifying_keys()));
     for (label, cache) in [
