@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use platform_test_support::{
-    DaprdOptions, TestDatabase, TestEnv, TestIssuer, eventually, start_with_options,
-    start_with_sidecar_unready,
+    TestDatabase, TestEnv, TestIssuer, eventually, start_with_sidecar_unready,
 };
-use platform_tests::source;
+use platform_tests::{source, start_payments};
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -32,24 +31,9 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
 
     // payments and its sidecar, on the same Redis and name-resolution file;
     // its state store is a PostgreSQL database of its own.
-    let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
-    let mut pay_dapr = DaprdOptions::new("payments").unwrap();
-    let pay_db = TestDatabase::create_for("payments").await.unwrap();
-    pay_dapr.env.push((
-        "PAYMENTS_STATE_DATABASE".into(),
-        pay_db.settings().database_name.clone(),
-    ));
-    pay.server.port = 0;
     let issuer = TestIssuer::start().await.unwrap();
-    pay.auth.issuer = issuer.issuer().to_owned();
-    pay.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-    let (pay_app, pay_daprd) = start_with_options(&env, pay_dapr, |dapr| {
-        pay.dapr.http_port = dapr.http_port;
-        pay.dapr.grpc_port = dapr.grpc_port;
-        async move { Ok(payments::startup::build(pay).await?) }
-    })
-    .await
-    .unwrap();
+    let payments = start_payments(&env, &issuer, |_, _| {}).await.unwrap();
+    let (pay_app, pay_daprd) = (&payments.app, &payments.daprd);
     bk_app.wait_ready(Duration::from_secs(20)).await.unwrap();
     pay_app.wait_ready(Duration::from_secs(20)).await.unwrap();
 

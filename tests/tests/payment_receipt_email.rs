@@ -12,7 +12,7 @@ use platform_test_support::{
     DaprdOptions, PspSandbox, SmtpCatcher, TestDatabase, TestEnv, TestIssuer, authorized_client,
     eventually, free_port, start_with_options,
 };
-use platform_tests::source;
+use platform_tests::{source, start_payments};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -62,26 +62,14 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     let endpoint = tempfile::tempdir().unwrap();
     psp.write_http_endpoint(endpoint.path(), "psp-test")
         .unwrap();
-    let mut pay = payments::settings::Settings::load(&source("payments")).unwrap();
-    let pay_db = TestDatabase::create_for("payments").await.unwrap();
-    let mut pay_dapr = DaprdOptions::new("payments").unwrap();
-    pay_dapr.env.push((
-        "PAYMENTS_STATE_DATABASE".into(),
-        pay_db.settings().database_name.clone(),
-    ));
-    pay_dapr.extra_resources.push(endpoint.path().to_owned());
-    pay.server.port = 0;
-    pay.auth.issuer = issuer.issuer().to_owned();
-    pay.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-    pay.provider.endpoint = "psp-test".into();
-    pay.provider.webhook_secret = psp.webhook_secret().to_owned().into();
-    let (pay_app, pay_daprd) = start_with_options(&env, pay_dapr, |dapr| {
-        pay.dapr.http_port = dapr.http_port;
-        pay.dapr.grpc_port = dapr.grpc_port;
-        async move { Ok(payments::startup::build(pay).await?) }
+    let payments = start_payments(&env, &issuer, |pay, pay_dapr| {
+        pay_dapr.extra_resources.push(endpoint.path().to_owned());
+        pay.provider.endpoint = "psp-test".into();
+        pay.provider.webhook_secret = psp.webhook_secret().to_owned().into();
     })
     .await
     .unwrap();
+    let (pay_app, pay_daprd) = (&payments.app, &payments.daprd);
     comm_app.wait_ready(Duration::from_secs(30)).await.unwrap();
     pay_app.wait_ready(Duration::from_secs(30)).await.unwrap();
     psp.set_webhook_url(Some(&pay_app.url("/v1/webhooks/psp")))
