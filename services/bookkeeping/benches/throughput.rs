@@ -90,16 +90,6 @@ fn payment_event(id: &str, occurred_at: &str) -> String {
     .to_string()
 }
 
-fn xadd(event: String) -> Vec<String> {
-    vec![
-        "XADD".into(),
-        "payments".into(),
-        "*".into(),
-        "data".into(),
-        event,
-    ]
-}
-
 async fn booked(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM entries WHERE metadata ? 'event_id'")
         .fetch_one(pool)
@@ -198,11 +188,14 @@ async fn main() {
     let base = booked(&pool).await;
     let run = format!("burst-{}-", Uuid::new_v4().simple());
     let occurred = now_rfc3339();
-    let commands: Vec<Vec<String>> = (0..EVENTS)
-        .map(|i| xadd(payment_event(&format!("{run}{i}"), &occurred)))
+    let events: Vec<String> = (0..EVENTS)
+        .map(|i| payment_event(&format!("{run}{i}"), &occurred))
         .collect();
     let started = Instant::now();
-    env.redis.pipeline(&commands).await.expect("xadd");
+    env.redis
+        .append_events("payments", events)
+        .await
+        .expect("xadd");
     eventually(
         Duration::from_secs(600),
         "every event to be booked",
@@ -229,10 +222,11 @@ async fn main() {
         ticker.tick().await;
         let n = per_tick.min(total - sent);
         let occurred = now_rfc3339();
-        let commands: Vec<Vec<String>> = (sent..sent + n)
-            .map(|i| xadd(payment_event(&format!("{run}{i}"), &occurred)))
-            .collect();
-        env.redis.pipeline(&commands).await.expect("xadd");
+        let events = (sent..sent + n).map(|i| payment_event(&format!("{run}{i}"), &occurred));
+        env.redis
+            .append_events("payments", events)
+            .await
+            .expect("xadd");
         sent += n;
     }
     eventually(

@@ -71,16 +71,6 @@ fn payment_event(run: &str, i: usize) -> serde_json::Value {
     })
 }
 
-fn xadd(event: &serde_json::Value) -> Vec<String> {
-    vec![
-        "XADD".into(),
-        "payments".into(),
-        "*".into(),
-        "data".into(),
-        event.to_string(),
-    ]
-}
-
 /// Publishes one payment event per customer `from..to`, as fast as
 /// possible, or at `rate` events/s; returns the wall time each was
 /// published at, by customer.
@@ -92,9 +82,11 @@ async fn publish(
     rate: Option<f64>,
 ) -> HashMap<String, f64> {
     if let (Via::Broker(redis), None) = (via, rate) {
-        let commands: Vec<Vec<String>> = (from..to).map(|i| xadd(&payment_event(run, i))).collect();
+        let events: Vec<String> = (from..to)
+            .map(|i| payment_event(run, i).to_string())
+            .collect();
         let at = now_secs();
-        redis.pipeline(&commands).await.expect("xadd");
+        redis.append_events("payments", events).await.expect("xadd");
         return (from..to).map(|i| (format!("cust-{i}"), at)).collect();
     }
     let start = tokio::time::Instant::now();
@@ -107,7 +99,10 @@ async fn publish(
             let event = payment_event(run, i);
             let at = now_secs();
             match via {
-                Via::Broker(redis) => redis.pipeline(&[xadd(&event)]).await.expect("xadd"),
+                Via::Broker(redis) => redis
+                    .append_events("payments", [event.to_string()])
+                    .await
+                    .expect("xadd"),
                 Via::Sidecar(daprd) => daprd
                     .publish_cloudevent("pubsub", "payments", &event)
                     .await
