@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use platform_test_support::{
-    TestDatabase, TestEnv, TestIssuer, eventually, start_with_sidecar_unready,
+    TestDatabase, TestEnv, TestIssuer, eventually, json_answer, start_with_sidecar_unready,
 };
 use platform_tests::{source, start_payments};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Row;
 
 #[tokio::test]
@@ -37,16 +37,14 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     bk_app.wait_ready(Duration::from_secs(20)).await.unwrap();
     pay_app.wait_ready(Duration::from_secs(20)).await.unwrap();
 
-    let created: Value = reqwest::Client::new()
-        .post(pay_app.url("/v1/payments"))
-        .bearer_auth(issuer.token("payments", &["payments:write"]))
-        .json(&json!({ "amount": 990, "currency": "JPY", "customer_reference": "cus_e2e" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        reqwest::Client::new()
+            .post(pay_app.url("/v1/payments"))
+            .bearer_auth(issuer.token("payments", &["payments:write"]))
+            .json(&json!({ "amount": 990, "currency": "JPY", "customer_reference": "cus_e2e" })),
+    )
+    .await
+    .unwrap();
     let payment_id = created["id"].as_str().unwrap().to_owned();
 
     let pool = sqlx::PgPool::connect_with(db.settings().connect_options())

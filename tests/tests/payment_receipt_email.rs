@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use platform_test_support::{
     DaprdOptions, PspSandbox, SmtpCatcher, TestDatabase, TestEnv, TestIssuer, authorized_client,
-    eventually, free_port, start_with_options,
+    eventually, free_port, json_answer, start_with_options,
 };
 use platform_tests::{source, start_payments};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
@@ -93,27 +93,23 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     // A payment of 12.50 EUR, confirmed with the sandbox's good test card.
     let pay_http =
         authorized_client(&issuer.token("payments", &["payments:read", "payments:write"])).unwrap();
-    let created: Value = pay_http
-        .post(pay_app.url("/v1/payments"))
-        .header("Idempotency-Key", "e2e-create")
-        .json(&json!({"amount": 1250, "currency": "EUR", "customer_reference": "cus_e2e"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        pay_http
+            .post(pay_app.url("/v1/payments"))
+            .header("Idempotency-Key", "e2e-create")
+            .json(&json!({"amount": 1250, "currency": "EUR", "customer_reference": "cus_e2e"})),
+    )
+    .await
+    .unwrap();
     let payment_id = created["id"].as_str().unwrap().to_owned();
-    let confirmed: Value = pay_http
-        .post(pay_app.url(&format!("/v1/payments/{payment_id}/confirm")))
-        .header("Idempotency-Key", "e2e-confirm")
-        .json(&json!({"card_number": "4242424242424242"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let confirmed = json_answer(
+        pay_http
+            .post(pay_app.url(&format!("/v1/payments/{payment_id}/confirm")))
+            .header("Idempotency-Key", "e2e-confirm")
+            .json(&json!({"card_number": "4242424242424242"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
 
     let mails = eventually(Duration::from_secs(45), "the receipt email", || async {
@@ -147,14 +143,10 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
         .as_str()
         .unwrap()
         .to_owned();
-    let notification: Value = comm_http
-        .get(comm_app.url(&format!("/v1/notifications/{notification_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let notification =
+        json_answer(comm_http.get(comm_app.url(&format!("/v1/notifications/{notification_id}"))))
+            .await
+            .unwrap();
     assert_eq!(notification["status"], "sent", "{notification}");
     assert_eq!(
         notification["template"], "payment_receipt",

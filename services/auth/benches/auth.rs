@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use platform_auth_token::{JwkSet, StaticKeys, Validator, ValidatorConfig};
 use platform_settings::Source;
-use platform_test_support::{RunningApp, TestDatabase, free_port};
+use platform_test_support::{RunningApp, TestDatabase, free_port, json_answer};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -116,11 +116,6 @@ fn other_backends(window: Duration, ring: f64, point: &[u8], message: &[u8], sig
     );
 }
 
-/// Sends a set-up request whose JSON answer the benchmark needs.
-async fn json_answer<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
-    request.send().await.unwrap().json().await.unwrap()
-}
-
 #[tokio::main]
 async fn main() {
     let seconds = env_or("BENCH_SECONDS", 10);
@@ -153,7 +148,7 @@ async fn main() {
         .unwrap();
 
     // A service client, created through the admin API.
-    let admin: Value = json_answer(
+    let admin = json_answer(
         http.post(app.url("/oauth2/token"))
             .basic_auth("platform-admin", Some(ADMIN_SECRET))
             .form(&[
@@ -161,8 +156,9 @@ async fn main() {
                 ("scope", "auth:admin"),
             ]),
     )
-    .await;
-    let created: Value = json_answer(
+    .await
+    .unwrap();
+    let created = json_answer(
         http.post(app.url("/admin/clients"))
             .bearer_auth(admin["access_token"].as_str().unwrap())
             .json(&json!({
@@ -170,7 +166,8 @@ async fn main() {
                 "allowed_scopes": ["payments:read", "payments:write"], "allowed_audiences": ["payments"],
             })),
     )
-    .await;
+    .await
+    .unwrap();
     let secret = created["client_secret"].as_str().unwrap().to_owned();
 
     // Grants: `concurrency` clients in a closed loop for `seconds`.
@@ -242,7 +239,12 @@ async fn main() {
     );
 
     // Validations: one task (one core), keys already fetched.
-    let jwks: JwkSet = json_answer(http.get(app.url("/oauth2/jwks"))).await;
+    let jwks: JwkSet = serde_json::from_value(
+        json_answer(http.get(app.url("/oauth2/jwks")))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     drop(app);
     let keys = Arc::new(StaticKeys::new(jwks.verifying_keys()));
     for (label, cache) in [

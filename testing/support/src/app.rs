@@ -134,3 +134,9 @@ pub fn authorized_client(token: &str) -> anyhow::Result<reqwest::Client> {
         .default_headers(headers)
         .build()?)
 }
+
+/// Sends `request` and reads its answer as JSON, whatever its status: for
+/// a test's or a benchmark's arranging calls whose body it needs.
+pub async fn json_answer(request: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+    Ok(request.send().await?.json().await?)
+}

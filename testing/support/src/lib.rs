@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use app::{
-    RunningApp, authorized_client, start_with_options, start_with_sidecar,
+    RunningApp, authorized_client, json_answer, start_with_options, start_with_sidecar,
     start_with_sidecar_unready,
 };
 pub use daprd::{Daprd, DaprdOptions};
