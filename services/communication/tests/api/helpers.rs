@@ -241,6 +241,15 @@ impl TestApp {
         assert_eq!(res.status(), 200);
     }
 
+    /// Recipient `id` opts out of `channel` for each of `categories`.
+    pub async fn opt_out(&self, id: &str, channel: &str, categories: &[&str]) {
+        let preferences: Vec<Value> = categories
+            .iter()
+            .map(|category| json!({"category": category, "channel": channel, "opted_out": true}))
+            .collect();
+        self.put_preferences(id, json!(preferences)).await;
+    }
+
     /// Waits until notification `id` has `status`; returns its body.
     pub async fn wait_status(&self, id: &str, status: &str) -> Value {
         let path = format!("/v1/notifications/{id}");
