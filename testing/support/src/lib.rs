@@ -28,7 +28,7 @@ use std::time::Duration;
 
 pub use app::{
     RunningApp, authorized_client, json_answer, start_with_options, start_with_sidecar,
-    start_with_sidecar_unready,
+    start_with_sidecar_unready, www_authenticate,
 };
 pub use daprd::{Daprd, DaprdOptions};
 pub use issuer::TestIssuer;

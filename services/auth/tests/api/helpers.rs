@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use platform_settings::Source;
+pub use platform_test_support::www_authenticate;
 use platform_test_support::{
     Daprd, RunningApp, TestDatabase, TestEnv, free_port, start_with_sidecar,
 };
@@ -334,11 +335,4 @@ pub fn location_param(res: &reqwest::Response, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-/// The response's `WWW-Authenticate` challenge.
-pub fn www_authenticate(res: &reqwest::Response) -> &str {
-    res.headers()["www-authenticate"]
-        .to_str()
-        .expect("a visible-ASCII challenge")
 }

@@ -328,3 +328,15 @@ pub const REFUNDED: &str = "payments.refund.succeeded";
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// The status of POSTing `body` to `url` as `client`.
+pub async fn post_status(client: &reqwest::Client, url: &str, body: &serde_json::Value) -> u16 {
+    client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
