@@ -48,12 +48,10 @@ pub async fn start_payments(
         state_db.settings().database_name.clone(),
     ));
     settings.server.port = 0;
-    settings.auth.issuer = issuer.issuer().to_owned();
-    settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    issuer.apply_to(&mut settings.auth);
     adjust(&mut settings, &mut dapr);
     let (app, daprd) = start_with_options(env, dapr, |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         async move { Ok(payments::startup::build(settings).await?) }
     })
     .await?;

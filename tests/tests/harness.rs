@@ -21,8 +21,7 @@ async fn payments_with_sidecar(env: &TestEnv) -> (RunningApp, Daprd) {
     let mut settings = payments::settings::Settings::load(&source("payments")).unwrap();
     settings.server.port = 0;
     start_with_sidecar(env, "payments", |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         async move { Ok(payments::startup::build(settings).await?) }
     })
     .await

@@ -22,8 +22,7 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     bk.server.port = 0;
     bk.database = db.settings().clone();
     let (bk_app, bk_daprd) = start_with_sidecar_unready(&env, "bookkeeping", |dapr| {
-        bk.dapr.http_port = dapr.http_port;
-        bk.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut bk.dapr);
         async move { Ok(bookkeeping::startup::build(bk).await?) }
     })
     .await

@@ -27,8 +27,7 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     comm.database = comm_db.settings().clone();
     comm.server.port = 0;
     comm.providers.receipts_base_url = String::new();
-    comm.auth.issuer = issuer.issuer().to_owned();
-    comm.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    issuer.apply_to(&mut comm.auth);
     let sockets = env.dir().join("sockets");
     let _binding = smtp_mime_binding::RunningBinding::spawn(&sockets)
         .await
@@ -50,8 +49,7 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
         ),
     ];
     let (comm_app, comm_daprd) = start_with_options(&env, comm_dapr, |dapr| {
-        comm.dapr.http_port = dapr.http_port;
-        comm.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut comm.dapr);
         async move { Ok(communication::startup::build(comm).await?) }
     })
     .await

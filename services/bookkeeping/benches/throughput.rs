@@ -132,11 +132,9 @@ async fn main() {
     settings.database = db.settings().clone();
     settings.database.max_connections = 20;
     let issuer = TestIssuer::start().await.expect("issuer");
-    settings.auth.issuer = issuer.issuer().to_owned();
-    settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    issuer.apply_to(&mut settings.auth);
     let (app, daprd) = start_with_sidecar_unready(&env, "bookkeeping", |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         async move { Ok(bookkeeping::startup::build(settings).await?) }
     })
     .await

@@ -240,8 +240,7 @@ async fn run() {
     settings.server.port = 0;
     settings.database = db.settings().clone();
     let issuer = TestIssuer::start().await.expect("issuer");
-    settings.auth.issuer = issuer.issuer().to_owned();
-    settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    issuer.apply_to(&mut settings.auth);
     let mut dapr = DaprdOptions::new("communication").expect("ports");
     // The pluggable SMTP binding, in this process (its own process in a
     // deployment; the CPU is spent on this machine either way).
@@ -271,8 +270,7 @@ async fn run() {
         ),
     ];
     let (app, daprd) = start_with_options(&env, dapr, |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         async move { Ok(communication::startup::build(settings).await?) }
     })
     .await

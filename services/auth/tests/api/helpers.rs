@@ -66,8 +66,7 @@ impl TestApp {
         let issuer = settings.oauth.issuer.clone();
 
         let (app, daprd) = start_with_sidecar(&env, "auth", |dapr| {
-            settings.dapr.http_port = dapr.http_port;
-            settings.dapr.grpc_port = dapr.grpc_port;
+            dapr.apply_to(&mut settings.dapr);
             async move { auth::startup::build(settings).await.map_err(Into::into) }
         })
         .await

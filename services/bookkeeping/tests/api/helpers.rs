@@ -47,12 +47,10 @@ impl TestApp {
         settings.server.port = 0;
         settings.database = db.settings().clone();
         let issuer = TestIssuer::start().await.expect("token issuer");
-        settings.auth.issuer = issuer.issuer().to_owned();
-        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+        issuer.apply_to(&mut settings.auth);
         adjust(&mut settings);
         let (app, daprd) = start_with_sidecar(&env, "bookkeeping", |dapr| {
-            settings.dapr.http_port = dapr.http_port;
-            settings.dapr.grpc_port = dapr.grpc_port;
+            dapr.apply_to(&mut settings.dapr);
             async move { Ok(bookkeeping::startup::build(settings).await?) }
         })
         .await

@@ -122,16 +122,14 @@ impl TestApp {
         settings.server.port = 0;
         settings.database = db.settings().clone();
         let issuer = TestIssuer::start().await.expect("token issuer");
-        settings.auth.issuer = issuer.issuer().to_owned();
-        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+        issuer.apply_to(&mut settings.auth);
         settings.sending.sweep_interval_ms = 500;
         adjust(&mut settings);
         let mut dapr = DaprdOptions::new("communication").expect("sidecar ports");
         dapr.env = providers.sidecar_env();
         let email_binding = email_binding(&env, &mut dapr).await;
         let (app, daprd) = start_with_options(&env, dapr, |dapr| {
-            settings.dapr.http_port = dapr.http_port;
-            settings.dapr.grpc_port = dapr.grpc_port;
+            dapr.apply_to(&mut settings.dapr);
             let settings = settings.clone();
             async move { Ok(communication::startup::build(settings).await?) }
         })
