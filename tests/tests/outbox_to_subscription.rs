@@ -18,9 +18,10 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
 
     // bookkeeping with its own database and sidecar.
     let mut bk = bookkeeping::settings::Settings::load(&source("bookkeeping")).unwrap();
-    let db = TestDatabase::create(&bk.database).await.unwrap();
+    let db = TestDatabase::create_in_place(&mut bk.database)
+        .await
+        .unwrap();
     bk.server.port = 0;
-    bk.database = db.settings().clone();
     let (bk_app, bk_daprd) = start_with_sidecar_unready(&env, "bookkeeping", |dapr| {
         dapr.apply_to(&mut bk.dapr);
         async move { Ok(bookkeeping::startup::build(bk).await?) }

@@ -23,8 +23,9 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
 
     // communication, its database, its sidecar and the sidecar's SMTP binding.
     let mut comm = communication::settings::Settings::load(&source("communication")).unwrap();
-    let comm_db = TestDatabase::create(&comm.database).await.unwrap();
-    comm.database = comm_db.settings().clone();
+    let _comm_db = TestDatabase::create_in_place(&mut comm.database)
+        .await
+        .unwrap();
     comm.server.port = 0;
     comm.providers.receipts_base_url = String::new();
     issuer.apply_to(&mut comm.auth);

@@ -131,14 +131,13 @@ async fn main() {
         environment: "bench".into(),
     };
     let mut settings = auth::settings::Settings::load(&source).expect("settings");
-    let db = TestDatabase::create(&settings.database)
+    let _db = TestDatabase::create_in_place(&mut settings.database)
         .await
         .expect("database (run `make infra`)");
     let port = free_port().unwrap();
     settings.server.port = port;
     settings.oauth.issuer = format!("http://127.0.0.1:{port}");
     settings.oauth.bootstrap_admin_secret = Some(SecretString::from(ADMIN_SECRET));
-    settings.database = db.settings().clone();
     let issuer = settings.oauth.issuer.clone();
     let server = auth::startup::build(settings).await.expect("build auth");
     let app = RunningApp::start(server).unwrap();

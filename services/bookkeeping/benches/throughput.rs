@@ -125,11 +125,10 @@ async fn main() {
         environment: "bench".into(),
     };
     let mut settings = Settings::load(&source).expect("settings");
-    let db = TestDatabase::create(&settings.database)
+    let db = TestDatabase::create_in_place(&mut settings.database)
         .await
         .expect("database");
     settings.server.port = 0;
-    settings.database = db.settings().clone();
     settings.database.max_connections = 20;
     let issuer = TestIssuer::start().await.expect("issuer");
     issuer.apply_to(&mut settings.auth);

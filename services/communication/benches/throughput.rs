@@ -234,11 +234,10 @@ async fn run() {
         environment: "bench".into(),
     };
     let mut settings = Settings::load(&source).expect("settings");
-    let db = TestDatabase::create(&settings.database)
+    let db = TestDatabase::create_in_place(&mut settings.database)
         .await
         .expect("database");
     settings.server.port = 0;
-    settings.database = db.settings().clone();
     let issuer = TestIssuer::start().await.expect("issuer");
     issuer.apply_to(&mut settings.auth);
     let mut dapr = DaprdOptions::new("communication").expect("ports");

@@ -31,6 +31,15 @@ impl TestDatabase {
         Ok(Self { settings })
     }
 
+    /// [`TestDatabase::create`] from a service's own database settings,
+    /// which are then pointed at the new database: a service's database of
+    /// its own, in one step.
+    pub async fn create_in_place(database: &mut DatabaseSettings) -> anyhow::Result<Self> {
+        let db = Self::create(database).await?;
+        database.clone_from(&db.settings);
+        Ok(db)
+    }
+
     /// [`TestDatabase::create`] with the role of `service` in
     /// scripts/sql/service-databases.sql (role, password and database all
     /// named after the service), for a service whose own settings do not

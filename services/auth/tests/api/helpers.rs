@@ -52,7 +52,7 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let env = TestEnv::start().await.expect("test env");
         let mut settings = settings();
-        let db = TestDatabase::create(&settings.database)
+        let db = TestDatabase::create_in_place(&mut settings.database)
             .await
             .expect("test database");
         // The issuer must name the real port, so the port is chosen first.
@@ -61,7 +61,6 @@ impl TestApp {
         settings.oauth.issuer = format!("http://127.0.0.1:{port}");
         settings.oauth.bootstrap_admin_secret = Some(SecretString::from(ADMIN_SECRET));
         settings.keys.publish_delay_secs = 0;
-        settings.database = db.settings().clone();
         adjust(&mut settings);
         let issuer = settings.oauth.issuer.clone();
 

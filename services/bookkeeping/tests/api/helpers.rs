@@ -41,11 +41,10 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let env = TestEnv::start().await.expect("test env");
         let mut settings = settings();
-        let db = TestDatabase::create(&settings.database)
+        let db = TestDatabase::create_in_place(&mut settings.database)
             .await
             .expect("test database");
         settings.server.port = 0;
-        settings.database = db.settings().clone();
         let issuer = TestIssuer::start().await.expect("token issuer");
         issuer.apply_to(&mut settings.auth);
         adjust(&mut settings);

@@ -116,11 +116,10 @@ impl TestApp {
         adjust: impl FnOnce(&mut Settings),
     ) -> Self {
         let mut settings = settings();
-        let db = TestDatabase::create(&settings.database)
+        let db = TestDatabase::create_in_place(&mut settings.database)
             .await
             .expect("test database");
         settings.server.port = 0;
-        settings.database = db.settings().clone();
         let issuer = TestIssuer::start().await.expect("token issuer");
         issuer.apply_to(&mut settings.auth);
         settings.sending.sweep_interval_ms = 500;
