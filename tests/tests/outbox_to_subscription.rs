@@ -47,9 +47,7 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     .unwrap();
     let payment_id = created["id"].as_str().unwrap().to_owned();
 
-    let pool = sqlx::PgPool::connect_with(db.settings().connect_options())
-        .await
-        .unwrap();
+    let pool = db.pool().await.unwrap();
     let row = eventually(
         Duration::from_secs(30),
         "bookkeeping to record the payment event",

@@ -141,9 +141,7 @@ async fn main() {
     app.wait_ready(Duration::from_secs(30))
         .await
         .expect("ready");
-    let pool = PgPool::connect_with(db.settings().connect_options())
-        .await
-        .expect("pool");
+    let pool = db.pool().await.expect("pool");
     let token = issuer.token("bookkeeping", &["bookkeeping:read", "bookkeeping:write"]);
     let http = authorized_client(&token).expect("client");
 

@@ -278,9 +278,7 @@ async fn run() {
         .await
         .expect("ready");
 
-    let pool = PgPool::connect_with(db.settings().connect_options())
-        .await
-        .expect("pool");
+    let pool = db.pool().await.expect("pool");
     let total = WARMUP + 2 * EVENTS + PACED_EVENTS;
     sqlx::query(
         "INSERT INTO recipients (id, email, locale)

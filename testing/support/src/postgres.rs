@@ -66,6 +66,12 @@ impl TestDatabase {
     pub async fn connect(&self) -> anyhow::Result<PgConnection> {
         Ok(PgConnection::connect_with(&self.settings.connect_options()).await?)
     }
+
+    /// A pool on this database, for a test or benchmark that queries it
+    /// from several tasks.
+    pub async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
+        Ok(sqlx::PgPool::connect_with(self.settings.connect_options()).await?)
+    }
 }
 
 impl Drop for TestDatabase {

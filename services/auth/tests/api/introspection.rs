@@ -87,9 +87,7 @@ async fn the_sweeper_removes_only_what_can_no_longer_matter() {
     assert_eq!(app.revoke(&rs, &short).await, 200);
     let mut conn = app.db.connect().await.unwrap();
     assert_eq!(revoked_rows(&mut conn).await, 1);
-    let pool = sqlx::PgPool::connect_with(app.db.settings().connect_options())
-        .await
-        .unwrap();
+    let pool = app.db.pool().await.unwrap();
     auth::sweeper::sweep(&pool).await.unwrap();
     assert_eq!(revoked_rows(&mut conn).await, 1, "still unexpired: kept");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;

@@ -106,9 +106,7 @@ async fn keys_sealed_under_another_encryption_key_are_left_out_and_a_new_key_sig
     // Another instance starts with a different encryption key (the old one
     // was lost or replaced): it must start, leave the unreadable key out and
     // sign with a new one.
-    let pool = sqlx::PgPool::connect_with(app.db.settings().connect_options())
-        .await
-        .unwrap();
+    let pool = app.db.pool().await.unwrap();
     let other_kek = KeyEncryptionKey::new(&[7u8; 32]).unwrap();
     let schedule = KeySchedule {
         publish_delay: Duration::from_secs(0),
