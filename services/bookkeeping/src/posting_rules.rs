@@ -9,11 +9,12 @@
 //! an entry's id is derived from the event's `(source, id)`, so the same
 //! event always yields the same entry.
 
+use platform_money::{Currency, Money};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ledger::{AccountKind, EntryDraft, PostingDraft, validate_currency_code};
+use crate::ledger::{AccountKind, EntryDraft, PostingDraft};
 
 /// Namespace of the ids this service derives (UUIDv5).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_5a0e_8d1b_4c55_9e0f_b0a4_5d2c_7e11);
@@ -25,22 +26,22 @@ pub struct SystemAccount {
     pub code: String,
     pub name: String,
     pub kind: AccountKind,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 impl SystemAccount {
-    fn new(prefix: &str, name: &str, kind: AccountKind, currency: &str) -> Self {
-        let code = format!("{prefix}:{}", currency.to_ascii_lowercase());
+    fn new(prefix: &str, name: &str, kind: AccountKind, currency: Currency) -> Self {
+        let code = format!("{prefix}:{}", currency.as_str().to_ascii_lowercase());
         Self {
             id: Uuid::new_v5(&NAMESPACE, code.as_bytes()),
             code,
             name: format!("{name} ({currency})"),
             kind,
-            currency: currency.to_owned(),
+            currency,
         }
     }
 
-    fn psp_clearing(currency: &str) -> Self {
+    fn psp_clearing(currency: Currency) -> Self {
         Self::new(
             "asset:psp-clearing",
             "PSP clearing",
@@ -49,11 +50,11 @@ impl SystemAccount {
         )
     }
 
-    fn sales(currency: &str) -> Self {
+    fn sales(currency: Currency) -> Self {
         Self::new("revenue:sales", "Sales", AccountKind::Revenue, currency)
     }
 
-    fn refunds(currency: &str) -> Self {
+    fn refunds(currency: Currency) -> Self {
         Self::new("revenue:refunds", "Refunds", AccountKind::Revenue, currency)
     }
 }
@@ -62,6 +63,9 @@ impl SystemAccount {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Rejection(pub String);
+
+// Event data as the contracts write it; `money()` parses amount and currency,
+// amount first, so that a bad one is rejected with the reason it always was.
 
 #[derive(Debug, Deserialize)]
 struct PaymentSucceeded {
@@ -126,17 +130,16 @@ pub fn booking_for(
     match event_type {
         "payments.payment.succeeded" => {
             let e: PaymentSucceeded = parse(data)?;
-            check_money(e.amount, &e.currency)?;
-            let clearing = SystemAccount::psp_clearing(&e.currency);
-            let sales = SystemAccount::sales(&e.currency);
+            let money = money(e.amount, &e.currency)?;
+            let clearing = SystemAccount::psp_clearing(money.currency());
+            let sales = SystemAccount::sales(money.currency());
             let entry = entry(
                 entry_id,
                 format!("Payment {}", e.payment_id),
                 e.occurred_at,
                 &clearing,
                 &sales,
-                e.amount,
-                &e.currency,
+                money,
                 serde_json::json!({ "event_source": source, "event_id": id, "payment_id": e.payment_id, "customer_reference": e.customer_reference }),
             );
             Ok(Some(Booking {
@@ -146,17 +149,16 @@ pub fn booking_for(
         }
         "payments.refund.succeeded" => {
             let e: RefundSucceeded = parse(data)?;
-            check_money(e.amount, &e.currency)?;
-            let refunds = SystemAccount::refunds(&e.currency);
-            let clearing = SystemAccount::psp_clearing(&e.currency);
+            let money = money(e.amount, &e.currency)?;
+            let refunds = SystemAccount::refunds(money.currency());
+            let clearing = SystemAccount::psp_clearing(money.currency());
             let entry = entry(
                 entry_id,
                 format!("Refund {} of payment {}", e.refund_id, e.payment_id),
                 e.occurred_at,
                 &refunds,
                 &clearing,
-                e.amount,
-                &e.currency,
+                money,
                 serde_json::json!({ "event_source": source, "event_id": id, "payment_id": e.payment_id, "refund_id": e.refund_id, "customer_reference": e.customer_reference }),
             );
             Ok(Some(Booking {
@@ -166,7 +168,7 @@ pub fn booking_for(
         }
         "payments.payment.created" => {
             let e: PaymentCreated = parse(data)?;
-            check_money(e.amount, &e.currency)?;
+            money(e.amount, &e.currency)?;
             Ok(None)
         }
         _ => Ok(None),
@@ -178,25 +180,23 @@ fn parse<T: serde::de::DeserializeOwned>(data: &serde_json::Value) -> Result<T, 
         .map_err(|e| Rejection(format!("data does not match the event schema: {e}")))
 }
 
-fn check_money(amount: i64, currency: &str) -> Result<(), Rejection> {
+/// The event's amount: positive minor units in a known currency.
+fn money(amount: i64, currency: &str) -> Result<Money, Rejection> {
     if amount <= 0 {
         return Err(Rejection(format!("amount must be positive, got {amount}")));
     }
-    validate_currency_code("currency", currency).map_err(|e| Rejection(e.to_string()))
+    let currency = Currency::parse(currency)
+        .map_err(|_| Rejection("currency: must be an ISO 4217 code such as EUR".into()))?;
+    Ok(Money::new(amount, currency))
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per rule; a struct would only rename the arguments"
-)]
 fn entry(
     id: Uuid,
     description: String,
     effective_at: OffsetDateTime,
     debit: &SystemAccount,
     credit: &SystemAccount,
-    amount: i64,
-    currency: &str,
+    money: Money,
     metadata: serde_json::Value,
 ) -> EntryDraft {
     EntryDraft {
@@ -206,13 +206,13 @@ fn entry(
         postings: vec![
             PostingDraft {
                 account_id: debit.id,
-                amount,
-                currency: currency.to_owned(),
+                amount: money.amount(),
+                currency: money.currency(),
             },
             PostingDraft {
                 account_id: credit.id,
-                amount: -amount,
-                currency: currency.to_owned(),
+                amount: -money.amount(),
+                currency: money.currency(),
             },
         ],
         metadata,
@@ -367,5 +367,28 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn an_unknown_currency_is_rejected_after_the_amount() {
+        let mut data = succeeded(1);
+        data["currency"] = json!("eur");
+        let reason = booking_for("payments", "e", "payments.payment.succeeded", &data)
+            .unwrap_err()
+            .0;
+        assert_eq!(reason, "currency: must be an ISO 4217 code such as EUR");
+        data["amount"] = json!(0);
+        let reason = booking_for("payments", "e", "payments.payment.succeeded", &data)
+            .unwrap_err()
+            .0;
+        assert_eq!(reason, "amount must be positive, got 0");
+    }
+
+    #[test]
+    fn system_accounts_are_named_after_the_currency_code() {
+        let clearing = SystemAccount::psp_clearing(Currency::KWD);
+        assert_eq!(clearing.code, "asset:psp-clearing:kwd");
+        assert_eq!(clearing.name, "PSP clearing (KWD)");
+        assert_eq!(clearing.currency, Currency::KWD);
     }
 }

@@ -76,11 +76,107 @@ impl Status {
     }
 }
 
-/// Where a recipient can be reached; any field may be missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An email address: one mailbox, `local@domain.tld`, nothing a mail
+/// header could be tricked with (no spaces, controls or any of `<>;,"()[]\`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (local, domain) = s.split_once('@')?;
+        let valid = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && s.len() <= 254
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>;,\"()[]\\".contains(c))
+            && !domain.contains('@');
+        valid.then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A recipient's id in the directory (the customer reference payments
+/// sends, a statement's account id): 1 to 128 characters of letters,
+/// digits and `- _ . : @`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RecipientId(String);
+
+impl RecipientId {
+    pub fn parse(s: &str) -> Option<Self> {
+        let valid = (1..=128).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c));
+        valid.then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RecipientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// Both are text columns; they bind as their text. Reading an address back
+// parses it again, so a row that no longer passes is an error, not a send.
+impl sqlx::Type<sqlx::Postgres> for EmailAddress {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for EmailAddress {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<sqlx::Postgres>>::encode(self.as_str(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for EmailAddress {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        Ok(Self::parse(text).ok_or("a stored email address is not valid")?)
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for RecipientId {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for RecipientId {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<sqlx::Postgres>>::encode(self.as_str(), buf)
+    }
+}
+
+/// Where a recipient can be reached, checked; any field may be missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Contacts {
-    pub email: Option<String>,
+    pub email: Option<EmailAddress>,
     pub phone: Option<String>,
     pub push_token: Option<String>,
     pub locale: Option<String>,
@@ -89,7 +185,7 @@ pub struct Contacts {
 impl Contacts {
     pub fn address(&self, channel: Channel) -> Option<&str> {
         match channel {
-            Channel::Email => self.email.as_deref(),
+            Channel::Email => self.email.as_ref().map(EmailAddress::as_str),
             Channel::Sms => self.phone.as_deref(),
             Channel::Push => self.push_token.as_deref(),
         }
@@ -105,14 +201,28 @@ impl Contacts {
             locale: self.locale.or(other.locale),
         }
     }
+}
 
+/// Contacts as an API body gives them, not yet checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactsRequest {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub push_token: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl ContactsRequest {
     /// Checks every given field; `Err((field, reason))`.
-    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
-        if let Some(email) = &self.email
-            && !valid_email(email)
-        {
-            return Err(("email", "must be a single address like name@example.com"));
-        }
+    pub fn parse(self) -> Result<Contacts, (&'static str, &'static str)> {
+        let email = match self.email {
+            Some(email) => Some(
+                EmailAddress::parse(&email)
+                    .ok_or(("email", "must be a single address like name@example.com"))?,
+            ),
+            None => None,
+        };
         if let Some(phone) = &self.phone
             && !valid_phone(phone)
         {
@@ -128,23 +238,13 @@ impl Contacts {
         {
             return Err(("locale", "must look like en or de-DE"));
         }
-        Ok(())
+        Ok(Contacts {
+            email,
+            phone: self.phone,
+            push_token: self.push_token,
+            locale: self.locale,
+        })
     }
-}
-
-pub fn valid_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && s.len() <= 254
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>;,\"()[]\\".contains(c))
-        && !domain.contains('@')
 }
 
 pub fn valid_phone(s: &str) -> bool {
@@ -166,13 +266,7 @@ pub fn valid_locale(s: &str) -> bool {
         && region.is_none_or(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_uppercase()))
 }
 
-/// Recipient ids, categories: short, printable, no spaces.
-pub fn valid_id(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c))
-}
-
+/// Categories: short, lowercase, no spaces.
 pub fn valid_category(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase())
@@ -180,50 +274,55 @@ pub fn valid_category(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Minor units as a display string, e.g. `1234 EUR` → `12.34 EUR` (en) or
-/// `12,34 EUR` (de).
-pub fn format_amount(minor: i64, currency: &str, locale: &str) -> String {
-    let exponent: u32 = match currency {
-        "JPY" | "KRW" | "ISK" | "CLP" | "VND" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,
-        _ => 2,
-    };
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    if exponent == 0 {
-        return format!("{sign}{abs} {currency}");
-    }
-    let factor = 10u64.pow(exponent);
-    let separator = if locale.starts_with("de") { ',' } else { '.' };
-    format!(
-        "{sign}{}{separator}{:0width$} {currency}",
-        abs / factor,
-        abs % factor,
-        width = exponent as usize
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn amounts_are_formatted_per_currency_and_locale() {
-        assert_eq!(format_amount(1234, "EUR", "en"), "12.34 EUR");
-        assert_eq!(format_amount(1205, "EUR", "de"), "12,05 EUR");
-        assert_eq!(format_amount(500, "JPY", "en"), "500 JPY");
-        assert_eq!(format_amount(1, "KWD", "en"), "0.001 KWD");
-    }
-
-    #[test]
     fn addresses_are_checked() {
-        assert!(valid_email("a@example.com"));
-        assert!(!valid_email("a@example"));
-        assert!(!valid_email("a;b@example.com"));
-        assert!(!valid_email("a@b@example.com"));
+        assert!(EmailAddress::parse("a@example.com").is_some());
+        assert!(EmailAddress::parse("a@example").is_none());
+        assert!(EmailAddress::parse("a;b@example.com").is_none());
+        assert!(EmailAddress::parse("a@b@example.com").is_none());
         assert!(valid_phone("+4915112345678"));
         assert!(!valid_phone("015112345678"));
         assert!(valid_locale("de-DE") && valid_locale("en") && !valid_locale("EN"));
         assert!(valid_category("payment_receipt") && !valid_category("Marketing"));
+    }
+
+    #[test]
+    fn recipient_ids_are_short_and_printable() {
+        for id in ["cus_42", "a", "acct:0193-f5a4.x@y", &"x".repeat(128)] {
+            assert_eq!(
+                RecipientId::parse(id).map(|r| r.to_string()),
+                Some(id.to_owned())
+            );
+        }
+        for id in ["", "a b", "a/b", "é", &"x".repeat(129)] {
+            assert!(RecipientId::parse(id).is_none(), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn contacts_name_the_first_bad_field() {
+        let request = |email: &str, phone: &str| ContactsRequest {
+            email: Some(email.into()),
+            phone: Some(phone.into()),
+            ..ContactsRequest::default()
+        };
+        assert_eq!(
+            request("not-an-address", "0151").parse().unwrap_err().0,
+            "email"
+        );
+        assert_eq!(
+            request("a@example.com", "0151").parse().unwrap_err().0,
+            "phone"
+        );
+        let contacts = request("a@example.com", "+4915112345678").parse().unwrap();
+        assert_eq!(contacts.address(Channel::Email), Some("a@example.com"));
+        assert_eq!(
+            serde_json::to_value(&contacts).unwrap()["email"],
+            "a@example.com"
+        );
     }
 }

@@ -18,10 +18,11 @@
 
 use platform_consumer::inbox::{self, Entry};
 use platform_consumer::{CloudEvent, DeadLetter, Outcome};
+use platform_money::{Currency, Money};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::domain::{self, Channel};
+use crate::domain::{Channel, RecipientId};
 use crate::outbox::Relay;
 use crate::settings::Settings;
 use crate::startup::SERVICE;
@@ -43,10 +44,10 @@ pub struct EventHandler<'a> {
 struct Plan {
     template: &'static str,
     category: &'static str,
-    recipient_id: String,
+    recipient_id: RecipientId,
     data: Value,
-    /// Money to format in the recipient's locale: (minor units, currency).
-    amount: Option<(i64, String)>,
+    /// Money to format in the recipient's locale.
+    amount: Option<Money>,
 }
 
 fn text<'a>(data: &'a Value, field: &str) -> Result<&'a str, String> {
@@ -56,15 +57,18 @@ fn text<'a>(data: &'a Value, field: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("data.{field} must be a non-empty string"))
 }
 
-fn money(data: &Value) -> Result<(i64, String), String> {
+fn recipient_id(data: &Value, field: &str) -> Result<RecipientId, String> {
+    RecipientId::parse(text(data, field)?)
+        .ok_or_else(|| "the recipient reference is not a valid recipient id".into())
+}
+
+fn money(data: &Value) -> Result<Money, String> {
     let amount = data["amount"]
         .as_i64()
         .ok_or("data.amount must be an integer (minor units)")?;
-    let currency = text(data, "currency")?;
-    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err("data.currency must be an ISO 4217 code".into());
-    }
-    Ok((amount, currency.to_owned()))
+    let currency = Currency::parse(text(data, "currency")?)
+        .map_err(|_| "data.currency must be an ISO 4217 code")?;
+    Ok(Money::new(amount, currency))
 }
 
 /// `Ok(None)`: a type this service does not notify about.
@@ -74,14 +78,14 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
         "payments.payment.succeeded" => Plan {
             template: "payment_receipt",
             category: "payment_receipt",
-            recipient_id: text(data, "customer_reference")?.to_owned(),
+            recipient_id: recipient_id(data, "customer_reference")?,
             data: json!({ "payment_id": text(data, "payment_id")? }),
             amount: Some(money(data)?),
         },
         "payments.payment.failed" => Plan {
             template: "payment_failed",
             category: "payments",
-            recipient_id: text(data, "customer_reference")?.to_owned(),
+            recipient_id: recipient_id(data, "customer_reference")?,
             data: json!({
                 "payment_id": text(data, "payment_id")?,
                 "reason": data["reason"].as_str().unwrap_or_default(),
@@ -91,7 +95,7 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
         "payments.refund.succeeded" => Plan {
             template: "refund_receipt",
             category: "payment_receipt",
-            recipient_id: text(data, "customer_reference")?.to_owned(),
+            recipient_id: recipient_id(data, "customer_reference")?,
             data: json!({
                 "payment_id": text(data, "payment_id")?,
                 "refund_id": text(data, "refund_id")?,
@@ -104,7 +108,7 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
             Plan {
                 template: "statement_ready",
                 category: "statements",
-                recipient_id: text(data, "account_id")?.to_owned(),
+                recipient_id: recipient_id(data, "account_id")?,
                 data: json!({
                     "link": format!("{}{path}", statements_base_url.trim_end_matches('/')),
                     "from": day("from")?,
@@ -115,9 +119,6 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
         }
         _ => return Ok(None),
     };
-    if !domain::valid_id(&plan.recipient_id) {
-        return Err("the recipient reference is not a valid recipient id".into());
-    }
     Ok(Some(plan))
 }
 
@@ -147,12 +148,9 @@ impl EventHandler<'_> {
             }
         };
         let mut data = plan.data;
-        if let (Some((minor, currency)), Value::Object(fields)) = (&plan.amount, &mut data) {
+        if let (Some(money), Value::Object(fields)) = (plan.amount, &mut data) {
             let locale = contacts.locale.as_deref().unwrap_or("en");
-            fields.insert(
-                "amount".into(),
-                Value::String(domain::format_amount(*minor, currency, locale)),
-            );
+            fields.insert("amount".into(), Value::String(money.localized(locale)));
         }
         let trigger = Trigger {
             idempotency_key: format!("event:{}:{}", event.source, event.id),

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Channel, Contacts, Status};
+use crate::domain::{Channel, Contacts, RecipientId, Status};
 use crate::templates::Content;
 
 /// The pub/sub component and topic of send jobs (components/local/communication-queue.yaml).
@@ -25,7 +25,7 @@ pub struct Draft {
     pub idempotency_key: String,
     pub request_hash: String,
     pub origin: &'static str,
-    pub recipient_id: String,
+    pub recipient_id: RecipientId,
     pub channel: Channel,
     pub address: Option<String>,
     pub category: String,
@@ -285,7 +285,7 @@ async fn opted_out(conn: &mut PgConnection, draft: &Draft) -> Result<bool, sqlx:
 /// kept: the caller rolls back or records `not_sent`).
 async fn count_against_limit(
     conn: &mut PgConnection,
-    recipient_id: &str,
+    recipient_id: &RecipientId,
     throttle: &crate::settings::ThrottleSettings,
 ) -> Result<Option<u64>, sqlx::Error> {
     let row = sqlx::query(
@@ -620,13 +620,16 @@ pub async fn apply_receipt(
 
 // --- recipient directory and preferences ---
 
-pub async fn recipient(pool: &PgPool, id: &str) -> Result<Option<Contacts>, sqlx::Error> {
+pub async fn recipient(pool: &PgPool, id: &RecipientId) -> Result<Option<Contacts>, sqlx::Error> {
     let row = sqlx::query("SELECT email, phone, push_token, locale FROM recipients WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.map(|r| Contacts {
-        email: r.get("email"),
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Contacts {
+        email: r.try_get("email")?,
         phone: r.get("phone"),
         push_token: r.get("push_token"),
         locale: r.get("locale"),
@@ -635,7 +638,7 @@ pub async fn recipient(pool: &PgPool, id: &str) -> Result<Option<Contacts>, sqlx
 
 pub async fn put_recipient(
     pool: &PgPool,
-    id: &str,
+    id: &RecipientId,
     contacts: &Contacts,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -664,7 +667,7 @@ pub struct Preference {
 
 pub async fn preferences(
     pool: &PgPool,
-    recipient_id: &str,
+    recipient_id: &RecipientId,
 ) -> Result<Vec<Preference>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT category, channel, opted_out FROM preferences
@@ -686,7 +689,7 @@ pub async fn preferences(
 /// Replaces the recipient's preferences with `preferences`.
 pub async fn put_preferences(
     pool: &PgPool,
-    recipient_id: &str,
+    recipient_id: &RecipientId,
     preferences: &[Preference],
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::{Channel, Contacts};
+use crate::domain::{Channel, Contacts, RecipientId};
 use crate::store::Draft;
 use crate::templates::{RenderError, Templates};
 
@@ -14,7 +14,7 @@ pub struct Trigger {
     pub idempotency_key: String,
     pub request_hash: String,
     pub origin: &'static str,
-    pub recipient_id: String,
+    pub recipient_id: RecipientId,
     pub contacts: Contacts,
     pub template: String,
     pub category: String,

@@ -3,9 +3,10 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform_dapr::SidecarError;
+use platform_money::MoneyError;
 use platform_problem::Problem;
 
-use crate::domain::{DomainError, MoneyError, Payment};
+use crate::domain::{DomainError, Payment};
 use crate::webhook::SignatureError;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +73,7 @@ impl PaymentsError {
         match self {
             Self::NotFound => "payment_not_found",
             Self::InvalidMoney(MoneyError::UnknownCurrency(_)) => "invalid_currency",
-            Self::InvalidMoney(MoneyError::NotPositive(_)) => "invalid_amount",
+            Self::InvalidMoney(_) => "invalid_amount",
             Self::InvalidField { .. } => "invalid_field",
             Self::Domain(DomainError::InvalidState { .. }) => "invalid_state",
             Self::Domain(DomainError::AmountTooLarge { .. } | DomainError::NotPositive(_)) => {

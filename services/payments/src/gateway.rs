@@ -14,12 +14,13 @@
 
 use std::sync::Arc;
 
+use platform_money::Money;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::{
     AttemptStatus, AuthorizationFact, AuthorizationOutcome, CaptureMethod, DomainEvent, Fact,
-    Money, Payment, PaymentId, ProviderReference, RefundFact, RefundStatus,
+    Payment, PaymentId, ProviderReference, RefundFact, RefundStatus,
 };
 use crate::error::PaymentsError;
 use crate::provider::{
@@ -159,7 +160,7 @@ impl Gateway {
         let request = AuthorizeRequest {
             reference: reference.clone(),
             amount: payment.money.amount(),
-            currency: payment.money.currency().code().to_owned(),
+            currency: payment.money.currency().as_str().to_owned(),
             card_number,
             capture: payment.capture_method == CaptureMethod::Automatic,
         };
@@ -174,7 +175,7 @@ impl Gateway {
                     provider_id: None,
                     outcome: AuthorizationOutcome::Declined { code: code.clone() },
                     amount: payment.money.amount(),
-                    currency: payment.money.currency().code().to_owned(),
+                    currency: payment.money.currency().as_str().to_owned(),
                     captured_amount: 0,
                 });
                 let payment = self.apply_to(id, Some(read), &fact).await?;

@@ -3,9 +3,10 @@
 //! terminal status never changes and no status ever regresses.
 
 use payments::domain::{
-    AuthorizationFact, AuthorizationOutcome, CaptureMethod, Currency, DomainEvent, Fact, Money,
-    Payment, PaymentStatus, RefundFact, RefundStatus,
+    AuthorizationFact, AuthorizationOutcome, CaptureMethod, DomainEvent, Fact, Payment,
+    PaymentStatus, RefundFact, RefundStatus,
 };
+use platform_money::{Currency, Money};
 use proptest::prelude::*;
 use time::OffsetDateTime;
 
@@ -83,7 +84,7 @@ fn history() -> impl Strategy<Value = Vec<Fact>> {
 
 #[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
 fn new_payment(method: CaptureMethod) -> Payment {
-    let money = Money::new(AMOUNT, Currency::parse("EUR").unwrap()).unwrap();
+    let money = Money::positive(AMOUNT, Currency::EUR).unwrap();
     Payment::create(money, "cus_p".into(), method, OffsetDateTime::UNIX_EPOCH)
 }
 
@@ -168,7 +169,7 @@ proptest! {
         let currency = Currency::parse(code).unwrap();
         let expected_exponent = match code { "JPY" => 0, "KWD" => 3, _ => 2 };
         prop_assert_eq!(currency.exponent(), expected_exponent);
-        let money = Money::new(amount, currency);
+        let money = Money::positive(amount, currency);
         prop_assert_eq!(money.is_ok(), amount > 0);
         if let Ok(m) = money {
             let json = serde_json::to_value(m).unwrap();

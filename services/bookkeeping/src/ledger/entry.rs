@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use platform_money::Currency;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -45,20 +46,32 @@ impl EntryError {
     }
 }
 
-pub fn validate_currency_code(field: &str, code: &str) -> Result<(), EntryError> {
-    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(())
-    } else {
-        Err(EntryError::new(
-            field,
-            "must be an ISO 4217 code such as EUR",
-        ))
-    }
+/// `code` as a currency, or why not, naming `field`.
+fn parse_currency(field: &str, code: &str) -> Result<Currency, EntryError> {
+    Currency::parse(code)
+        .map_err(|_| EntryError::new(field, "must be an ISO 4217 code such as EUR"))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An account to create. Built by [`AccountRequest::parse`] from the API,
+/// or by code that knows its values are valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAccount {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub kind: AccountKind,
+    pub currency: Currency,
+    /// Lower bound of the normal-direction balance; `None`: overdraft
+    /// allowed.
+    pub min_balance: Option<i64>,
+    pub max_balance: Option<i64>,
+}
+
+/// `POST /v1/accounts` as received: the currency still text, so that a bad
+/// code is a 422 naming its field like every other invalid value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRequest {
     pub id: Uuid,
     pub code: String,
     pub name: String,
@@ -76,8 +89,9 @@ fn zero() -> Option<i64> {
     Some(0)
 }
 
-impl NewAccount {
-    pub fn validate(&self) -> Result<(), EntryError> {
+impl AccountRequest {
+    /// The account, or the first invalid field.
+    pub fn parse(self) -> Result<NewAccount, EntryError> {
         let code_ok = !self.code.is_empty()
             && self.code.len() <= 128
             && self
@@ -98,7 +112,7 @@ impl NewAccount {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err(EntryError::new("name", "1-200 characters"));
         }
-        validate_currency_code("currency", &self.currency)?;
+        let currency = parse_currency("currency", &self.currency)?;
         if let (Some(min), Some(max)) = (self.min_balance, self.max_balance)
             && min > max
         {
@@ -107,32 +121,58 @@ impl NewAccount {
                 "must not be below min_balance",
             ));
         }
-        Ok(())
+        Ok(NewAccount {
+            id: self.id,
+            code: self.code,
+            name: self.name,
+            kind: self.kind,
+            currency,
+            min_balance: self.min_balance,
+            max_balance: self.max_balance,
+        })
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostingDraft {
     pub account_id: Uuid,
     /// Minor units; debit positive, credit negative.
     pub amount: i64,
-    pub currency: String,
+    pub currency: Currency,
 }
 
-/// A journal entry as submitted. The client chooses `id`: posting the same
-/// id again is idempotent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A journal entry to post. The client chooses `id`: posting the same id
+/// again is idempotent. [`EntryDraft::validate`] checks what can be checked
+/// without the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryDraft {
+    pub id: Uuid,
+    pub description: String,
+    pub effective_at: OffsetDateTime,
+    pub postings: Vec<PostingDraft>,
+    pub metadata: serde_json::Value,
+}
+
+/// `POST /v1/entries` (and each of a batch) as received.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryRequest {
     pub id: Uuid,
     #[serde(default)]
     pub description: String,
     #[serde(with = "time::serde::rfc3339")]
     pub effective_at: OffsetDateTime,
-    pub postings: Vec<PostingDraft>,
+    pub postings: Vec<PostingRequest>,
     #[serde(default = "empty_object")]
     pub metadata: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostingRequest {
+    pub account_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -141,39 +181,81 @@ fn empty_object() -> serde_json::Value {
 
 pub const MAX_POSTINGS: usize = 1000;
 
+impl EntryRequest {
+    /// The draft, valid as [`EntryDraft::validate`] means it, or the first
+    /// invalid field, in the order `validate` checks them.
+    pub fn parse(self) -> Result<EntryDraft, EntryError> {
+        let mut draft = EntryDraft {
+            id: self.id,
+            description: self.description,
+            effective_at: self.effective_at,
+            postings: Vec::with_capacity(self.postings.len()),
+            metadata: self.metadata,
+        };
+        draft.check_fields(self.postings.len())?;
+        for (i, posting) in self.postings.into_iter().enumerate() {
+            check_amount(i, posting.amount)?;
+            let currency = parse_currency(&format!("postings[{i}].currency"), &posting.currency)?;
+            draft.postings.push(PostingDraft {
+                account_id: posting.account_id,
+                amount: posting.amount,
+                currency,
+            });
+        }
+        draft.check_balanced()?;
+        Ok(draft)
+    }
+}
+
+fn check_amount(i: usize, amount: i64) -> Result<(), EntryError> {
+    if amount == 0 {
+        return Err(EntryError::new(
+            format!("postings[{i}].amount"),
+            "must not be zero",
+        ));
+    }
+    Ok(())
+}
+
 impl EntryDraft {
     /// Checks everything that can be checked without the database: at least
     /// two postings, no zero amounts, and a zero sum in every currency (an
     /// entry across currencies needs FX legs that balance in each).
     pub fn validate(&self) -> Result<(), EntryError> {
+        self.check_fields(self.postings.len())?;
+        for (i, posting) in self.postings.iter().enumerate() {
+            check_amount(i, posting.amount)?;
+        }
+        self.check_balanced()
+    }
+
+    fn check_fields(&self, postings: usize) -> Result<(), EntryError> {
         if self.description.len() > 500 {
             return Err(EntryError::new("description", "at most 500 characters"));
         }
         if !self.metadata.is_object() {
             return Err(EntryError::new("metadata", "must be a JSON object"));
         }
-        if self.postings.len() < 2 {
+        if postings < 2 {
             return Err(EntryError::new(
                 "postings",
                 "an entry needs at least two postings",
             ));
         }
-        if self.postings.len() > MAX_POSTINGS {
+        if postings > MAX_POSTINGS {
             return Err(EntryError::new(
                 "postings",
                 format!("at most {MAX_POSTINGS} postings"),
             ));
         }
-        let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
-        for (i, posting) in self.postings.iter().enumerate() {
-            if posting.amount == 0 {
-                return Err(EntryError::new(
-                    format!("postings[{i}].amount"),
-                    "must not be zero",
-                ));
-            }
-            validate_currency_code(&format!("postings[{i}].currency"), &posting.currency)?;
-            *sums.entry(posting.currency.as_str()).or_default() += i128::from(posting.amount);
+        Ok(())
+    }
+
+    fn check_balanced(&self) -> Result<(), EntryError> {
+        // i128: no sum of at most MAX_POSTINGS i64 amounts overflows it.
+        let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
+        for posting in &self.postings {
+            *sums.entry(posting.currency).or_default() += i128::from(posting.amount);
         }
         if let Some((currency, sum)) = sums.iter().find(|(_, sum)| **sum != 0) {
             return Err(EntryError::new(
@@ -198,7 +280,7 @@ impl EntryDraft {
                 .map(|p| PostingDraft {
                     account_id: p.account_id,
                     amount: -p.amount,
-                    currency: p.currency.clone(),
+                    currency: p.currency,
                 })
                 .collect(),
             metadata: empty_object(),

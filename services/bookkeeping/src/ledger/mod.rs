@@ -6,7 +6,8 @@ mod entry;
 mod store;
 
 pub use entry::{
-    AccountKind, EntryDraft, EntryError, NewAccount, PostingDraft, validate_currency_code,
+    AccountKind, AccountRequest, EntryDraft, EntryError, EntryRequest, NewAccount, PostingDraft,
+    PostingRequest,
 };
 pub(crate) use store::post_in;
 pub use store::{

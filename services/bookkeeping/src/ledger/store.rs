@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use platform_money::Currency;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
@@ -57,7 +58,7 @@ pub struct Account {
     pub code: String,
     pub name: String,
     pub kind: AccountKind,
-    pub currency: String,
+    pub currency: Currency,
     pub min_balance: Option<i64>,
     pub max_balance: Option<i64>,
     #[serde(with = "time::serde::rfc3339")]
@@ -68,7 +69,7 @@ pub struct Account {
 pub struct PostedPosting {
     pub account_id: Uuid,
     pub amount: i64,
-    pub currency: String,
+    pub currency: Currency,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +104,7 @@ impl PostOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct Balance {
     pub account_id: Uuid,
-    pub currency: String,
+    pub currency: Currency,
     /// Debit-positive sum of the account's postings, minor units.
     pub balance: i64,
     /// The balance in the account's normal direction (positive = what the
@@ -131,7 +132,7 @@ pub struct Ledger {
 
 struct LockedAccount {
     kind: AccountKind,
-    currency: String,
+    currency: Currency,
     balance: i64,
     min_balance: Option<i64>,
     max_balance: Option<i64>,
@@ -159,7 +160,7 @@ impl Ledger {
         .bind(&new.code)
         .bind(&new.name)
         .bind(new.kind)
-        .bind(&new.currency)
+        .bind(new.currency)
         .bind(new.min_balance)
         .bind(new.max_balance)
         .execute(&self.pool)
@@ -204,12 +205,15 @@ impl Ledger {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| Account {
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Account {
             id: r.get("id"),
             code: r.get("code"),
             name: r.get("name"),
             kind: r.get("kind"),
-            currency: r.get::<String, _>("currency"),
+            currency: r.try_get("currency")?,
             min_balance: r.get("min_balance"),
             max_balance: r.get("max_balance"),
             created_at: r.get("created_at"),
@@ -304,7 +308,7 @@ impl Ledger {
         };
         Ok(Balance {
             account_id,
-            currency: row.get("currency"),
+            currency: row.try_get("currency")?,
             balance,
             normal_balance: balance * kind.normal_sign(),
             as_of_sequence,
@@ -382,7 +386,7 @@ pub(crate) async fn post_in(
                         .map(|p| PostedPosting {
                             account_id: p.account_id,
                             amount: p.amount,
-                            currency: p.currency.clone(),
+                            currency: p.currency,
                         })
                         .collect(),
                 }));
@@ -434,7 +438,7 @@ struct PostingColumns {
     positions: Vec<i16>,
     account_ids: Vec<Uuid>,
     amounts: Vec<i64>,
-    currencies: Vec<String>,
+    currencies: Vec<Currency>,
     sequences: Vec<i64>,
 }
 
@@ -445,7 +449,7 @@ impl PostingColumns {
             self.positions.push(i16::try_from(i).unwrap_or(i16::MAX));
             self.account_ids.push(p.account_id);
             self.amounts.push(p.amount);
-            self.currencies.push(p.currency.clone());
+            self.currencies.push(p.currency);
             self.sequences.push(sequence);
         }
     }
@@ -470,21 +474,22 @@ async fn lock_accounts(
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
+    let accounts = rows
         .into_iter()
         .map(|r| {
-            (
+            Ok((
                 r.get("id"),
                 LockedAccount {
                     kind: r.get("kind"),
-                    currency: r.get::<String, _>("currency"),
+                    currency: r.try_get("currency")?,
                     balance: r.get("balance"),
                     min_balance: r.get("min_balance"),
                     max_balance: r.get("max_balance"),
                 },
-            )
+            ))
         })
-        .collect())
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(accounts)
 }
 
 /// Applies `draft` to the locked balances, naming the first problem: an
@@ -590,12 +595,14 @@ async fn load_entry(conn: &mut PgConnection, id: Uuid) -> Result<Option<PostedEn
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .map(|r| PostedPosting {
-        account_id: r.get("account_id"),
-        amount: r.get("amount"),
-        currency: r.get::<String, _>("currency"),
+    .map(|r| {
+        Ok(PostedPosting {
+            account_id: r.get("account_id"),
+            amount: r.get("amount"),
+            currency: r.try_get("currency")?,
+        })
     })
-    .collect();
+    .collect::<Result<_, sqlx::Error>>()?;
     Ok(Some(PostedEntry {
         id: row.get("id"),
         sequence: row.get("sequence"),

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::error::BookkeepingError;
 use crate::ledger::{
-    Account, AsOf, Balance, EntryDraft, EntryError, NewAccount, PostOutcome, PostedEntry,
+    Account, AccountRequest, AsOf, Balance, EntryError, EntryRequest, PostOutcome, PostedEntry,
 };
 
 /// Largest batch accepted by `POST /v1/entries/batch`.
@@ -33,9 +33,9 @@ fn created_or_ok(created: bool) -> StatusCode {
 
 pub(crate) async fn create_account(
     State(state): State<AppState>,
-    Json(new): Json<NewAccount>,
+    Json(request): Json<AccountRequest>,
 ) -> Result<(StatusCode, Json<Account>), BookkeepingError> {
-    new.validate()?;
+    let new = request.parse()?;
     let (account, created) = state.ledger.create_account(&new).await?;
     Ok((created_or_ok(created), Json(account)))
 }
@@ -101,9 +101,9 @@ pub(crate) async fn get_balance(
 
 pub(crate) async fn post_entry(
     State(state): State<AppState>,
-    Json(draft): Json<EntryDraft>,
+    Json(request): Json<EntryRequest>,
 ) -> Result<(StatusCode, Json<PostedEntry>), BookkeepingError> {
-    draft.validate()?;
+    let draft = request.parse()?;
     let outcome = state.ledger.post(&draft).await?;
     let created = matches!(outcome, PostOutcome::Created(_));
     Ok((created_or_ok(created), Json(outcome.entry().clone())))
@@ -112,7 +112,7 @@ pub(crate) async fn post_entry(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Batch {
-    entries: Vec<EntryDraft>,
+    entries: Vec<EntryRequest>,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,13 +139,18 @@ pub(crate) async fn post_batch(
         }
         .into());
     }
-    for (i, draft) in batch.entries.iter().enumerate() {
-        draft.validate().map_err(|e| EntryError {
-            field: format!("entries[{i}].{}", e.field),
-            reason: e.reason,
-        })?;
-    }
-    let outcomes = state.ledger.post_batch(&batch.entries).await?;
+    let drafts = batch
+        .entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, request)| {
+            request.parse().map_err(|e| EntryError {
+                field: format!("entries[{i}].{}", e.field),
+                reason: e.reason,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcomes = state.ledger.post_batch(&drafts).await?;
     let entries: Vec<BatchItem> = outcomes
         .iter()
         .map(|o| BatchItem {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use base64::Engine;
 use futures::TryStreamExt;
 use platform_dapr::{Sidecar, SidecarError};
+use platform_money::{Currency, Money};
 use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -77,14 +78,12 @@ pub async fn run(
     statement: &Statement,
 ) -> Result<Written, ExportError> {
     let account = sqlx::query(
-        "SELECT a.currency, c.exponent, normal_sign(a.kind)::bigint AS sign
-           FROM accounts a JOIN currencies c ON c.code = a.currency WHERE a.id = $1",
+        "SELECT currency, normal_sign(kind)::bigint AS sign FROM accounts WHERE id = $1",
     )
     .bind(statement.account_id)
     .fetch_one(pool)
     .await?;
-    let currency: String = account.get("currency");
-    let exponent: i16 = account.get("exponent");
+    let currency: Currency = account.try_get("currency")?;
     let sign: i64 = account.get("sign");
     let opening: i64 = sqlx::query_scalar(
         "SELECT coalesce(sum(p.amount), 0)::bigint FROM postings p JOIN entries e ON e.id = p.entry_id
@@ -131,8 +130,8 @@ pub async fn run(
             row.get::<uuid::Uuid, _>("id"),
             effective_at.format(&Rfc3339).unwrap_or_default(),
             csv_field(row.get::<&str, _>("description")),
-            decimal(amount, exponent),
-            decimal(balance, exponent),
+            Money::new(amount, currency).decimal('.'),
+            Money::new(balance, currency).decimal('.'),
             currency,
         );
         writer.buffer.extend_from_slice(line.as_bytes());
@@ -145,22 +144,6 @@ pub async fn run(
         writer.flush().await?;
     }
     Ok(writer.written)
-}
-
-/// Minor units as a decimal string: 1250 with exponent 2 is `12.50`.
-pub fn decimal(minor: i64, exponent: i16) -> String {
-    if exponent <= 0 {
-        return minor.to_string();
-    }
-    let scale = 10_u64.pow(u32::from(exponent.unsigned_abs()));
-    let abs = minor.unsigned_abs();
-    let sign = if minor < 0 { "-" } else { "" };
-    format!(
-        "{sign}{}.{:0width$}",
-        abs / scale,
-        abs % scale,
-        width = usize::from(exponent.unsigned_abs())
-    )
 }
 
 /// RFC 4180 quoting, and a leading `'` for text a spreadsheet would run as a
@@ -184,11 +167,12 @@ mod tests {
 
     #[test]
     fn decimals_follow_the_currency_exponent() {
-        assert_eq!(decimal(1250, 2), "12.50");
-        assert_eq!(decimal(-5, 2), "-0.05");
-        assert_eq!(decimal(990, 0), "990");
-        assert_eq!(decimal(1, 3), "0.001");
-        assert_eq!(decimal(i64::MIN, 2), "-92233720368547758.08");
+        let decimal = |minor, currency| Money::new(minor, currency).decimal('.');
+        assert_eq!(decimal(1250, Currency::EUR), "12.50");
+        assert_eq!(decimal(-5, Currency::EUR), "-0.05");
+        assert_eq!(decimal(990, Currency::JPY), "990");
+        assert_eq!(decimal(1, Currency::KWD), "0.001");
+        assert_eq!(decimal(i64::MIN, Currency::EUR), "-92233720368547758.08");
     }
 
     #[test]

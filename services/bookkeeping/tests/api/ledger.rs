@@ -2,9 +2,12 @@
 //! input changes nothing, writes are idempotent, bounds hold under
 //! concurrency.
 
+use platform_money::Currency;
+use platform_test_support::TestDatabase;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 
-use crate::helpers::{TestApp, new_id, transfer};
+use crate::helpers::{TestApp, new_id, settings, transfer};
 
 #[tokio::test]
 async fn accounts_are_idempotent_by_id_and_conflicts_name_the_field() {
@@ -350,4 +353,28 @@ async fn the_database_refuses_to_update_or_delete_posted_rows() {
     assert!(err.to_string().contains("at least two"), "{err}");
     assert_eq!(app.balance(&cash).await, 100);
     app.assert_books_consistent().await;
+}
+
+/// The `currencies` table (the codes an account may use) and platform-money
+/// agree on every exponent: amounts the ledger stores are read and formatted
+/// with the exponent they were meant in.
+#[tokio::test]
+async fn the_currencies_table_agrees_with_platform_money() {
+    let db = TestDatabase::create(&settings().database).await.unwrap();
+    let pool = PgPool::connect_with(db.settings().connect_options())
+        .await
+        .unwrap();
+    sqlx::migrate!("./migrations").run(&pool).await.unwrap();
+    let rows: Vec<(String, i16)> =
+        sqlx::query_as("SELECT code, exponent FROM currencies ORDER BY code")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(rows.len() >= 12, "{rows:?}");
+    for (code, exponent) in rows {
+        let currency = Currency::parse(&code).unwrap();
+        assert_eq!(i16::from(currency.exponent()), exponent, "{code}");
+    }
+    pool.close().await;
+    drop(db);
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use bookkeeping::ledger::{
     AccountKind, EntryDraft, Ledger, NewAccount, PostOutcome, PostingDraft, StoreError,
 };
+use platform_money::Currency;
 use platform_test_support::TestDatabase;
 use proptest::prelude::*;
 use sqlx::PgPool;
@@ -18,19 +19,19 @@ use uuid::Uuid;
 use crate::helpers::settings;
 
 /// Accounts of one case: (kind, currency, bounded at 0?).
-const ACCOUNTS: [(AccountKind, &str, bool); 5] = [
-    (AccountKind::Asset, "EUR", true),
-    (AccountKind::Revenue, "EUR", false),
-    (AccountKind::Expense, "EUR", false),
-    (AccountKind::Asset, "USD", false),
-    (AccountKind::Equity, "USD", false),
+const ACCOUNTS: [(AccountKind, Currency, bool); 5] = [
+    (AccountKind::Asset, Currency::EUR, true),
+    (AccountKind::Revenue, Currency::EUR, false),
+    (AccountKind::Expense, Currency::EUR, false),
+    (AccountKind::Asset, Currency::USD, false),
+    (AccountKind::Equity, Currency::USD, false),
 ];
 
 #[derive(Debug, Clone)]
 enum Op {
     /// Legs in one currency (account index, amount); the last leg balances.
     Post {
-        currency: &'static str,
+        currency: Currency,
         legs: Vec<(usize, i64)>,
     },
     /// One EUR pair and one USD pair in one entry.
@@ -46,7 +47,7 @@ enum Op {
     },
 }
 
-fn accounts_in(currency: &str) -> Vec<usize> {
+fn accounts_in(currency: Currency) -> Vec<usize> {
     ACCOUNTS
         .iter()
         .enumerate()
@@ -57,7 +58,7 @@ fn accounts_in(currency: &str) -> Vec<usize> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (prop_oneof![Just("EUR"), Just("USD")], prop::collection::vec((0usize..5, 1i64..10_000), 1..4)).prop_map(
+        4 => (prop_oneof![Just(Currency::EUR), Just(Currency::USD)], prop::collection::vec((0usize..5, 1i64..10_000), 1..4)).prop_map(
             |(currency, raw)| {
                 let eligible = accounts_in(currency);
                 let legs = raw.into_iter().map(|(i, amount)| (eligible[i % eligible.len()], if i % 2 == 0 { amount } else { -amount })).collect();
@@ -104,13 +105,13 @@ impl Case {
         }
     }
 
-    fn draft(&self, legs: &[(usize, i64)], currency: &str) -> EntryDraft {
+    fn draft(&self, legs: &[(usize, i64)], currency: Currency) -> EntryDraft {
         let mut postings: Vec<PostingDraft> = legs
             .iter()
             .map(|(i, a)| PostingDraft {
                 account_id: self.ids[*i],
                 amount: *a,
-                currency: currency.into(),
+                currency,
             })
             .collect();
         let sum: i64 = postings.iter().map(|p| p.amount).sum();
@@ -122,18 +123,18 @@ impl Case {
             postings.push(PostingDraft {
                 account_id: self.ids[balancer],
                 amount: -sum,
-                currency: currency.into(),
+                currency,
             });
         } else {
             postings.push(PostingDraft {
                 account_id: self.ids[balancer],
                 amount: 1,
-                currency: currency.into(),
+                currency,
             });
             postings.push(PostingDraft {
                 account_id: self.ids[balancer],
                 amount: -1,
-                currency: currency.into(),
+                currency,
             });
         }
         EntryDraft {
@@ -170,8 +171,8 @@ impl Case {
                 self.post(draft).await;
             }
             Op::Fx { eur, usd } => {
-                let mut draft = self.draft(&[(1, eur), (2, -eur)], "EUR");
-                let usd_legs = self.draft(&[(3, usd), (4, -usd)], "USD");
+                let mut draft = self.draft(&[(1, eur), (2, -eur)], Currency::EUR);
+                let usd_legs = self.draft(&[(3, usd), (4, -usd)], Currency::USD);
                 draft.postings.extend(usd_legs.postings);
                 self.post(draft).await;
             }
@@ -257,7 +258,7 @@ fn random_entries_and_reversals_keep_the_books_balanced() {
             for (kind, currency, bounded) in ACCOUNTS {
                 let id = Uuid::new_v4();
                 let account = NewAccount {
-                    id, code: format!("prop:{}", id.simple()), name: "prop".into(), kind, currency: currency.into(),
+                    id, code: format!("prop:{}", id.simple()), name: "prop".into(), kind, currency,
                     min_balance: bounded.then_some(0), max_balance: None,
                 };
                 ledger.create_account(&account).await.unwrap();

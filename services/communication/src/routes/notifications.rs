@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::domain::{self, Channel, Contacts};
+use crate::domain::{self, Channel, ContactsRequest, RecipientId};
 use crate::error::CommunicationError;
 use crate::store::{self, CreateError, Created, HistoryEntry, Notification, OverLimit};
 use crate::trigger::{self, PrepareError, Trigger};
@@ -24,8 +24,8 @@ pub(crate) struct RecipientBody {
 }
 
 impl RecipientBody {
-    fn contacts(&self) -> Contacts {
-        Contacts {
+    fn contacts(&self) -> ContactsRequest {
+        ContactsRequest {
             email: self.email.clone(),
             phone: self.phone.clone(),
             push_token: self.push_token.clone(),
@@ -86,27 +86,30 @@ pub(crate) async fn create(
         .map_err(|e| CommunicationError::invalid("body", format!("not JSON: {e}")))?;
     let request = NewNotification::deserialize(&raw)
         .map_err(|e| CommunicationError::invalid("body", e.to_string()))?;
-    if !domain::valid_id(&request.recipient.id) {
-        return Err(CommunicationError::invalid(
+    let recipient_id = RecipientId::parse(&request.recipient.id).ok_or_else(|| {
+        CommunicationError::invalid(
             "recipient.id",
             "1 to 128 characters of letters, digits and - _ . : @",
-        ));
-    }
+        )
+    })?;
     if !domain::valid_category(&request.category) {
         return Err(CommunicationError::invalid(
             "category",
             "lowercase letters, digits and _, starting with a letter",
         ));
     }
-    let given = request.recipient.contacts();
-    given.validate().map_err(|(field, reason)| {
-        CommunicationError::invalid(format!("recipient.{field}"), reason)
-    })?;
+    let given = request
+        .recipient
+        .contacts()
+        .parse()
+        .map_err(|(field, reason)| {
+            CommunicationError::invalid(format!("recipient.{field}"), reason)
+        })?;
     if !request.data.is_object() {
         return Err(CommunicationError::invalid("data", "must be a JSON object"));
     }
     // Fields not given in the request come from the recipient directory.
-    let directory = store::recipient(&state.pool, &request.recipient.id)
+    let directory = store::recipient(&state.pool, &recipient_id)
         .await?
         .unwrap_or_default();
     let contacts = given.or(directory);
@@ -116,7 +119,7 @@ pub(crate) async fn create(
         // the order the client wrote the fields in.
         request_hash: store::sha256_hex(raw.to_string().as_bytes()),
         origin: "api",
-        recipient_id: request.recipient.id,
+        recipient_id,
         contacts,
         template: request.template,
         category: request.category,

@@ -9,21 +9,17 @@ use platform_problem::Json;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use crate::domain::{self, Contacts};
+use crate::domain::{self, Contacts, ContactsRequest, RecipientId};
 use crate::error::CommunicationError;
 use crate::store::{self, Preference};
 
-fn recipient_id(id: &str) -> Result<(), CommunicationError> {
-    if domain::valid_id(id) {
-        Ok(())
-    } else {
-        Err(CommunicationError::NotFound("recipient"))
-    }
+fn recipient_id(id: &str) -> Result<RecipientId, CommunicationError> {
+    RecipientId::parse(id).ok_or(CommunicationError::NotFound("recipient"))
 }
 
 #[derive(Debug, Serialize)]
 pub(crate) struct RecipientBody {
-    id: String,
+    id: RecipientId,
     #[serde(flatten)]
     contacts: Contacts,
 }
@@ -31,11 +27,11 @@ pub(crate) struct RecipientBody {
 pub(crate) async fn put(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(contacts): Json<Contacts>,
+    Json(contacts): Json<ContactsRequest>,
 ) -> Result<Json<RecipientBody>, CommunicationError> {
-    recipient_id(&id)?;
-    contacts
-        .validate()
+    let id = recipient_id(&id)?;
+    let contacts = contacts
+        .parse()
         .map_err(|(field, reason)| CommunicationError::invalid(field, reason))?;
     store::put_recipient(&state.pool, &id, &contacts).await?;
     let contacts = store::recipient(&state.pool, &id)
@@ -48,7 +44,7 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RecipientBody>, CommunicationError> {
-    recipient_id(&id)?;
+    let id = recipient_id(&id)?;
     let contacts = store::recipient(&state.pool, &id)
         .await?
         .ok_or(CommunicationError::NotFound("recipient"))?;
@@ -69,7 +65,7 @@ pub(crate) async fn put_preferences(
     Path(id): Path<String>,
     Json(body): Json<Preferences>,
 ) -> Result<(StatusCode, Json<Preferences>), CommunicationError> {
-    recipient_id(&id)?;
+    let id = recipient_id(&id)?;
     let mut seen = HashSet::new();
     for (i, p) in body.preferences.iter().enumerate() {
         if !domain::valid_category(&p.category) {
@@ -99,7 +95,7 @@ pub(crate) async fn get_preferences(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Preferences>, CommunicationError> {
-    recipient_id(&id)?;
+    let id = recipient_id(&id)?;
     Ok(Json(Preferences {
         preferences: store::preferences(&state.pool, &id).await?,
         critical_categories: state.settings.categories.critical.clone(),

@@ -2,6 +2,7 @@
 //! schemas in contracts/events/<type>.schema.json). The CloudEvent id is the
 //! outbox message id, stable across redeliveries: consumers dedupe on it.
 
+use platform_money::Currency;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -14,7 +15,7 @@ pub struct PaymentEventData {
     /// Minor units: the payment's amount, or the captured amount in
     /// `payments.payment.succeeded`.
     pub amount: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub customer_reference: String,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
@@ -32,7 +33,7 @@ pub struct RefundSucceeded {
     pub refund_id: String,
     pub payment_id: PaymentId,
     pub amount: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub customer_reference: String,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
@@ -99,12 +100,13 @@ impl DomainEvent {
 
 #[cfg(test)]
 mod tests {
+    use platform_money::Money;
     use time::OffsetDateTime;
 
     use super::*;
     use crate::domain::{
-        AuthorizationFact, AuthorizationOutcome, CaptureMethod, Currency, Fact, Money, Payment,
-        RefundFact, RefundStatus,
+        AuthorizationFact, AuthorizationOutcome, CaptureMethod, Fact, Payment, RefundFact,
+        RefundStatus,
     };
 
     fn schema(event_type: &str) -> serde_json::Value {
@@ -129,7 +131,7 @@ mod tests {
     /// One event of every type, produced by the domain.
     fn every_event() -> Vec<DomainEvent> {
         let now = OffsetDateTime::UNIX_EPOCH;
-        let money = Money::new(1250, Currency::parse("EUR").unwrap()).unwrap();
+        let money = Money::positive(1250, Currency::EUR).unwrap();
         let new = || Payment::create(money, "cus_1".into(), CaptureMethod::Manual, now);
         let mut events = Vec::new();
         let mut p = new();

@@ -2,13 +2,11 @@
 //! always valid.
 
 mod events;
-mod money;
 mod payment;
 
 pub use events::{DomainEvent, PaymentEventData, RefundSucceeded};
-pub use money::{Currency, Money, MoneyError};
 pub use payment::{
-    Applied, Attempt, AttemptStatus, AuthorizationFact, AuthorizationOutcome, CaptureMethod,
-    DomainError, Fact, Payment, PaymentId, PaymentStatus, ProviderReference, Refund, RefundFact,
-    RefundStatus,
+    ACCEPTED_CURRENCIES, Applied, Attempt, AttemptStatus, AuthorizationFact, AuthorizationOutcome,
+    CaptureMethod, DomainError, Fact, Payment, PaymentId, PaymentStatus, ProviderReference, Refund,
+    RefundFact, RefundStatus, accepted_currency,
 };

@@ -10,12 +10,38 @@
 
 use std::fmt;
 
+use platform_money::{Currency, Money, MoneyError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::Money;
 use super::events::{DomainEvent, PaymentEventData, RefundSucceeded};
+
+/// The currencies payments takes: the markets open today. Bookkeeping's
+/// `currencies` table books the same ones, so every payment can be booked:
+/// extend both together.
+pub const ACCEPTED_CURRENCIES: [Currency; 12] = [
+    Currency::CHF,
+    Currency::CZK,
+    Currency::DKK,
+    Currency::EUR,
+    Currency::GBP,
+    Currency::HUF,
+    Currency::JPY,
+    Currency::KWD,
+    Currency::NOK,
+    Currency::PLN,
+    Currency::SEK,
+    Currency::USD,
+];
+
+/// The currency of a new payment: an ISO 4217 code payments accepts.
+pub fn accepted_currency(code: &str) -> Result<Currency, MoneyError> {
+    Currency::parse(code)
+        .ok()
+        .filter(|c| ACCEPTED_CURRENCIES.contains(c))
+        .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))
+}
 
 /// Time-ordered (UUIDv7) so that keys and event ids sort by creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -314,7 +340,7 @@ impl Payment {
         PaymentEventData {
             payment_id: self.id,
             amount,
-            currency: self.money.currency().code().to_owned(),
+            currency: self.money.currency(),
             customer_reference: self.customer_reference.clone(),
             occurred_at,
             status: None,
@@ -498,7 +524,7 @@ impl Payment {
         fact: &AuthorizationFact,
         now: OffsetDateTime,
     ) -> Result<Applied, DomainError> {
-        if fact.amount != self.money.amount() || fact.currency != self.money.currency().code() {
+        if fact.amount != self.money.amount() || fact.currency != self.money.currency().as_str() {
             return Err(DomainError::Mismatch("an amount or currency"));
         }
         if fact.captured_amount < 0 || fact.captured_amount > fact.amount {
@@ -643,7 +669,7 @@ impl Payment {
             refund_id: ProviderReference::Refund(self.id, refund).to_string(),
             payment_id: self.id,
             amount,
-            currency: self.money.currency().code().to_owned(),
+            currency: self.money.currency(),
             customer_reference: self.customer_reference.clone(),
             occurred_at: now,
         })
@@ -652,6 +678,9 @@ impl Payment {
     /// The invariants every saved payment satisfies; `Err` names the first
     /// one broken (used by tests and before every save).
     pub fn check_invariants(&self) -> Result<(), &'static str> {
+        if self.money.amount() <= 0 {
+            return Err("the amount is positive");
+        }
         if self.authorized_amount < 0 || self.authorized_amount > self.money.amount() {
             return Err("0 <= authorized <= amount");
         }
@@ -685,10 +714,9 @@ impl Payment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Currency;
 
     fn payment(method: CaptureMethod) -> Payment {
-        let money = Money::new(1000, Currency::parse("EUR").unwrap()).unwrap();
+        let money = Money::positive(1000, Currency::EUR).unwrap();
         Payment::create(money, "cus_1".into(), method, OffsetDateTime::UNIX_EPOCH)
     }
 
@@ -704,6 +732,19 @@ mod tests {
     }
 
     const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    #[test]
+    fn payments_take_their_markets_currencies_only() {
+        assert_eq!(accepted_currency("EUR"), Ok(Currency::EUR));
+        assert_eq!(accepted_currency("KWD"), Ok(Currency::KWD));
+        // ISO 4217, but no market yet (and no ledger accounts).
+        for code in ["BHD", "eur", "XYZ"] {
+            assert_eq!(
+                accepted_currency(code),
+                Err(MoneyError::UnknownCurrency(code.to_owned()))
+            );
+        }
+    }
 
     #[test]
     fn references_round_trip_and_reject_garbage() {

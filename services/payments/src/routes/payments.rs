@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use platform_money::{Currency, Money};
 use platform_problem::Json;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -9,8 +10,8 @@ use tracing::instrument;
 
 use super::AppState;
 use crate::domain::{
-    AttemptStatus, CaptureMethod, Currency, Money, Payment, PaymentId, PaymentStatus,
-    ProviderReference, RefundStatus,
+    AttemptStatus, CaptureMethod, Payment, PaymentId, PaymentStatus, ProviderReference,
+    RefundStatus, accepted_currency,
 };
 use crate::error::PaymentsError;
 use crate::gateway::Outcome;
@@ -145,7 +146,7 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Json(body): Json<CreatePayment>,
 ) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
-    let money = Money::new(body.amount, Currency::parse(&body.currency)?)?;
+    let money = Money::positive(body.amount, accepted_currency(&body.currency)?)?;
     let reference = body.customer_reference.trim();
     if reference.is_empty() || reference.len() > MAX_REFERENCE_LEN {
         return Err(PaymentsError::InvalidField {
