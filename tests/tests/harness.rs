@@ -1,12 +1,11 @@
 //! The harness itself: it runs the pinned daprd and leaves no process behind,
 //! also when a test panics.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use platform_settings::Source;
 use platform_test_support::{Daprd, RunningApp, TestEnv, pinned_dapr_version, start_with_sidecar};
+use platform_tests::source;
 
 fn alive(pid: u32) -> bool {
     // A zombie still has /proc/<pid>; check its state too.
@@ -19,15 +18,12 @@ fn alive(pid: u32) -> bool {
 
 #[expect(clippy::unwrap_used, reason = "test set-up fails the test loudly")]
 async fn payments_with_sidecar(env: &TestEnv) -> (RunningApp, Daprd) {
-    let source = Source {
-        config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/payments/config"),
-        environment: "test".into(),
-    };
-    let mut settings = source.load::<payments::settings::Settings>().unwrap();
+    let mut settings = source("payments")
+        .load::<payments::settings::Settings>()
+        .unwrap();
     settings.server.port = 0;
     start_with_sidecar(env, "payments", |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         async move { Ok(payments::startup::build(settings).await?) }
     })
     .await

@@ -6,11 +6,10 @@
 use std::time::Duration;
 
 use platform_test_support::{
-    DaprdOptions, TestDatabase, TestEnv, TestIssuer, eventually, start_with_options,
-    start_with_sidecar_unready,
+    TestDatabase, TestEnv, TestIssuer, eventually, json_answer, start_with_sidecar_unready,
 };
-use platform_tests::source;
-use serde_json::{Value, json};
+use platform_tests::{source, start_payments};
+use serde_json::json;
 use sqlx::Row;
 
 #[tokio::test]
@@ -21,12 +20,12 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
     let mut bk = source("bookkeeping")
         .load::<bookkeeping::settings::Settings>()
         .unwrap();
-    let db = TestDatabase::create(&bk.database).await.unwrap();
+    let db = TestDatabase::create_in_place(&mut bk.database)
+        .await
+        .unwrap();
     bk.server.port = 0;
-    bk.database = db.settings().clone();
     let (bk_app, bk_daprd) = start_with_sidecar_unready(&env, "bookkeeping", |dapr| {
-        bk.dapr.http_port = dapr.http_port;
-        bk.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut bk.dapr);
         async move { Ok(bookkeeping::startup::build(bk).await?) }
     })
     .await
@@ -34,44 +33,23 @@ async fn a_payment_event_reaches_bookkeeping_once_through_the_outbox() {
 
     // payments and its sidecar, on the same Redis and name-resolution file;
     // its state store is a PostgreSQL database of its own.
-    let mut pay = source("payments")
-        .load::<payments::settings::Settings>()
-        .unwrap();
-    let mut pay_dapr = DaprdOptions::new("payments").unwrap();
-    let pay_db = TestDatabase::create_for("payments").await.unwrap();
-    pay_dapr.env.push((
-        "PAYMENTS_STATE_DATABASE".into(),
-        pay_db.settings().database_name.clone(),
-    ));
-    pay.server.port = 0;
     let issuer = TestIssuer::start().await.unwrap();
-    pay.auth.issuer = issuer.issuer().to_owned();
-    pay.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-    let (pay_app, pay_daprd) = start_with_options(&env, pay_dapr, |dapr| {
-        pay.dapr.http_port = dapr.http_port;
-        pay.dapr.grpc_port = dapr.grpc_port;
-        async move { Ok(payments::startup::build(pay).await?) }
-    })
-    .await
-    .unwrap();
+    let payments = start_payments(&env, &issuer, |_, _| {}).await.unwrap();
+    let (pay_app, pay_daprd) = (&payments.app, &payments.daprd);
     bk_app.wait_ready(Duration::from_secs(20)).await.unwrap();
     pay_app.wait_ready(Duration::from_secs(20)).await.unwrap();
 
-    let created: Value = reqwest::Client::new()
-        .post(pay_app.url("/v1/payments"))
-        .bearer_auth(issuer.token("payments", &["payments:write"]))
-        .json(&json!({ "amount": 990, "currency": "JPY", "customer_reference": "cus_e2e" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        reqwest::Client::new()
+            .post(pay_app.url("/v1/payments"))
+            .bearer_auth(issuer.token("payments", &["payments:write"]))
+            .json(&json!({ "amount": 990, "currency": "JPY", "customer_reference": "cus_e2e" })),
+    )
+    .await
+    .unwrap();
     let payment_id = created["id"].as_str().unwrap().to_owned();
 
-    let pool = sqlx::PgPool::connect_with(db.settings().connect_options())
-        .await
-        .unwrap();
+    let pool = db.pool().await.unwrap();
     let row = eventually(
         Duration::from_secs(30),
         "bookkeeping to record the payment event",

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use platform_test_support::{
     DaprdOptions, PspSandbox, SmtpCatcher, TestDatabase, TestEnv, TestIssuer, authorized_client,
-    eventually, free_port, start_with_options,
+    eventually, free_port, json_answer, start_with_options,
 };
-use platform_tests::source;
-use serde_json::{Value, json};
+use platform_tests::{source, start_payments};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
@@ -25,12 +25,12 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     let mut comm = source("communication")
         .load::<communication::settings::Settings>()
         .unwrap();
-    let comm_db = TestDatabase::create(&comm.database).await.unwrap();
-    comm.database = comm_db.settings().clone();
+    let _comm_db = TestDatabase::create_in_place(&mut comm.database)
+        .await
+        .unwrap();
     comm.server.port = 0;
     comm.providers.receipts_base_url = String::new();
-    comm.auth.issuer = issuer.issuer().to_owned();
-    comm.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    issuer.apply_to(&mut comm.auth);
     let sockets = env.dir().join("sockets");
     let _binding = smtp_mime_binding::RunningBinding::spawn(&sockets)
         .await
@@ -52,8 +52,7 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
         ),
     ];
     let (comm_app, comm_daprd) = start_with_options(&env, comm_dapr, |dapr| {
-        comm.dapr.http_port = dapr.http_port;
-        comm.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut comm.dapr);
         async move { Ok(communication::startup::build(comm).await?) }
     })
     .await
@@ -64,28 +63,14 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     let endpoint = tempfile::tempdir().unwrap();
     psp.write_http_endpoint(endpoint.path(), "psp-test")
         .unwrap();
-    let mut pay = source("payments")
-        .load::<payments::settings::Settings>()
-        .unwrap();
-    let pay_db = TestDatabase::create_for("payments").await.unwrap();
-    let mut pay_dapr = DaprdOptions::new("payments").unwrap();
-    pay_dapr.env.push((
-        "PAYMENTS_STATE_DATABASE".into(),
-        pay_db.settings().database_name.clone(),
-    ));
-    pay_dapr.extra_resources.push(endpoint.path().to_owned());
-    pay.server.port = 0;
-    pay.auth.issuer = issuer.issuer().to_owned();
-    pay.auth.jwks_url = Some(issuer.jwks_url().to_owned());
-    pay.provider.endpoint = "psp-test".into();
-    pay.provider.webhook_secret = psp.webhook_secret().to_owned().into();
-    let (pay_app, pay_daprd) = start_with_options(&env, pay_dapr, |dapr| {
-        pay.dapr.http_port = dapr.http_port;
-        pay.dapr.grpc_port = dapr.grpc_port;
-        async move { Ok(payments::startup::build(pay).await?) }
+    let payments = start_payments(&env, &issuer, |pay, pay_dapr| {
+        pay_dapr.extra_resources.push(endpoint.path().to_owned());
+        pay.provider.endpoint = "psp-test".into();
+        pay.provider.webhook_secret = psp.webhook_secret().to_owned().into();
     })
     .await
     .unwrap();
+    let (pay_app, pay_daprd) = (&payments.app, &payments.daprd);
     comm_app.wait_ready(Duration::from_secs(30)).await.unwrap();
     pay_app.wait_ready(Duration::from_secs(30)).await.unwrap();
     psp.set_webhook_url(Some(&pay_app.url("/v1/webhooks/psp")))
@@ -109,27 +94,23 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
     // A payment of 12.50 EUR, confirmed with the sandbox's good test card.
     let pay_http =
         authorized_client(&issuer.token("payments", &["payments:read", "payments:write"])).unwrap();
-    let created: Value = pay_http
-        .post(pay_app.url("/v1/payments"))
-        .header("Idempotency-Key", "e2e-create")
-        .json(&json!({"amount": 1250, "currency": "EUR", "customer_reference": "cus_e2e"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        pay_http
+            .post(pay_app.url("/v1/payments"))
+            .header("Idempotency-Key", "e2e-create")
+            .json(&json!({"amount": 1250, "currency": "EUR", "customer_reference": "cus_e2e"})),
+    )
+    .await
+    .unwrap();
     let payment_id = created["id"].as_str().unwrap().to_owned();
-    let confirmed: Value = pay_http
-        .post(pay_app.url(&format!("/v1/payments/{payment_id}/confirm")))
-        .header("Idempotency-Key", "e2e-confirm")
-        .json(&json!({"card_number": "4242424242424242"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let confirmed = json_answer(
+        pay_http
+            .post(pay_app.url(&format!("/v1/payments/{payment_id}/confirm")))
+            .header("Idempotency-Key", "e2e-confirm")
+            .json(&json!({"card_number": "4242424242424242"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
 
     let mails = eventually(Duration::from_secs(45), "the receipt email", || async {
@@ -163,14 +144,10 @@ async fn a_confirmed_payment_emails_its_receipt_in_the_customers_language() {
         .as_str()
         .unwrap()
         .to_owned();
-    let notification: Value = comm_http
-        .get(comm_app.url(&format!("/v1/notifications/{notification_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let notification =
+        json_answer(comm_http.get(comm_app.url(&format!("/v1/notifications/{notification_id}"))))
+            .await
+            .unwrap();
     assert_eq!(notification["status"], "sent", "{notification}");
     assert_eq!(
         notification["template"], "payment_receipt",

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use platform_auth_token::{JwkSet, StaticKeys, Validator, ValidatorConfig};
 use platform_settings::Source;
-use platform_test_support::{RunningApp, TestDatabase, free_port};
+use platform_test_support::{RunningApp, TestDatabase, free_port, json_answer};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -131,14 +131,13 @@ async fn main() {
         environment: "bench".into(),
     };
     let mut settings = source.load::<auth::settings::Settings>().expect("settings");
-    let db = TestDatabase::create(&settings.database)
+    let _db = TestDatabase::create_in_place(&mut settings.database)
         .await
         .expect("database (run `make infra`)");
     let port = free_port().unwrap();
     settings.server.port = port;
     settings.oauth.issuer = format!("http://127.0.0.1:{port}");
     settings.oauth.bootstrap_admin_secret = Some(SecretString::from(ADMIN_SECRET));
-    settings.database = db.settings().clone();
     let issuer = settings.oauth.issuer.clone();
     let server = auth::startup::build(settings).await.expect("build auth");
     let app = RunningApp::start(server).unwrap();
@@ -148,32 +147,26 @@ async fn main() {
         .unwrap();
 
     // A service client, created through the admin API.
-    let admin: Value = http
-        .post(app.url("/oauth2/token"))
-        .basic_auth("platform-admin", Some(ADMIN_SECRET))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "auth:admin"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let created: Value = http
-        .post(app.url("/admin/clients"))
-        .bearer_auth(admin["access_token"].as_str().unwrap())
-        .json(&json!({
-            "client_id": "bench", "name": "bench", "grant_types": ["client_credentials"],
-            "allowed_scopes": ["payments:read", "payments:write"], "allowed_audiences": ["payments"],
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = json_answer(
+        http.post(app.url("/oauth2/token"))
+            .basic_auth("platform-admin", Some(ADMIN_SECRET))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "auth:admin"),
+            ]),
+    )
+    .await
+    .unwrap();
+    let created = json_answer(
+        http.post(app.url("/admin/clients"))
+            .bearer_auth(admin["access_token"].as_str().unwrap())
+            .json(&json!({
+                "client_id": "bench", "name": "bench", "grant_types": ["client_credentials"],
+                "allowed_scopes": ["payments:read", "payments:write"], "allowed_audiences": ["payments"],
+            })),
+    )
+    .await
+    .unwrap();
     let secret = created["client_secret"].as_str().unwrap().to_owned();
 
     // Grants: `concurrency` clients in a closed loop for `seconds`.
@@ -245,14 +238,12 @@ async fn main() {
     );
 
     // Validations: one task (one core), keys already fetched.
-    let jwks: JwkSet = http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = serde_json::from_value(
+        json_answer(http.get(app.url("/oauth2/jwks")))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     drop(app);
     let keys = Arc::new(StaticKeys::new(jwks.verifying_keys()));
     for (label, cache) in [

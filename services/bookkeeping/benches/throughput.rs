@@ -90,16 +90,6 @@ fn payment_event(id: &str, occurred_at: &str) -> String {
     .to_string()
 }
 
-fn xadd(event: String) -> Vec<String> {
-    vec![
-        "XADD".into(),
-        "payments".into(),
-        "*".into(),
-        "data".into(),
-        event,
-    ]
-}
-
 async fn booked(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM entries WHERE metadata ? 'event_id'")
         .fetch_one(pool)
@@ -135,18 +125,15 @@ async fn main() {
         environment: "bench".into(),
     };
     let mut settings = source.load::<Settings>().expect("settings");
-    let db = TestDatabase::create(&settings.database)
+    let db = TestDatabase::create_in_place(&mut settings.database)
         .await
         .expect("database");
     settings.server.port = 0;
-    settings.database = db.settings().clone();
     settings.database.max_connections = 20;
     let issuer = TestIssuer::start().await.expect("issuer");
-    settings.auth.issuer = issuer.issuer().to_owned();
-    settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    issuer.apply_to(&mut settings.auth);
     let (app, daprd) = start_with_sidecar_unready(&env, "bookkeeping", |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         async move { Ok(bookkeeping::startup::build(settings).await?) }
     })
     .await
@@ -154,9 +141,7 @@ async fn main() {
     app.wait_ready(Duration::from_secs(30))
         .await
         .expect("ready");
-    let pool = PgPool::connect_with(db.settings().connect_options())
-        .await
-        .expect("pool");
+    let pool = db.pool().await.expect("pool");
     let token = issuer.token("bookkeeping", &["bookkeeping:read", "bookkeeping:write"]);
     let http = authorized_client(&token).expect("client");
 
@@ -198,11 +183,14 @@ async fn main() {
     let base = booked(&pool).await;
     let run = format!("burst-{}-", Uuid::new_v4().simple());
     let occurred = now_rfc3339();
-    let commands: Vec<Vec<String>> = (0..EVENTS)
-        .map(|i| xadd(payment_event(&format!("{run}{i}"), &occurred)))
+    let events: Vec<String> = (0..EVENTS)
+        .map(|i| payment_event(&format!("{run}{i}"), &occurred))
         .collect();
     let started = Instant::now();
-    env.redis.pipeline(&commands).await.expect("xadd");
+    env.redis
+        .append_events("payments", events)
+        .await
+        .expect("xadd");
     eventually(
         Duration::from_secs(600),
         "every event to be booked",
@@ -229,10 +217,11 @@ async fn main() {
         ticker.tick().await;
         let n = per_tick.min(total - sent);
         let occurred = now_rfc3339();
-        let commands: Vec<Vec<String>> = (sent..sent + n)
-            .map(|i| xadd(payment_event(&format!("{run}{i}"), &occurred)))
-            .collect();
-        env.redis.pipeline(&commands).await.expect("xadd");
+        let events = (sent..sent + n).map(|i| payment_event(&format!("{run}{i}"), &occurred));
+        env.redis
+            .append_events("payments", events)
+            .await
+            .expect("xadd");
         sent += n;
     }
     eventually(

@@ -71,16 +71,6 @@ fn payment_event(run: &str, i: usize) -> serde_json::Value {
     })
 }
 
-fn xadd(event: &serde_json::Value) -> Vec<String> {
-    vec![
-        "XADD".into(),
-        "payments".into(),
-        "*".into(),
-        "data".into(),
-        event.to_string(),
-    ]
-}
-
 /// Publishes one payment event per customer `from..to`, as fast as
 /// possible, or at `rate` events/s; returns the wall time each was
 /// published at, by customer.
@@ -92,9 +82,11 @@ async fn publish(
     rate: Option<f64>,
 ) -> HashMap<String, f64> {
     if let (Via::Broker(redis), None) = (via, rate) {
-        let commands: Vec<Vec<String>> = (from..to).map(|i| xadd(&payment_event(run, i))).collect();
+        let events: Vec<String> = (from..to)
+            .map(|i| payment_event(run, i).to_string())
+            .collect();
         let at = now_secs();
-        redis.pipeline(&commands).await.expect("xadd");
+        redis.append_events("payments", events).await.expect("xadd");
         return (from..to).map(|i| (format!("cust-{i}"), at)).collect();
     }
     let start = tokio::time::Instant::now();
@@ -107,7 +99,10 @@ async fn publish(
             let event = payment_event(run, i);
             let at = now_secs();
             match via {
-                Via::Broker(redis) => redis.pipeline(&[xadd(&event)]).await.expect("xadd"),
+                Via::Broker(redis) => redis
+                    .append_events("payments", [event.to_string()])
+                    .await
+                    .expect("xadd"),
                 Via::Sidecar(daprd) => daprd
                     .publish_cloudevent("pubsub", "payments", &event)
                     .await
@@ -239,14 +234,12 @@ async fn run() {
         environment: "bench".into(),
     };
     let mut settings = source.load::<Settings>().expect("settings");
-    let db = TestDatabase::create(&settings.database)
+    let db = TestDatabase::create_in_place(&mut settings.database)
         .await
         .expect("database");
     settings.server.port = 0;
-    settings.database = db.settings().clone();
     let issuer = TestIssuer::start().await.expect("issuer");
-    settings.auth.issuer = issuer.issuer().to_owned();
-    settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    issuer.apply_to(&mut settings.auth);
     let mut dapr = DaprdOptions::new("communication").expect("ports");
     // The pluggable SMTP binding, in this process (its own process in a
     // deployment; the CPU is spent on this machine either way).
@@ -276,8 +269,7 @@ async fn run() {
         ),
     ];
     let (app, daprd) = start_with_options(&env, dapr, |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         async move { Ok(communication::startup::build(settings).await?) }
     })
     .await
@@ -286,9 +278,7 @@ async fn run() {
         .await
         .expect("ready");
 
-    let pool = PgPool::connect_with(db.settings().connect_options())
-        .await
-        .expect("pool");
+    let pool = db.pool().await.expect("pool");
     let total = WARMUP + 2 * EVENTS + PACED_EVENTS;
     sqlx::query(
         "INSERT INTO recipients (id, email, locale)

@@ -263,8 +263,7 @@ async fn main() {
     settings.server.port = 0;
     settings.telemetry.log_filter = "warn".into();
     let issuer = TestIssuer::start().await.expect("issuer");
-    settings.auth.issuer = issuer.issuer().to_owned();
-    settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+    issuer.apply_to(&mut settings.auth);
     settings.provider.endpoint = "psp-bench".into();
     let mut dapr = DaprdOptions::new("payments").expect("ports");
     dapr.extra_resources.push(dir.path().to_owned());
@@ -276,8 +275,7 @@ async fn main() {
         "PAYMENTS_STATE_DATABASE".into(),
         db.settings().database_name.clone(),
     ));
-    settings.dapr.http_port = dapr.http_port;
-    settings.dapr.grpc_port = dapr.grpc_port;
+    dapr.apply_to(&mut settings.dapr);
     let dapr_settings = settings.dapr.clone();
     let (app, _daprd) = start_with_options(&env, dapr, |_| async move {
         Ok(payments::startup::build(settings).await?)

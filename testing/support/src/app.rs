@@ -134,3 +134,18 @@ pub fn authorized_client(token: &str) -> anyhow::Result<reqwest::Client> {
         .default_headers(headers)
         .build()?)
 }
+
+/// The `WWW-Authenticate` challenge of a refused request; empty when there
+/// is none, so that a test's check of it fails.
+pub fn www_authenticate(res: &reqwest::Response) -> &str {
+    res.headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|challenge| challenge.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Sends `request` and reads its answer as JSON, whatever its status: for
+/// a test's or a benchmark's arranging calls whose body it needs.
+pub async fn json_answer(request: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+    Ok(request.send().await?.json().await?)
+}

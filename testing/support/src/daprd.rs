@@ -37,6 +37,12 @@ impl DaprdOptions {
             extra_resources: Vec::new(),
         })
     }
+    /// Points a service at this sidecar: its ports go into the service's
+    /// `dapr` settings.
+    pub fn apply_to(&self, dapr: &mut platform_settings::DaprSettings) {
+        dapr.http_port = self.http_port;
+        dapr.grpc_port = self.grpc_port;
+    }
 }
 
 #[derive(Debug)]

@@ -64,6 +64,13 @@ impl TestIssuer {
         &self.jwks_url
     }
 
+    /// Makes a service trust this issuer's tokens: its issuer and JWKS URL
+    /// go into the service's `auth` settings.
+    pub fn apply_to(&self, auth: &mut platform_settings::AuthSettings) {
+        auth.issuer = self.issuer.clone();
+        auth.jwks_url = Some(self.jwks_url.clone());
+    }
+
     /// An access token for `audience` with `scopes`, valid for five minutes.
     pub fn token(&self, audience: &str, scopes: &[&str]) -> String {
         self.token_with(audience, scopes, 300)

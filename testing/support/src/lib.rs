@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use app::{
-    RunningApp, authorized_client, start_with_options, start_with_sidecar,
-    start_with_sidecar_unready,
+    RunningApp, authorized_client, json_answer, start_with_options, start_with_sidecar,
+    start_with_sidecar_unready, www_authenticate,
 };
 pub use daprd::{Daprd, DaprdOptions};
 pub use issuer::TestIssuer;

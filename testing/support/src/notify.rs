@@ -13,7 +13,7 @@
 //! ```
 
 use notify_sandbox::{Application, RunningSandbox, Settings};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::sandbox_http::SandboxHttp;
 
@@ -90,15 +90,12 @@ impl NotifySandbox {
 
     /// `{"sms-primary":{"accepted","rejected","replayed"},"sms-secondary":{..},"push":{..}}`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
-        self.http.get("/__sandbox/stats", &[]).await
+        self.http.stats().await
     }
 
     /// Forgets messages, configurations and counters.
     pub async fn reset(&self) -> anyhow::Result<()> {
-        self.http
-            .post("/__sandbox/reset", &json!({}))
-            .await
-            .map(|_| ())
+        self.http.reset().await
     }
 
     /// Stops serving and waits until the server is gone.
@@ -115,6 +112,8 @@ impl NotifySandbox {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[tokio::test]

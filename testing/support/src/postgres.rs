@@ -31,6 +31,15 @@ impl TestDatabase {
         Ok(Self { settings })
     }
 
+    /// [`TestDatabase::create`] from a service's own database settings,
+    /// which are then pointed at the new database: a service's database of
+    /// its own, in one step.
+    pub async fn create_in_place(database: &mut DatabaseSettings) -> anyhow::Result<Self> {
+        let db = Self::create(database).await?;
+        database.clone_from(&db.settings);
+        Ok(db)
+    }
+
     /// [`TestDatabase::create`] with the role of `service` in
     /// scripts/sql/service-databases.sql (role, password and database all
     /// named after the service), for a service whose own settings do not
@@ -56,6 +65,12 @@ impl TestDatabase {
 
     pub async fn connect(&self) -> anyhow::Result<PgConnection> {
         Ok(PgConnection::connect_with(&self.settings.connect_options()).await?)
+    }
+
+    /// A pool on this database, for a test or benchmark that queries it
+    /// from several tasks.
+    pub async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
+        Ok(sqlx::PgPool::connect_with(self.settings.connect_options()).await?)
     }
 }
 

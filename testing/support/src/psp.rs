@@ -109,15 +109,12 @@ impl PspSandbox {
     /// `captures`, `voids`, `refunds`, `requests`, `failures_injected`,
     /// `timeouts_injected`, `webhooks_delivered`, `webhooks_failed`.
     pub async fn stats(&self) -> anyhow::Result<Value> {
-        self.http.get("/__sandbox/stats", &[]).await
+        self.http.stats().await
     }
 
     /// Clears objects, idempotency records, events, configuration and stats.
     pub async fn reset(&self) -> anyhow::Result<()> {
-        self.http
-            .post("/__sandbox/reset", &json!({}))
-            .await
-            .map(|_| ())
+        self.http.reset().await
     }
 
     /// Sends event `event_id` again (same id and body, fresh signature).

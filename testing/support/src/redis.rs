@@ -137,6 +137,29 @@ impl TestRedis {
         read
     }
 
+    /// Appends `events` (CloudEvents, as JSON text) to `stream` in one
+    /// write, as a publisher's sidecar would: each entry holds its event in
+    /// the field `data`, where Dapr's Redis Streams pub/sub reads it.
+    pub async fn append_events(
+        &self,
+        stream: &str,
+        events: impl IntoIterator<Item = String>,
+    ) -> anyhow::Result<()> {
+        let commands: Vec<Vec<String>> = events
+            .into_iter()
+            .map(|event| {
+                vec![
+                    "XADD".into(),
+                    stream.into(),
+                    "*".into(),
+                    "data".into(),
+                    event,
+                ]
+            })
+            .collect();
+        self.pipeline(&commands).await
+    }
+
     /// Number of entries in a stream (a pub/sub topic).
     pub async fn stream_len(&self, stream: &str) -> anyhow::Result<u64> {
         let reply = self.command(&["XLEN", stream]).await?;

@@ -66,6 +66,18 @@ impl SandboxHttp {
         }
     }
 
+    /// The control API's counters, `GET /__sandbox/stats`.
+    pub(crate) async fn stats(&self) -> anyhow::Result<Value> {
+        self.get("/__sandbox/stats", &[]).await
+    }
+
+    /// The control API's `POST /__sandbox/reset`: back to a fresh sandbox.
+    pub(crate) async fn reset(&self) -> anyhow::Result<()> {
+        self.post("/__sandbox/reset", &serde_json::json!({}))
+            .await
+            .map(|_| ())
+    }
+
     /// Waits until `GET <base><path>` answers 2xx.
     pub(crate) async fn wait_until_ok(
         &self,

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestClient};
+use crate::helpers::{TestApp, TestClient, www_authenticate};
 
 #[tokio::test]
 async fn the_admin_api_needs_an_auth_admin_token() {
@@ -19,13 +19,7 @@ async fn the_admin_api_needs_an_auth_admin_token() {
         .service_client("reporting", "payments", &["payments:read"])
         .await;
     let token = app.client_token(&service, "payments:read").await;
-    let res = app
-        .http
-        .get(app.url("/admin/roles"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.list_roles(&token).await;
     assert_eq!(res.status(), 401);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "invalid_token");
@@ -38,20 +32,9 @@ async fn the_admin_api_needs_an_auth_admin_token() {
         }))
         .await;
     let token = app.client_token(&viewer, "auth:read").await;
-    let res = app
-        .http
-        .get(app.url("/admin/roles"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.list_roles(&token).await;
     assert_eq!(res.status(), 403);
-    assert!(
-        res.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("insufficient_scope"),
-    );
+    assert!(www_authenticate(&res).contains("insufficient_scope"),);
     assert_eq!(
         res.json::<Value>().await.unwrap()["code"],
         "insufficient_scope"

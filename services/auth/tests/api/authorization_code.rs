@@ -37,15 +37,14 @@ async fn sign_in(app: &TestApp, authorize_url: &url::Url, password: &str) -> req
 #[tokio::test]
 async fn the_full_code_flow_with_pkce_gives_verified_id_and_access_tokens_and_rotating_refresh() {
     let app = TestApp::spawn().await;
-    let web = app.web_client("shop", false).await;
-    let alice = app.user("alice", &["payments-reader"]).await;
+    let alice = app.register_shop_and_alice().await;
 
     let http = oidc_http();
     let metadata =
         CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
             .await
             .unwrap();
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(web.id.clone()), None)
+    let client = CoreClient::from_provider_metadata(metadata, ClientId::new("shop".into()), None)
         .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
@@ -132,9 +131,7 @@ async fn the_full_code_flow_with_pkce_gives_verified_id_and_access_tokens_and_ro
         .request_async(&http)
         .await;
     assert!(reuse.is_err(), "reuse must fail");
-    let resource = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let resource = app.resource_server().await;
     assert_eq!(
         app.introspect(&resource, second_refresh.secret()).await,
         json!({ "active": false })
@@ -147,23 +144,18 @@ async fn the_full_code_flow_with_pkce_gives_verified_id_and_access_tokens_and_ro
         app.introspect(&resource, access).await,
         json!({ "active": false })
     );
-    let res = app
-        .post_form(
-            "/oauth2/token",
-            None,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", second_refresh.secret()),
-                ("client_id", "shop"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let (status, body) = refresh(&app, second_refresh.secret()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
+/// What the code-flow tests ask for unless they say otherwise.
+const READ: &str = "openid payments:read";
+
 async fn code_for(app: &TestApp, client_id: &str, challenge: &str) -> String {
-    code_with_scope(app, client_id, challenge, "openid payments:read").await
+    code_with_scope(app, client_id, challenge, READ).await
 }
 
 async fn code_with_scope(app: &TestApp, client_id: &str, challenge: &str, scope: &str) -> String {
@@ -182,13 +174,24 @@ async fn code_with_scope(app: &TestApp, client_id: &str, challenge: &str, scope:
 }
 
 async fn redeem(app: &TestApp, code: &str, verifier: &str, redirect: &str) -> (u16, Value) {
+    redeem_as(app, "shop", code, verifier, redirect).await
+}
+
+/// Redeems `code` at the token endpoint as the public client `client_id`.
+async fn redeem_as(
+    app: &TestApp,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+    redirect: &str,
+) -> (u16, Value) {
     let res = app
         .post_form(
             "/oauth2/token",
             None,
             &[
                 ("grant_type", "authorization_code"),
-                ("client_id", "shop"),
+                ("client_id", client_id),
                 ("code", code),
                 ("redirect_uri", redirect),
                 ("code_verifier", verifier),
@@ -198,19 +201,37 @@ async fn redeem(app: &TestApp, code: &str, verifier: &str, redirect: &str) -> (u
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
+/// What alice got by signing in to shop for `scope` and redeeming her code.
+struct Redeemed {
+    code: String,
+    verifier: String,
+    tokens: Value,
+}
+
+/// Alice signs in to shop asking for `scope` and redeems her code, which
+/// must succeed.
+async fn alice_redeems_a_code(app: &TestApp, scope: &str) -> Redeemed {
+    let (verifier, challenge) = pkce();
+    let code = code_with_scope(app, "shop", &challenge, scope).await;
+    let (status, tokens) = redeem(app, &code, &verifier, REDIRECT).await;
+    assert_eq!(status, 200, "{tokens}");
+    Redeemed {
+        code,
+        verifier,
+        tokens,
+    }
+}
+
 #[tokio::test]
 async fn a_code_redeemed_twice_revokes_what_the_first_redemption_issued() {
     let app = TestApp::spawn().await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
-    let (verifier, challenge) = pkce();
-    let code = code_for(&app, "shop", &challenge).await;
-
-    let (status, first) = redeem(&app, &code, &verifier, REDIRECT).await;
-    assert_eq!(status, 200, "{first}");
-    let resource = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    app.register_shop_and_alice().await;
+    let Redeemed {
+        code,
+        verifier,
+        tokens: first,
+    } = alice_redeems_a_code(&app, READ).await;
+    let resource = app.resource_server().await;
     let access = first["access_token"].as_str().unwrap();
     assert_eq!(app.introspect(&resource, access).await["active"], true);
 
@@ -233,8 +254,7 @@ async fn a_code_redeemed_twice_revokes_what_the_first_redemption_issued() {
 #[tokio::test]
 async fn codes_are_bound_to_the_verifier_and_redirect_uri_and_pkce_is_mandatory() {
     let app = TestApp::spawn().await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
+    app.register_shop_and_alice().await;
 
     let (verifier, challenge) = pkce();
     let code = code_for(&app, "shop", &challenge).await;
@@ -321,8 +341,7 @@ async fn codes_are_bound_to_the_verifier_and_redirect_uri_and_pkce_is_mandatory(
 #[tokio::test]
 async fn a_code_expires() {
     let app = TestApp::spawn_with(|s| s.oauth.code_ttl_secs = 1).await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
+    app.register_shop_and_alice().await;
     let (verifier, challenge) = pkce();
     let code = code_for(&app, "shop", &challenge).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -336,16 +355,11 @@ async fn a_code_expires() {
 #[tokio::test]
 async fn revoking_a_refresh_token_deactivates_the_access_tokens_issued_from_it() {
     let app = TestApp::spawn().await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
-    let (verifier, challenge) = pkce();
-    let code = code_for(&app, "shop", &challenge).await;
-    let (_, tokens) = redeem(&app, &code, &verifier, REDIRECT).await;
+    app.register_shop_and_alice().await;
+    let tokens = alice_redeems_a_code(&app, READ).await.tokens;
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let resource = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let resource = app.resource_server().await;
     assert_eq!(app.introspect(&resource, refresh).await["active"], true);
 
     let shop = TestClient {
@@ -381,11 +395,8 @@ async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
 #[tokio::test]
 async fn within_the_grace_only_the_latest_rotated_token_may_be_retried() {
     let app = TestApp::spawn_with(|s| s.oauth.refresh_reuse_grace_secs = 30).await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
-    let (verifier, challenge) = pkce();
-    let code = code_for(&app, "shop", &challenge).await;
-    let (_, tokens) = redeem(&app, &code, &verifier, REDIRECT).await;
+    app.register_shop_and_alice().await;
+    let tokens = alice_redeems_a_code(&app, READ).await.tokens;
     let r1 = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     let (status, second) = refresh(&app, &r1).await;
@@ -400,9 +411,7 @@ async fn within_the_grace_only_the_latest_rotated_token_may_be_retried() {
     let (status, retried) = refresh(&app, &r2).await;
     assert_eq!(status, 200, "{retried}");
     let r4 = retried["refresh_token"].as_str().unwrap().to_owned();
-    let resource = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let resource = app.resource_server().await;
     assert_eq!(
         app.introspect(&resource, &r3).await,
         json!({ "active": false })
@@ -426,34 +435,22 @@ async fn within_the_grace_only_the_latest_rotated_token_may_be_retried() {
 #[tokio::test]
 async fn another_client_replaying_a_used_code_revokes_nothing() {
     let app = TestApp::spawn().await;
-    app.web_client("shop", false).await;
+    app.register_shop_and_alice().await;
     app.web_client("intruder", false).await;
-    app.user("alice", &["payments-reader"]).await;
-    let (verifier, challenge) = pkce();
-    let code = code_for(&app, "shop", &challenge).await;
-    let (status, first) = redeem(&app, &code, &verifier, REDIRECT).await;
-    assert_eq!(status, 200, "{first}");
-    let resource = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let Redeemed {
+        code,
+        verifier,
+        tokens: first,
+    } = alice_redeems_a_code(&app, READ).await;
+    let resource = app.resource_server().await;
     let access = first["access_token"].as_str().unwrap();
 
     // A client that got hold of the used code replays it.
-    let res = app
-        .post_form(
-            "/oauth2/token",
-            None,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", "intruder"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let (status, body) = redeem_as(&app, "intruder", &code, &verifier, REDIRECT).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     // The legitimate client's tokens are untouched.
     assert_eq!(app.introspect(&resource, access).await["active"], true);
 }
@@ -473,16 +470,9 @@ async fn a_refresh_narrows_to_the_current_roles_and_ends_when_none_remain() {
             assert_eq!(status, 204, "{body}");
         }
     };
-    let (verifier, challenge) = pkce();
-    let code = code_with_scope(
-        &app,
-        "shop",
-        &challenge,
-        "openid payments:read payments:write",
-    )
-    .await;
-    let (status, tokens) = redeem(&app, &code, &verifier, REDIRECT).await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = alice_redeems_a_code(&app, "openid payments:read payments:write")
+        .await
+        .tokens;
     assert_eq!(tokens["scope"], "openid payments:read payments:write");
 
     // Demoted to reader: the next refresh carries only what the role allows.
@@ -519,9 +509,7 @@ async fn a_refresh_narrows_to_the_current_roles_and_ends_when_none_remain() {
         (400, Some("invalid_grant")),
         "{body}"
     );
-    let resource = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let resource = app.resource_server().await;
     assert_eq!(
         app.introspect(&resource, again["access_token"].as_str().unwrap())
             .await,

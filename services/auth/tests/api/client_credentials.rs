@@ -8,7 +8,7 @@ use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scop
 use platform_auth_token::{JwksCache, JwksCacheOptions, Validator, ValidatorConfig};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestClient};
+use crate::helpers::{TestApp, TestClient, www_authenticate};
 
 fn oidc_http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::ClientBuilder::new()
@@ -140,12 +140,7 @@ async fn oauth_errors_follow_rfc6749() {
         )
         .await;
     assert_eq!(res.status(), 401);
-    assert!(
-        res.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic"),
-    );
+    assert!(www_authenticate(&res).starts_with("Basic"),);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");

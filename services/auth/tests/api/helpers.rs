@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use platform_settings::Source;
+pub use platform_test_support::www_authenticate;
 use platform_test_support::{
     Daprd, RunningApp, TestDatabase, TestEnv, free_port, start_with_sidecar,
 };
@@ -51,7 +52,7 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let env = TestEnv::start().await.expect("test env");
         let mut settings = settings();
-        let db = TestDatabase::create(&settings.database)
+        let db = TestDatabase::create_in_place(&mut settings.database)
             .await
             .expect("test database");
         // The issuer must name the real port, so the port is chosen first.
@@ -60,13 +61,11 @@ impl TestApp {
         settings.oauth.issuer = format!("http://127.0.0.1:{port}");
         settings.oauth.bootstrap_admin_secret = Some(SecretString::from(ADMIN_SECRET));
         settings.keys.publish_delay_secs = 0;
-        settings.database = db.settings().clone();
         adjust(&mut settings);
         let issuer = settings.oauth.issuer.clone();
 
         let (app, daprd) = start_with_sidecar(&env, "auth", |dapr| {
-            settings.dapr.http_port = dapr.http_port;
-            settings.dapr.grpc_port = dapr.grpc_port;
+            dapr.apply_to(&mut settings.dapr);
             async move { auth::startup::build(settings).await.map_err(Into::into) }
         })
         .await
@@ -193,6 +192,20 @@ impl TestApp {
         .await
     }
 
+    /// The cast of the code-flow tests: the public web client `shop` and
+    /// `alice`, a payments reader. Alice's id.
+    pub async fn register_shop_and_alice(&self) -> String {
+        self.web_client("shop", false).await;
+        self.user("alice", &["payments-reader"]).await
+    }
+
+    /// A resource server: the confidential client `resource`, which may
+    /// introspect tokens (and read payments).
+    pub async fn resource_server(&self) -> TestClient {
+        self.service_client("resource", "payments", &["payments:read"])
+            .await
+    }
+
     /// Registers a user and gives them roles.
     pub async fn user(&self, username: &str, roles: &[&str]) -> String {
         let res = self
@@ -241,6 +254,16 @@ impl TestApp {
             }
         };
         res.status().as_u16()
+    }
+
+    /// GET /admin/roles with `token` as the bearer, whatever it is.
+    pub async fn list_roles(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url("/admin/roles"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn jwks(&self) -> JwkSet {

@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, www_authenticate};
 
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
@@ -60,40 +60,16 @@ async fn forged_and_altered_admin_tokens_are_refused() {
     cases.push(("garbage", "not.a.token".into()));
 
     for (name, token) in &cases {
-        let res = app
-            .http
-            .get(app.url("/admin/roles"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let res = app.list_roles(token).await;
         assert_eq!(res.status(), 401, "{name}");
-        assert!(
-            res.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .contains("invalid_token"),
-            "{name}"
-        );
+        assert!(www_authenticate(&res).contains("invalid_token"), "{name}");
     }
     // The untouched token passes...
-    let res = app
-        .http
-        .get(app.url("/admin/roles"))
-        .bearer_auth(&good)
-        .send()
-        .await
-        .unwrap();
+    let res = app.list_roles(&good).await;
     assert_eq!(res.status(), 200);
     // ...until it expires (2 s lifetime, 5 s leeway).
     tokio::time::sleep(std::time::Duration::from_secs(8)).await;
-    let res = app
-        .http
-        .get(app.url("/admin/roles"))
-        .bearer_auth(&good)
-        .send()
-        .await
-        .unwrap();
+    let res = app.list_roles(&good).await;
     assert_eq!(res.status(), 401);
     assert_eq!(
         res.json::<Value>().await.unwrap()["detail"],

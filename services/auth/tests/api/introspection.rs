@@ -7,9 +7,7 @@ use crate::helpers::{TestApp, TestClient};
 #[tokio::test]
 async fn introspection_needs_an_authenticated_client_and_says_exactly_active_false_otherwise() {
     let app = TestApp::spawn_with(|s| s.oauth.access_token_ttl_secs = 1).await;
-    let rs = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let rs = app.resource_server().await;
     let token = app.client_token(&rs, "payments:read").await;
 
     let res = app
@@ -55,9 +53,7 @@ async fn introspection_needs_an_authenticated_client_and_says_exactly_active_fal
 #[tokio::test]
 async fn a_revoked_access_token_is_inactive_and_unknown_tokens_revoke_with_200() {
     let app = TestApp::spawn().await;
-    let rs = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let rs = app.resource_server().await;
     let other = app
         .service_client("other", "payments", &["payments:read"])
         .await;
@@ -86,16 +82,12 @@ async fn a_revoked_access_token_is_inactive_and_unknown_tokens_revoke_with_200()
 #[tokio::test]
 async fn the_sweeper_removes_only_what_can_no_longer_matter() {
     let app = TestApp::spawn_with(|s| s.oauth.access_token_ttl_secs = 1).await;
-    let rs = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let rs = app.resource_server().await;
     let short = app.client_token(&rs, "payments:read").await;
     assert_eq!(app.revoke(&rs, &short).await, 200);
     let mut conn = app.db.connect().await.unwrap();
     assert_eq!(revoked_rows(&mut conn).await, 1);
-    let pool = sqlx::PgPool::connect_with(app.db.settings().connect_options())
-        .await
-        .unwrap();
+    let pool = app.db.pool().await.unwrap();
     auth::jobs::sweeper::sweep(&pool).await.unwrap();
     assert_eq!(revoked_rows(&mut conn).await, 1, "still unexpired: kept");
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;

@@ -29,9 +29,7 @@ async fn rotation_publishes_first_signs_later_and_keeps_old_tokens_valid_until_e
         s.oauth.id_token_ttl_secs = 4;
     })
     .await;
-    let rs = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    let rs = app.resource_server().await;
     let old_token = app.client_token(&rs, "payments:read").await;
     let old_kid = kid_of(&old_token);
     assert_eq!(jwks_kids(&app).await, vec![old_kid.clone()]);
@@ -108,9 +106,7 @@ async fn keys_sealed_under_another_encryption_key_are_left_out_and_a_new_key_sig
     // Another instance starts with a different encryption key (the old one
     // was lost or replaced): it must start, leave the unreadable key out and
     // sign with a new one.
-    let pool = sqlx::PgPool::connect_with(app.db.settings().connect_options())
-        .await
-        .unwrap();
+    let pool = app.db.pool().await.unwrap();
     let other_kek = KeyEncryptionKey::new(&[7u8; 32]).unwrap();
     let schedule = KeySchedule {
         publish_delay: Duration::from_secs(0),

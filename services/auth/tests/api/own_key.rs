@@ -17,7 +17,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, settings};
+use crate::helpers::{TestApp, settings, www_authenticate};
 
 /// auth's current signing key, opened from its row as auth itself does.
 struct OwnKey {
@@ -166,30 +166,13 @@ async fn the_shared_validator_refuses_own_key_tokens_with_a_wrong_audience_type_
 async fn the_admin_api_refuses_own_key_tokens_with_a_wrong_audience_type_or_expiry() {
     let app = TestApp::spawn().await;
     let key = OwnKey::of(&app).await;
-    let get_roles = |token: String| {
-        let app = &app;
-        async move {
-            app.http
-                .get(app.url("/admin/roles"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
 
     let control = key.sign(&key.header(Some("at+jwt")), &claims(&app.issuer, "auth"));
-    assert_eq!(get_roles(control).await.status(), 200);
+    assert_eq!(app.list_roles(&control).await.status(), 200);
     for (name, token, expected) in cases(&app, &key) {
-        let res = get_roles(token).await;
+        let res = app.list_roles(&token).await;
         assert_eq!(res.status(), 401, "{name}");
-        assert!(
-            res.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .contains("invalid_token"),
-            "{name}"
-        );
+        assert!(www_authenticate(&res).contains("invalid_token"), "{name}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["detail"], expected.to_string(), "{name}");
     }

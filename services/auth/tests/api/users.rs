@@ -8,17 +8,23 @@ use crate::helpers::{PASSWORD, TestApp, location_param, pkce};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
-async fn attempt(app: &TestApp, username: &str, password: &str) -> u16 {
-    let (_, challenge) = pkce();
-    let params = [
+/// An authorization request of shop's, for a code bound to `challenge`.
+fn authorize_params(challenge: &str) -> [(&'static str, &str); 6] {
+    [
         ("response_type", "code"),
         ("client_id", "shop"),
         ("redirect_uri", REDIRECT),
         ("scope", "payments:read"),
-        ("code_challenge", challenge.as_str()),
+        ("code_challenge", challenge),
         ("code_challenge_method", "S256"),
-    ];
-    let res = app.login_for_code(&params, username, password).await;
+    ]
+}
+
+async fn attempt(app: &TestApp, username: &str, password: &str) -> u16 {
+    let (_, challenge) = pkce();
+    let res = app
+        .login_for_code(&authorize_params(&challenge), username, password)
+        .await;
     let status = res.status().as_u16();
     if status == 303 {
         assert!(location_param(&res, "code").is_some());
@@ -76,8 +82,7 @@ async fn concurrent_wrong_passwords_cannot_exceed_the_lockout_limit() {
         s.passwords.hash_queue_wait_ms = 60_000;
     })
     .await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
+    app.register_shop_and_alice().await;
 
     let attempts = (0..20).map(|i| {
         let app = &app;
@@ -110,18 +115,10 @@ async fn logins_that_find_no_hashing_slot_get_503_and_are_not_counted() {
         s.passwords.hash_queue_wait_ms = 0;
     })
     .await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
+    app.register_shop_and_alice().await;
 
     let (_, challenge) = pkce();
-    let params = [
-        ("response_type", "code"),
-        ("client_id", "shop"),
-        ("redirect_uri", REDIRECT),
-        ("scope", "payments:read"),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
+    let params = authorize_params(&challenge);
     let attempts = (0..12).map(|i| {
         let app = &app;
         let params = &params;
@@ -161,8 +158,7 @@ async fn the_lock_expires_and_a_right_password_resets_the_count() {
         s.passwords.lockout_secs = 1;
     })
     .await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
+    app.register_shop_and_alice().await;
     assert_eq!(attempt(&app, "alice", "wrong password 1").await, 401);
     assert_eq!(
         attempt(&app, "alice", PASSWORD).await,
@@ -179,8 +175,7 @@ async fn the_lock_expires_and_a_right_password_resets_the_count() {
 #[tokio::test]
 async fn a_hash_with_old_parameters_is_replaced_at_login() {
     let app = TestApp::spawn().await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
+    app.register_shop_and_alice().await;
     // An argon2id hash of PASSWORD with weaker, older parameters.
     let old = {
         use argon2::password_hash::{PasswordHasher, SaltString};
@@ -216,11 +211,8 @@ async fn a_burst_of_logins_does_not_starve_token_requests() {
         s.passwords.hash_queue_wait_ms = 60_000;
     })
     .await;
-    app.web_client("shop", false).await;
-    app.user("alice", &["payments-reader"]).await;
-    let service = app
-        .service_client("resource", "payments", &["payments:read"])
-        .await;
+    app.register_shop_and_alice().await;
+    let service = app.resource_server().await;
 
     // No clock: the grant must complete while the queue of logins is still
     // being worked through, whatever the speed of the machine.

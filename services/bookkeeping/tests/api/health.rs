@@ -1,4 +1,4 @@
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, post_status};
 
 #[tokio::test]
 async fn ready_when_sidecar_and_database_answer_and_unknown_routes_are_problems() {
@@ -52,28 +52,14 @@ async fn the_api_requires_a_token_for_this_audience_with_the_right_scope() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    assert!(
-        res.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Bearer")
-    );
+    assert!(platform_test_support::www_authenticate(&res).starts_with("Bearer"));
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 
     // Read scope only: a write is 403.
     let reader =
         crate::helpers::authorized_client(&app.issuer.token("bookkeeping", &["bookkeeping:read"]))
             .unwrap();
-    assert_eq!(
-        reader
-            .post(&path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(post_status(&reader, &path, &body).await, 403);
     // ...but reads are allowed (404: the entry does not exist).
     let read = reader
         .get(
@@ -89,26 +75,14 @@ async fn the_api_requires_a_token_for_this_audience_with_the_right_scope() {
     let other =
         crate::helpers::authorized_client(&app.issuer.token("payments", &["bookkeeping:write"]))
             .unwrap();
-    assert_eq!(
-        other.post(&path).json(&body).send().await.unwrap().status(),
-        401
-    );
+    assert_eq!(post_status(&other, &path, &body).await, 401);
     let expired = crate::helpers::authorized_client(&app.issuer.token_with(
         "bookkeeping",
         &["bookkeeping:write"],
         -600,
     ))
     .unwrap();
-    assert_eq!(
-        expired
-            .post(&path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(post_status(&expired, &path, &body).await, 401);
 
     // Health and the routes Dapr calls need no token.
     assert_eq!(

@@ -41,18 +41,15 @@ impl TestApp {
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let env = TestEnv::start().await.expect("test env");
         let mut settings = settings();
-        let db = TestDatabase::create(&settings.database)
+        let db = TestDatabase::create_in_place(&mut settings.database)
             .await
             .expect("test database");
         settings.server.port = 0;
-        settings.database = db.settings().clone();
         let issuer = TestIssuer::start().await.expect("token issuer");
-        settings.auth.issuer = issuer.issuer().to_owned();
-        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+        issuer.apply_to(&mut settings.auth);
         adjust(&mut settings);
         let (app, daprd) = start_with_sidecar(&env, "bookkeeping", |dapr| {
-            settings.dapr.http_port = dapr.http_port;
-            settings.dapr.grpc_port = dapr.grpc_port;
+            dapr.apply_to(&mut settings.dapr);
             async move { Ok(bookkeeping::startup::build(settings).await?) }
         })
         .await
@@ -327,4 +324,16 @@ pub const REFUNDED: &str = "payments.refund.succeeded";
 
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// The status of POSTing `body` to `url` as `client`.
+pub async fn post_status(client: &reqwest::Client, url: &str, body: &serde_json::Value) -> u16 {
+    client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
 }

@@ -246,9 +246,7 @@ fn random_entries_and_reversals_keep_the_books_balanced() {
         .unwrap();
     let (db, pool) = runtime.block_on(async {
         let db = TestDatabase::create(&settings().database).await.unwrap();
-        let pool = PgPool::connect_with(db.settings().connect_options())
-            .await
-            .unwrap();
+        let pool = db.pool().await.unwrap();
         sqlx::migrate!("./migrations").run(&pool).await.unwrap();
         (db, pool)
     });

@@ -105,14 +105,7 @@ async fn bad_input_is_a_clear_422() {
 #[tokio::test]
 async fn an_opted_out_recipient_gets_not_sent_but_critical_categories_bypass_the_opt_out() {
     let app = TestApp::spawn(&Providers::unreachable()).await;
-    app.put_preferences(
-        "r1",
-        json!([
-            {"category": "marketing", "channel": "email", "opted_out": true},
-            {"category": "security", "channel": "email", "opted_out": true},
-        ]),
-    )
-    .await;
+    app.opt_out("r1", "email", &["marketing", "security"]).await;
     let prefs: Value = app
         .get("/v1/recipients/r1/preferences")
         .await

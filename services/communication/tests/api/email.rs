@@ -175,14 +175,7 @@ async fn an_opt_out_keeps_marketing_away_but_security_mail_gets_through() {
     let (catcher, app) = with_catcher(|_| {}).await;
     app.put_recipient("r1", json!({"email": "optout@example.com"}))
         .await;
-    app.put_preferences(
-        "r1",
-        json!([
-            {"category": "marketing", "channel": "email", "opted_out": true},
-            {"category": "security", "channel": "email", "opted_out": true},
-        ]),
-    )
-    .await;
+    app.opt_out("r1", "email", &["marketing", "security"]).await;
     let promotion = json!({
         "recipient": {"id": "r1"}, "template": "promotion", "category": "marketing",
         "data": {"headline": "Sale", "offer": "Skis"},

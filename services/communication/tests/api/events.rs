@@ -72,14 +72,8 @@ async fn a_recipient_without_contacts_is_recorded_as_not_sent() {
 async fn opt_outs_apply_to_events_but_receipts_are_critical() {
     let (notify, app) = with_notify(|_| {}).await;
     app.put_recipient("cust-4", json!({"phone": PHONE})).await;
-    app.put_preferences(
-        "cust-4",
-        json!([
-            {"category": "payments", "channel": "sms", "opted_out": true},
-            {"category": "payment_receipt", "channel": "sms", "opted_out": true},
-        ]),
-    )
-    .await;
+    app.opt_out("cust-4", "sms", &["payments", "payment_receipt"])
+        .await;
     let failed = json!({
         "payment_id": "pay_4", "amount": 700, "currency": "EUR",
         "customer_reference": "cust-4", "reason": "card declined",

@@ -45,8 +45,7 @@ async fn not_ready_while_its_database_is_unreachable() {
     dapr.env = Providers::unreachable().sidecar_env();
     let _email_binding = crate::helpers::email_binding(&env, &mut dapr).await;
     let (app, _daprd) = platform_test_support::start_with_options(&env, dapr, |dapr| {
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         async move { Ok(communication::startup::build(settings).await?) }
     })
     .await

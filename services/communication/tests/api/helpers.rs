@@ -116,22 +116,19 @@ impl TestApp {
         adjust: impl FnOnce(&mut Settings),
     ) -> Self {
         let mut settings = settings();
-        let db = TestDatabase::create(&settings.database)
+        let db = TestDatabase::create_in_place(&mut settings.database)
             .await
             .expect("test database");
         settings.server.port = 0;
-        settings.database = db.settings().clone();
         let issuer = TestIssuer::start().await.expect("token issuer");
-        settings.auth.issuer = issuer.issuer().to_owned();
-        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+        issuer.apply_to(&mut settings.auth);
         settings.sending.sweep_interval_ms = 500;
         adjust(&mut settings);
         let mut dapr = DaprdOptions::new("communication").expect("sidecar ports");
         dapr.env = providers.sidecar_env();
         let email_binding = email_binding(&env, &mut dapr).await;
         let (app, daprd) = start_with_options(&env, dapr, |dapr| {
-            settings.dapr.http_port = dapr.http_port;
-            settings.dapr.grpc_port = dapr.grpc_port;
+            dapr.apply_to(&mut settings.dapr);
             let settings = settings.clone();
             async move { Ok(communication::startup::build(settings).await?) }
         })
@@ -239,6 +236,15 @@ impl TestApp {
             )
             .await;
         assert_eq!(res.status(), 200);
+    }
+
+    /// Recipient `id` opts out of `channel` for each of `categories`.
+    pub async fn opt_out(&self, id: &str, channel: &str, categories: &[&str]) {
+        let preferences: Vec<Value> = categories
+            .iter()
+            .map(|category| json!({"category": category, "channel": channel, "opted_out": true}))
+            .collect();
+        self.put_preferences(id, json!(preferences)).await;
     }
 
     /// Waits until notification `id` has `status`; returns its body.

@@ -73,6 +73,21 @@ fn statuses(notification: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Waits until `id` is `status`, and checks that it got there straight
+/// from `sent`.
+async fn after_sent(app: &TestApp, id: &str, status: &str) -> Value {
+    let notification = app.wait_status(id, status).await;
+    assert_eq!(
+        statuses(&notification),
+        ["queued", "sending", "sent", status]
+    );
+    notification
+}
+
+fn status_reason(notification: &Value) -> &str {
+    notification["status_reason"].as_str().unwrap()
+}
+
 /// Waits for the status event announcing `status` for `id`.
 async fn status_event(app: &TestApp, id: &str, status: &str) -> Value {
     eventually(
@@ -95,12 +110,8 @@ async fn an_sms_is_delivered_after_its_receipt_and_the_status_event_says_so() {
     let (notify, app) = with_receipts(None).await;
     let id = create(&app, &alert("sms", ("phone", PHONE))).await;
 
-    let delivered = app.wait_status(&id, "delivered").await;
+    after_sent(&app, &id, "delivered").await;
 
-    assert_eq!(
-        statuses(&delivered),
-        ["queued", "sending", "sent", "delivered"]
-    );
     let event = status_event(&app, &id, "delivered").await;
     assert_eq!(event["data"]["previous_status"], "sent", "{event}");
     assert_eq!(event["data"]["channel"], "sms");
@@ -118,14 +129,10 @@ async fn an_undeliverable_push_ends_bounced() {
     let (_notify, app) = with_receipts(None).await;
     let id = create(&app, &alert("push", ("push_token", "bounce-token"))).await;
 
-    let bounced = app.wait_status(&id, "bounced").await;
+    let bounced = after_sent(&app, &id, "bounced").await;
 
-    assert_eq!(statuses(&bounced), ["queued", "sending", "sent", "bounced"]);
     assert!(
-        bounced["status_reason"]
-            .as_str()
-            .unwrap()
-            .contains("undeliverable"),
+        status_reason(&bounced).contains("undeliverable"),
         "{bounced}"
     );
     let event = status_event(&app, &id, "bounced").await;
@@ -150,12 +157,8 @@ async fn an_email_is_delivered_after_the_providers_delivery_event() {
     let (catcher, app) = email_with_receipts().await;
     let id = create(&app, &alert("email", ("email", "ada@example.com"))).await;
 
-    let delivered = app.wait_status(&id, "delivered").await;
+    after_sent(&app, &id, "delivered").await;
 
-    assert_eq!(
-        statuses(&delivered),
-        ["queued", "sending", "sent", "delivered"]
-    );
     let event = status_event(&app, &id, "delivered").await;
     assert_eq!(event["data"]["channel"], "email", "{event}");
     let mails = catcher.messages("ada@example.com").await.unwrap();
@@ -170,14 +173,10 @@ async fn an_email_bounced_after_acceptance_ends_bounced() {
     catcher.bounce(&["gone@example.com"]).await.unwrap();
     let id = create(&app, &alert("email", ("email", "gone@example.com"))).await;
 
-    let bounced = app.wait_status(&id, "bounced").await;
+    let bounced = after_sent(&app, &id, "bounced").await;
 
-    assert_eq!(statuses(&bounced), ["queued", "sending", "sent", "bounced"]);
     assert!(
-        bounced["status_reason"]
-            .as_str()
-            .unwrap()
-            .contains("email: undeliverable"),
+        status_reason(&bounced).contains("email: undeliverable"),
         "{bounced}"
     );
     // Accepted at SMTP time: the bounce came afterwards, as a delivery event.

@@ -101,8 +101,7 @@ impl TestApp {
         let env = TestEnv::start().await.expect("test env");
         let mut settings = settings();
         let issuer = TestIssuer::start().await.expect("token issuer");
-        settings.auth.issuer = issuer.issuer().to_owned();
-        settings.auth.jwks_url = Some(issuer.jwks_url().to_owned());
+        issuer.apply_to(&mut settings.auth);
         let mut dapr = DaprdOptions::new("payments").expect("sidecar ports");
         let provider = match provider_tweak {
             Some(tweak) => {
@@ -117,8 +116,7 @@ impl TestApp {
             None => None,
         };
         let db = state_database(&mut dapr).await;
-        settings.dapr.http_port = dapr.http_port;
-        settings.dapr.grpc_port = dapr.grpc_port;
+        dapr.apply_to(&mut settings.dapr);
         let (app, daprd) = start_with_options(&env, dapr, |_| async move {
             Ok(payments::startup::build(settings).await?)
         })

@@ -189,12 +189,7 @@ async fn every_route_needs_a_token_with_the_right_scope() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    assert!(
-        anonymous.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Bearer")
-    );
+    assert!(platform_test_support::www_authenticate(&anonymous).starts_with("Bearer"));
 
     let reader =
         crate::helpers::authorized_client(&app.issuer.token("payments", &["payments:read"]))
