@@ -26,7 +26,9 @@ use crate::domain::{Channel, RecipientId};
 use crate::outbox::Relay;
 use crate::settings::Settings;
 use crate::startup::SERVICE;
-use crate::store::{self, Created, OverLimit};
+use crate::store::notifications::{self, CreateError, Created, OverLimit};
+use crate::store::outbox::{self, OutboxMessage};
+use crate::store::recipients;
 use crate::templates::Templates;
 use crate::trigger::{self, Trigger};
 
@@ -140,7 +142,7 @@ impl EventHandler<'_> {
         raw: &Value,
         plan: Plan,
     ) -> Outcome {
-        let contacts = match store::recipient(self.pool, &plan.recipient_id).await {
+        let contacts = match recipients::recipient(self.pool, &plan.recipient_id).await {
             Ok(contacts) => contacts.unwrap_or_default(),
             Err(error) => {
                 tracing::warn!(%error, "cannot read the recipient directory; asking for redelivery");
@@ -154,7 +156,7 @@ impl EventHandler<'_> {
         }
         let trigger = Trigger {
             idempotency_key: format!("event:{}:{}", event.source, event.id),
-            request_hash: store::sha256_hex(event.data.to_string().as_bytes()),
+            request_hash: notifications::sha256_hex(event.data.to_string().as_bytes()),
             origin: "event",
             recipient_id: plan.recipient_id,
             contacts,
@@ -179,7 +181,7 @@ impl EventHandler<'_> {
             if !inbox::claim(&mut tx, &Entry::of(event, topic)).await? {
                 return Ok(Outcome::Duplicate);
             }
-            let created = match store::create(
+            let created = match notifications::create(
                 &mut tx,
                 &draft,
                 &self.settings.throttle,
@@ -188,7 +190,7 @@ impl EventHandler<'_> {
             .await
             {
                 Ok(created) => created,
-                Err(store::CreateError::Database(e)) => return Err(e),
+                Err(CreateError::Database(e)) => return Err(e),
                 // The event's key is taken by another request (the inbox row
                 // was missing); events are never throttled (RecordNotSent).
                 Err(other) => {
@@ -232,16 +234,17 @@ impl EventHandler<'_> {
         let result: Result<(), sqlx::Error> = async {
             let mut tx = self.pool.begin().await?;
             if inbox::claim(&mut tx, &Entry::of(event, topic)).await? {
-                sqlx::query(
-                    "INSERT INTO outbox (pubsub, topic, event_id, event_type, subject, payload)
-                     VALUES ('pubsub', $1, $2, $3, $4, $5)",
+                outbox::add(
+                    &mut tx,
+                    OutboxMessage {
+                        pubsub: "pubsub",
+                        topic: &letter.topic(),
+                        event_id: &letter.id_for(&event.source, &event.id),
+                        event_type: &letter.event_type(),
+                        subject: Some(&event.id),
+                        payload: &letter.data(),
+                    },
                 )
-                .bind(letter.topic())
-                .bind(letter.id_for(&event.source, &event.id))
-                .bind(letter.event_type())
-                .bind(&event.id)
-                .bind(letter.data())
-                .execute(&mut *tx)
                 .await?;
             }
             tx.commit().await

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::{Channel, Contacts, RecipientId};
-use crate::store::Draft;
+use crate::store::notifications::Draft;
 use crate::templates::{RenderError, Templates};
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use crate::outbox::Relay;
 use crate::settings::SendingSettings;
-use crate::store;
+use crate::store::sends;
 
 /// Sweeps every `sending.sweep_interval_ms`, the first time one interval
 /// after the start, until the service stops.
@@ -33,7 +33,7 @@ async fn sweep(
     settings: &SendingSettings,
 ) -> Result<(), sqlx::Error> {
     let requeued =
-        store::requeue_stale(pool, settings.stale_after_secs, settings.requeue_after_secs).await?;
+        sends::requeue_stale(pool, settings.stale_after_secs, settings.requeue_after_secs).await?;
     if requeued > 0 {
         tracing::info!(
             notifications = requeued,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::outbox::Relay;
 use crate::sender::{Outcome, Sender};
-use crate::store::{self, NotClaimed};
+use crate::store::sends::{self, NotClaimed};
 
 /// The worker over the service's pool, sender and relay.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +35,7 @@ impl SendWorker<'_> {
     /// Claims notification `id`, sends it and records the outcome; the
     /// answer to give Dapr.
     pub(crate) async fn send(self, id: Uuid) -> TopicResponse {
-        let claim = match store::claim(self.pool, id).await {
+        let claim = match sends::claim(self.pool, id).await {
             Ok(Ok(claim)) => claim,
             Ok(Err(NotClaimed::Unknown)) => {
                 tracing::warn!("send job for an unknown notification; dropped");
@@ -69,20 +69,20 @@ impl SendWorker<'_> {
                 Outcome::Sent {
                     provider,
                     message_id,
-                } => store::mark_sent(pool, id, provider, message_id.as_deref())
+                } => sends::mark_sent(pool, id, provider, message_id.as_deref())
                     .await
                     .map(|()| TopicResponse::Success),
-                Outcome::Terminal(reason) => store::fail(pool, id, reason)
+                Outcome::Terminal(reason) => sends::fail(pool, id, reason)
                     .await
                     .map(|_| TopicResponse::Success),
-                Outcome::Retriable(reason) if attempts >= self.max_attempts => store::fail(
+                Outcome::Retriable(reason) if attempts >= self.max_attempts => sends::fail(
                     pool,
                     id,
                     &format!("gave up after {attempts} attempts: {reason}"),
                 )
                 .await
                 .map(|_| TopicResponse::Success),
-                Outcome::Retriable(reason) => store::release_for_retry(pool, id, reason)
+                Outcome::Retriable(reason) => sends::release_for_retry(pool, id, reason)
                     .await
                     .map(|()| TopicResponse::Retry),
             };
@@ -123,7 +123,7 @@ impl SendWorker<'_> {
     /// the retry window loses nothing. Jobs the worker dead-lettered itself
     /// are already failed (a no-op here).
     pub(crate) async fn dead_lettered(self, id: Uuid) -> TopicResponse {
-        match store::requeue_or_fail(self.pool, id, self.max_attempts).await {
+        match sends::requeue_or_fail(self.pool, id, self.max_attempts).await {
             Ok(outcome) => {
                 tracing::warn!(notification.id = %id, ?outcome, "send job dead-lettered by Dapr");
                 self.relay.wake();

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::jobs::send_worker::SendWorker;
-use crate::store;
+use crate::store::sends;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct SendJob {
@@ -41,7 +41,7 @@ pub(crate) async fn send_failed(State(state): State<AppState>, body: Bytes) -> T
     else {
         return TopicResponse::Drop;
     };
-    if event.event_type != store::SEND_JOB_TYPE {
+    if event.event_type != sends::SEND_JOB_TYPE {
         return TopicResponse::Success;
     }
     state.send_worker().dead_lettered(id).await

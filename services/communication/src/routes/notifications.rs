@@ -10,7 +10,10 @@ use uuid::Uuid;
 use super::AppState;
 use crate::domain::{self, Channel, ContactsRequest, RecipientId};
 use crate::error::CommunicationError;
-use crate::store::{self, CreateError, Created, HistoryEntry, Notification, OverLimit};
+use crate::store::notifications::{
+    self, CreateError, Created, HistoryEntry, Notification, OverLimit,
+};
+use crate::store::recipients;
 use crate::trigger::{self, PrepareError, Trigger};
 
 #[derive(Debug, Deserialize)]
@@ -109,7 +112,7 @@ pub(crate) async fn create(
         return Err(CommunicationError::invalid("data", "must be a JSON object"));
     }
     // Fields not given in the request come from the recipient directory.
-    let directory = store::recipient(&state.pool, &recipient_id)
+    let directory = recipients::recipient(&state.pool, &recipient_id)
         .await?
         .unwrap_or_default();
     let contacts = given.or(directory);
@@ -117,7 +120,7 @@ pub(crate) async fn create(
         idempotency_key: format!("api:{key}"),
         // serde_json's map is ordered by key: the hash does not depend on
         // the order the client wrote the fields in.
-        request_hash: store::sha256_hex(raw.to_string().as_bytes()),
+        request_hash: notifications::sha256_hex(raw.to_string().as_bytes()),
         origin: "api",
         recipient_id,
         contacts,
@@ -137,15 +140,16 @@ pub(crate) async fn create(
         PrepareError::NoAddress(_) => CommunicationError::invalid("recipient", e.to_string()),
     })?;
     let mut tx = state.pool.begin().await?;
-    let created = store::create(&mut tx, &draft, &state.settings.throttle, OverLimit::Refuse)
-        .await
-        .map_err(|e| match e {
-            CreateError::Conflict => CommunicationError::IdempotencyConflict,
-            CreateError::Throttled { retry_after_secs } => {
-                CommunicationError::Throttled { retry_after_secs }
-            }
-            CreateError::Database(e) => CommunicationError::Database(e),
-        })?;
+    let created =
+        notifications::create(&mut tx, &draft, &state.settings.throttle, OverLimit::Refuse)
+            .await
+            .map_err(|e| match e {
+                CreateError::Conflict => CommunicationError::IdempotencyConflict,
+                CreateError::Throttled { retry_after_secs } => {
+                    CommunicationError::Throttled { retry_after_secs }
+                }
+                CreateError::Database(e) => CommunicationError::Database(e),
+            })?;
     tx.commit().await?;
     let notification = match created {
         Created::New(n) => {
@@ -171,10 +175,10 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<NotificationBody>, CommunicationError> {
     let id = Uuid::parse_str(&id).map_err(|_| CommunicationError::NotFound("notification"))?;
-    let notification = store::get(&state.pool, id)
+    let notification = notifications::get(&state.pool, id)
         .await?
         .ok_or(CommunicationError::NotFound("notification"))?;
-    let history = store::history(&state.pool, id).await?;
+    let history = notifications::history(&state.pool, id).await?;
     Ok(Json(NotificationBody {
         notification,
         history: Some(history),

@@ -24,7 +24,7 @@ use super::AppState;
 use crate::domain::{Channel, Status};
 use crate::error::CommunicationError;
 use crate::sender::{EMAIL, PUSH, SMS_PRIMARY, SMS_SECONDARY};
-use crate::store::{self, ReceiptApplied};
+use crate::store::receipts::{self, ReceiptApplied};
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "Notify-Signature";
@@ -101,7 +101,7 @@ pub(crate) async fn receive(
             (Status::Bounced, Some(format!("{provider}: undeliverable")))
         }
     };
-    let applied = store::apply_receipt(
+    let applied = receipts::apply_receipt(
         &state.pool,
         notification_id,
         channel,

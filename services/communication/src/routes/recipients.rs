@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use crate::domain::{self, Contacts, ContactsRequest, RecipientId};
 use crate::error::CommunicationError;
-use crate::store::{self, Preference};
+use crate::store::recipients::{self, Preference};
 
 fn recipient_id(id: &str) -> Result<RecipientId, CommunicationError> {
     RecipientId::parse(id).ok_or(CommunicationError::NotFound("recipient"))
@@ -33,8 +33,8 @@ pub(crate) async fn put(
     let contacts = contacts
         .parse()
         .map_err(|(field, reason)| CommunicationError::invalid(field, reason))?;
-    store::put_recipient(&state.pool, &id, &contacts).await?;
-    let contacts = store::recipient(&state.pool, &id)
+    recipients::put_recipient(&state.pool, &id, &contacts).await?;
+    let contacts = recipients::recipient(&state.pool, &id)
         .await?
         .ok_or(CommunicationError::NotFound("recipient"))?;
     Ok(Json(RecipientBody { id, contacts }))
@@ -45,7 +45,7 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<RecipientBody>, CommunicationError> {
     let id = recipient_id(&id)?;
-    let contacts = store::recipient(&state.pool, &id)
+    let contacts = recipients::recipient(&state.pool, &id)
         .await?
         .ok_or(CommunicationError::NotFound("recipient"))?;
     Ok(Json(RecipientBody { id, contacts }))
@@ -81,11 +81,11 @@ pub(crate) async fn put_preferences(
             ));
         }
     }
-    store::put_preferences(&state.pool, &id, &body.preferences).await?;
+    recipients::put_preferences(&state.pool, &id, &body.preferences).await?;
     Ok((
         StatusCode::OK,
         Json(Preferences {
-            preferences: store::preferences(&state.pool, &id).await?,
+            preferences: recipients::preferences(&state.pool, &id).await?,
             critical_categories: state.settings.categories.critical.clone(),
         }),
     ))
@@ -97,7 +97,7 @@ pub(crate) async fn get_preferences(
 ) -> Result<Json<Preferences>, CommunicationError> {
     let id = recipient_id(&id)?;
     Ok(Json(Preferences {
-        preferences: store::preferences(&state.pool, &id).await?,
+        preferences: recipients::preferences(&state.pool, &id).await?,
         critical_categories: state.settings.categories.critical.clone(),
     }))
 }
