@@ -8,7 +8,7 @@ use platform_dapr::Sidecar;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
-use crate::Check;
+use crate::{Check, Readiness};
 
 /// Ready when the Dapr sidecar can serve outbound calls.
 pub fn dapr_sidecar(sidecar: &Sidecar) -> Check {
@@ -91,4 +91,23 @@ async fn migrate_until_done(migrator: &'static Migrator, pool: PgPool, migrated:
             }
         }
     }
+}
+
+/// The readiness of a service that owns a PostgreSQL database: its sidecar,
+/// the database, and its migrations (applied in the background from now on,
+/// see [`migrations`]).
+pub fn service_with_database(
+    sidecar: &Sidecar,
+    pool: &PgPool,
+    migrator: &'static Migrator,
+    probe_timeout: Duration,
+) -> Readiness {
+    Readiness::new(
+        vec![
+            dapr_sidecar(sidecar),
+            postgres(pool),
+            migrations(pool, migrator),
+        ],
+        probe_timeout,
+    )
 }

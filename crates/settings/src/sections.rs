@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 use crate::SettingsError;
 
@@ -127,6 +127,20 @@ impl DatabaseSettings {
 
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.acquire_timeout_ms)
+    }
+
+    /// The service's pool, sized and timed by these settings.
+    pub fn pool_options(&self) -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout())
+    }
+
+    /// A pool that connects on first use, so that a service starts (and
+    /// reports not ready) while its database is still down.
+    pub fn lazy_pool(&self) -> sqlx::PgPool {
+        self.pool_options()
+            .connect_lazy_with(self.connect_options())
     }
 
     pub fn validate(&self) -> Result<(), SettingsError> {

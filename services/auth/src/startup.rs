@@ -11,7 +11,6 @@ use platform_dapr::Sidecar;
 use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 use crate::clients;
 use crate::crypto::{KeyEncryptionKey, digest_secret};
@@ -57,9 +56,9 @@ impl From<sqlx::Error> for AuthStartupError {
 /// then binds the listener.
 pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
     let metrics = platform_telemetry::init_metrics().map_err(StartupError::from)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.database.max_connections)
-        .acquire_timeout(settings.database.acquire_timeout())
+    let pool = settings
+        .database
+        .pool_options()
         .connect_with(settings.database.connect_options())
         .await?;
     sqlx::migrate!("./migrations")

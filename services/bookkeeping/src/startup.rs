@@ -5,9 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use platform_dapr::Sidecar;
-use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Server, StartupError, checks, layers};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
 
 use crate::booking::{Bookkeeper, EventBatcher};
 use crate::jobs::{self, statement_export::StatementExports};
@@ -30,20 +29,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// reports `migrations` until that is done. Start-up order does not matter.
 pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let metrics = platform_telemetry::init_metrics()?;
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.database.max_connections)
-        .acquire_timeout(settings.database.acquire_timeout())
-        .connect_lazy_with(settings.database.connect_options());
+    let pool = settings.database.lazy_pool();
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
-    let migrations = checks::migrations(&pool, &MIGRATOR);
-    let readiness = Readiness::new(
-        vec![
-            checks::dapr_sidecar(&sidecar),
-            checks::postgres(&pool),
-            migrations,
-        ],
-        settings.dapr.probe_timeout(),
-    );
+    let readiness =
+        checks::service_with_database(&sidecar, &pool, &MIGRATOR, settings.dapr.probe_timeout());
 
     let bookkeeper = Bookkeeper::new(
         pool.clone(),

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 mod jobs;
 pub mod outbox;
+pub mod requests;
 mod routes;
 pub mod sender;
 pub mod settings;

@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use platform_dapr::Sidecar;
-use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Server, StartupError, checks, layers};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
 
 use crate::jobs;
 use crate::outbox::Relay;
@@ -38,20 +37,10 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     .map_err(|e| StartupError::Config(e.to_string()))?;
     tracing::info!(templates = ?templates.names().collect::<Vec<_>>(), "templates loaded");
     let metrics = platform_telemetry::init_metrics()?;
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.database.max_connections)
-        .acquire_timeout(settings.database.acquire_timeout())
-        .connect_lazy_with(settings.database.connect_options());
+    let pool = settings.database.lazy_pool();
     let sidecar = Sidecar::connect_lazy(&settings.dapr)?;
-    let migrations = checks::migrations(&pool, &MIGRATOR);
-    let readiness = Readiness::new(
-        vec![
-            checks::dapr_sidecar(&sidecar),
-            checks::postgres(&pool),
-            migrations,
-        ],
-        settings.dapr.probe_timeout(),
-    );
+    let readiness =
+        checks::service_with_database(&sidecar, &pool, &MIGRATOR, settings.dapr.probe_timeout());
     let relay = Relay::new(pool.clone(), sidecar.clone(), settings.relay.clone());
     let state = AppState {
         pool,

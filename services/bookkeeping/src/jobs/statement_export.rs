@@ -171,11 +171,7 @@ impl StatementExports {
             let _ = self.fail(statement.id, &error.to_string()).await;
             return;
         }
-        if let Err(error) = self
-            .statements
-            .finish(statement.id, written.parts, written.rows, written.bytes)
-            .await
-        {
+        if let Err(error) = self.statements.finish(statement.id, written).await {
             tracing::error!(%error, "cannot mark the statement ready; it will be redone");
             return;
         }

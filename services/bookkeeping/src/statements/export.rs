@@ -61,10 +61,7 @@ impl PartWriter<'_> {
             .await?;
         self.written.bytes += i64::try_from(self.buffer.len()).unwrap_or(i64::MAX);
         self.buffer.clear();
-        let w = self.written;
-        self.jobs
-            .progress(self.statement, w.parts, w.rows, w.bytes)
-            .await?;
+        self.jobs.progress(self.statement, self.written).await?;
         Ok(())
     }
 }

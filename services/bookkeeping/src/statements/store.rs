@@ -5,6 +5,8 @@ use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::export::Written;
+
 use crate::ledger::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
@@ -170,42 +172,28 @@ impl Statements {
     }
 
     /// Progress after a part is written; also the worker's heartbeat.
-    pub async fn progress(
-        &self,
-        id: Uuid,
-        parts: i32,
-        rows: i64,
-        bytes: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE statements SET parts = $2, rows_written = $3, bytes_written = $4, heartbeat_at = now()
-              WHERE id = $1 AND status = 'running'",
-        )
-        .bind(id)
-        .bind(parts)
-        .bind(rows)
-        .bind(bytes)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    pub async fn progress(&self, id: Uuid, written: Written) -> Result<(), StoreError> {
+        self.record(id, written, false).await
     }
 
-    pub async fn finish(
-        &self,
-        id: Uuid,
-        parts: i32,
-        rows: i64,
-        bytes: i64,
-    ) -> Result<(), StoreError> {
+    /// The export is complete: `ready`, with what was written.
+    pub async fn finish(&self, id: Uuid, written: Written) -> Result<(), StoreError> {
+        self.record(id, written, true).await
+    }
+
+    async fn record(&self, id: Uuid, written: Written, done: bool) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE statements SET status = 'ready', parts = $2, rows_written = $3, bytes_written = $4,
-                    completed_at = now(), heartbeat_at = now()
+            "UPDATE statements
+                SET parts = $2, rows_written = $3, bytes_written = $4, heartbeat_at = now(),
+                    status = CASE WHEN $5 THEN 'ready'::statement_status ELSE status END,
+                    completed_at = CASE WHEN $5 THEN now() ELSE completed_at END
               WHERE id = $1 AND status = 'running'",
         )
         .bind(id)
-        .bind(parts)
-        .bind(rows)
-        .bind(bytes)
+        .bind(written.parts)
+        .bind(written.rows)
+        .bind(written.bytes)
+        .bind(done)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -10,11 +10,8 @@ use uuid::Uuid;
 use super::AppState;
 use crate::domain::{self, Channel, ContactsRequest, RecipientId};
 use crate::error::CommunicationError;
-use crate::store::notifications::{
-    self, CreateError, Created, HistoryEntry, Notification, OverLimit,
-};
-use crate::store::recipients;
-use crate::trigger::{self, PrepareError, Trigger};
+use crate::requests::{NotificationRequest, Requests};
+use crate::store::notifications::{self, HistoryEntry, Notification};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,8 +66,7 @@ type Accepted = (
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// Records the notification (rendered, `queued` with its send job in the
-/// outbox, or `not_sent`) and answers 202; sending happens in the worker.
+/// Parses the request, hands it to [`Requests::submit`] and answers 202.
 #[tracing::instrument(name = "notifications.create", skip_all, fields(notification.id))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -111,54 +107,26 @@ pub(crate) async fn create(
     if !request.data.is_object() {
         return Err(CommunicationError::invalid("data", "must be a JSON object"));
     }
-    // Fields not given in the request come from the recipient directory.
-    let directory = recipients::recipient(&state.pool, &recipient_id)
-        .await?
-        .unwrap_or_default();
-    let contacts = given.or(directory);
-    let trigger = Trigger {
-        idempotency_key: format!("api:{key}"),
-        // serde_json's map is ordered by key: the hash does not depend on
-        // the order the client wrote the fields in.
-        request_hash: notifications::sha256_hex(raw.to_string().as_bytes()),
-        origin: "api",
-        recipient_id,
-        contacts,
-        template: request.template,
-        category: request.category,
-        data: request.data,
-        channels: request.channels,
+    let requests = Requests {
+        pool: &state.pool,
+        templates: &state.templates,
+        settings: &state.settings,
+        relay: &state.relay,
     };
-    let draft = trigger::prepare(
-        &state.templates,
-        &state.settings.categories.critical,
-        trigger,
-        false,
-    )
-    .map_err(|e| match e {
-        PrepareError::Render(e) => CommunicationError::Render(e),
-        PrepareError::NoAddress(_) => CommunicationError::invalid("recipient", e.to_string()),
-    })?;
-    let mut tx = state.pool.begin().await?;
-    let created =
-        notifications::create(&mut tx, &draft, &state.settings.throttle, OverLimit::Refuse)
-            .await
-            .map_err(|e| match e {
-                CreateError::Conflict => CommunicationError::IdempotencyConflict,
-                CreateError::Throttled { retry_after_secs } => {
-                    CommunicationError::Throttled { retry_after_secs }
-                }
-                CreateError::Database(e) => CommunicationError::Database(e),
-            })?;
-    tx.commit().await?;
-    let notification = match created {
-        Created::New(n) => {
-            state.relay.wake();
-            metrics::counter!("notifications_created_total", "origin" => "api", "status" => n.status.as_str()).increment(1);
-            n
-        }
-        Created::Existing(n) => n,
-    };
+    let notification = requests
+        .submit(NotificationRequest {
+            idempotency_key: key,
+            // serde_json's map is ordered by key: the hash does not depend on
+            // the order the client wrote the fields in.
+            request_hash: notifications::sha256_hex(raw.to_string().as_bytes()),
+            recipient_id,
+            contacts: given,
+            template: request.template,
+            category: request.category,
+            data: request.data,
+            channels: request.channels,
+        })
+        .await?;
     tracing::Span::current().record("notification.id", notification.id.to_string());
     Ok((
         StatusCode::ACCEPTED,
