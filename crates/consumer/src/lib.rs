@@ -21,7 +21,9 @@ mod dead_letter;
 pub mod inbox;
 mod outcome;
 pub mod parking_lot;
+mod subscribe;
 
 pub use cloudevent::{CloudEvent, TopicResponse};
 pub use dead_letter::DeadLetter;
 pub use outcome::{EVENTS_HANDLED, Outcome};
+pub use subscribe::declarative_subscriptions;

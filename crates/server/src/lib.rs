@@ -22,6 +22,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use platform_settings::ServerSettings;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -53,6 +55,25 @@ impl Server {
             shutdown_grace,
             background: BackgroundTasks::new(),
         })
+    }
+
+    /// Binds a service the way every service is served: its `routes`
+    /// inside the shared layers ([`layers::wrap`]: request id, tracing,
+    /// metrics, timeout, problem+json fallbacks), `/healthz`, `/readyz` and
+    /// `/metrics` beside them, and its background tasks.
+    pub async fn bind_service(
+        settings: &ServerSettings,
+        routes: Router,
+        readiness: Readiness,
+        metrics: PrometheusHandle,
+        background: BackgroundTasks,
+    ) -> std::io::Result<Self> {
+        let router =
+            layers::wrap(routes, settings.request_timeout()).merge(readiness.routes(metrics));
+        let addr = SocketAddr::new(settings.host, settings.port);
+        Ok(Self::bind(addr, router, settings.shutdown_grace())
+            .await?
+            .with_background(background))
     }
 
     /// The service's background loops: they run while the server serves and

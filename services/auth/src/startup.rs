@@ -1,14 +1,13 @@
 //! Wiring: settings → database (migrated) → key ring → router, and the
 //! background jobs (key ring reloader, expired-rows sweeper).
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use platform_auth_token::{Validator, ValidatorConfig};
 use platform_dapr::Sidecar;
-use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Readiness, Server, StartupError, checks};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
@@ -109,16 +108,12 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
         pool,
         oauth,
     };
-    let router = layers::wrap(
-        routes::router(state, &admin_validator),
-        settings.server.request_timeout(),
+    let routes = routes::router(state, &admin_validator);
+    Ok(
+        Server::bind_service(&settings.server, routes, readiness, metrics, background)
+            .await
+            .map_err(StartupError::from)?,
     )
-    .merge(readiness.routes(metrics));
-    let addr = SocketAddr::new(settings.server.host, settings.server.port);
-    Ok(Server::bind(addr, router, settings.server.shutdown_grace())
-        .await
-        .map_err(StartupError::from)?
-        .with_background(background))
 }
 
 /// Creates or re-keys the `platform-admin` client from the bootstrap secret,

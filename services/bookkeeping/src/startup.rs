@@ -1,11 +1,10 @@
 //! Wiring: settings → database (migrated) and sidecar client → router.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use platform_dapr::Sidecar;
-use platform_server::{BackgroundTasks, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Server, StartupError, checks};
 use sqlx::migrate::Migrator;
 
 use crate::booking::{Bookkeeper, EventBatcher};
@@ -63,13 +62,6 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         Duration::from_millis(settings.statements.sweep_interval_ms),
     );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
-    let router = layers::wrap(
-        routes::router(state, &validator),
-        settings.server.request_timeout(),
-    )
-    .merge(readiness.routes(metrics));
-    let addr = SocketAddr::new(settings.server.host, settings.server.port);
-    Ok(Server::bind(addr, router, settings.server.shutdown_grace())
-        .await?
-        .with_background(background))
+    let routes = routes::router(state, &validator);
+    Ok(Server::bind_service(&settings.server, routes, readiness, metrics, background).await?)
 }

@@ -4,10 +4,8 @@
 //! send job, or `not_sent`), or refused when the recipient's window is full.
 //! Events take the same steps in [`crate::events`], with their own answers.
 
-use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::domain::{Channel, Contacts, RecipientId};
 use crate::error::CommunicationError;
 use crate::outbox::Relay;
 use crate::settings::Settings;
@@ -15,23 +13,6 @@ use crate::store::notifications::{self, CreateError, Created, Notification, Over
 use crate::store::recipients;
 use crate::templates::Templates;
 use crate::trigger::{self, PrepareError, Trigger};
-
-/// A request as the route parsed it.
-#[derive(Debug, Clone)]
-pub struct NotificationRequest {
-    /// The client's Idempotency-Key.
-    pub idempotency_key: String,
-    /// Digest of the request as received: the same key with another body
-    /// is a conflict.
-    pub request_hash: String,
-    pub recipient_id: RecipientId,
-    /// Contacts given in the request; the directory fills in the rest.
-    pub contacts: Contacts,
-    pub template: String,
-    pub category: String,
-    pub data: Value,
-    pub channels: Vec<Channel>,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Requests<'a> {
@@ -42,26 +23,14 @@ pub struct Requests<'a> {
 }
 
 impl Requests<'_> {
-    /// Records the notification and returns it (the first one again for a
-    /// repeated key); sending happens in the worker.
-    pub async fn submit(
-        &self,
-        request: NotificationRequest,
-    ) -> Result<Notification, CommunicationError> {
-        let directory = recipients::recipient(self.pool, &request.recipient_id)
+    /// Records the notification `trigger` asks for and returns it (the
+    /// first one again for a repeated key); sending happens in the worker.
+    /// Contacts the trigger leaves out come from the recipient directory.
+    pub async fn submit(&self, mut trigger: Trigger) -> Result<Notification, CommunicationError> {
+        let directory = recipients::recipient(self.pool, &trigger.recipient_id)
             .await?
             .unwrap_or_default();
-        let trigger = Trigger {
-            idempotency_key: format!("api:{}", request.idempotency_key),
-            request_hash: request.request_hash,
-            origin: "api",
-            recipient_id: request.recipient_id,
-            contacts: request.contacts.or(directory),
-            template: request.template,
-            category: request.category,
-            data: request.data,
-            channels: request.channels,
-        };
+        trigger.contacts = trigger.contacts.or(directory);
         let draft = trigger::prepare(
             self.templates,
             &self.settings.categories.critical,

@@ -1,12 +1,11 @@
 //! Wiring: settings → templates (checked), database (migrated) and sidecar
 //! client → router, outbox relay and send sweeper.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use platform_dapr::Sidecar;
-use platform_server::{BackgroundTasks, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Server, StartupError, checks};
 use sqlx::migrate::Migrator;
 
 use crate::jobs;
@@ -62,13 +61,6 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         settings.sending.clone(),
     );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
-    let router = layers::wrap(
-        routes::router(state, &validator),
-        settings.server.request_timeout(),
-    )
-    .merge(readiness.routes(metrics));
-    let addr = SocketAddr::new(settings.server.host, settings.server.port);
-    Ok(Server::bind(addr, router, settings.server.shutdown_grace())
-        .await?
-        .with_background(background))
+    let routes = routes::router(state, &validator);
+    Ok(Server::bind_service(&settings.server, routes, readiness, metrics, background).await?)
 }

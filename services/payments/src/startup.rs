@@ -1,10 +1,9 @@
 //! Wiring: settings → sidecar client → router → bound server.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use platform_dapr::Sidecar;
-use platform_server::{Check, Readiness, Server, StartupError, checks, layers};
+use platform_server::{BackgroundTasks, Check, Readiness, Server, StartupError, checks};
 
 use std::sync::Arc;
 
@@ -59,18 +58,15 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         webhook_secret: settings.provider.webhook_secret.clone(),
         webhook_tolerance_secs: settings.provider.webhook_tolerance_secs,
     };
-    let router = layers::wrap(
-        routes::router(
-            state,
-            idempotency,
-            &platform_server::auth::token_validator(&settings.auth, &settings.dapr)?,
-            &settings.reconciliation.binding,
-        ),
-        settings.server.request_timeout(),
-    )
-    .merge(readiness.routes(metrics));
-    let addr = SocketAddr::new(settings.server.host, settings.server.port);
-    Ok(Server::bind(addr, router, settings.server.shutdown_grace()).await?)
+    let routes = routes::router(
+        state,
+        idempotency,
+        &platform_server::auth::token_validator(&settings.auth, &settings.dapr)?,
+        &settings.reconciliation.binding,
+    );
+    // No background loops: reconciliation runs when the cron binding calls.
+    let background = BackgroundTasks::new();
+    Ok(Server::bind_service(&settings.server, routes, readiness, metrics, background).await?)
 }
 
 /// Ready only when the idempotency store answers too: every write needs it.

@@ -47,15 +47,10 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         .route("/v1/statements", post(statements::request))
         .route_layer(write);
     Router::new()
-        // Subscriptions are declarative (dapr-config/subscriptions/); an empty
-        // programmatic list keeps daprd from logging a 404 at start-up.
-        .route(
-            "/dapr/subscribe",
-            get(|| async { axum::Json(Vec::<()>::new()) }),
-        )
         .route("/events/payments", post(events::payments))
         .route("/jobs/statements", post(statements::worker))
         .merge(reads)
         .merge(writes)
+        .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
 }

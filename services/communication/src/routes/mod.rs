@@ -51,11 +51,6 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         )
         .route_layer(write);
     Router::new()
-        // Subscriptions are declarative (dapr-config/subscriptions/communication-*.yaml).
-        .route(
-            "/dapr/subscribe",
-            get(|| async { axum::Json(Vec::<()>::new()) }),
-        )
         .route("/events/payments", post(events::payments))
         .route("/events/bookkeeping", post(events::bookkeeping))
         .route("/jobs/send", post(jobs::send))
@@ -65,5 +60,6 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         .route("/v1/providers/{provider}/receipts", post(receipts::receive))
         .merge(reads)
         .merge(writes)
+        .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
 }

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::AppState;
 use crate::domain::{self, Channel, ContactsRequest, RecipientId};
 use crate::error::CommunicationError;
-use crate::requests::{NotificationRequest, Requests};
+use crate::requests::Requests;
 use crate::store::notifications::{self, HistoryEntry, Notification};
+use crate::trigger::Trigger;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,11 +115,12 @@ pub(crate) async fn create(
         relay: &state.relay,
     };
     let notification = requests
-        .submit(NotificationRequest {
-            idempotency_key: key,
+        .submit(Trigger {
+            idempotency_key: format!("api:{key}"),
             // serde_json's map is ordered by key: the hash does not depend on
             // the order the client wrote the fields in.
             request_hash: notifications::sha256_hex(raw.to_string().as_bytes()),
+            origin: "api",
             recipient_id,
             contacts: given,
             template: request.template,
