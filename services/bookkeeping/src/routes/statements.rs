@@ -17,7 +17,7 @@ use super::AppState;
 use crate::error::BookkeepingError;
 use crate::jobs::statement_export::{Accepted, StatementJob};
 use crate::ledger::EntryError;
-use crate::statements::{NewStatement, STORAGE_BINDING, Statement, StatementStatus, part_name};
+use crate::statements::{NewStatement, Statement, StatementStatus, download};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct StatementBody {
@@ -94,21 +94,7 @@ pub(crate) async fn download(State(state): State<AppState>, Path(id): Path<Strin
         .with_extension("status", json!(statement.status))
         .into_response();
     }
-    let sidecar = state.sidecar.clone();
-    let parts = statement.parts;
-    let stream = futures::stream::unfold(1, move |n| {
-        let sidecar = sidecar.clone();
-        async move {
-            if n > parts {
-                return None;
-            }
-            let metadata = HashMap::from([("fileName".to_owned(), part_name(id, n))]);
-            let part = sidecar
-                .invoke_binding(STORAGE_BINDING, "get", Vec::new(), metadata)
-                .await;
-            Some((part.map_err(std::io::Error::other), n + 1))
-        }
-    });
+    let stream = download::parts(state.sidecar.clone(), id, statement.parts);
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

@@ -8,6 +8,7 @@
 //! overlay), so memory stays constant whatever the statement's size. When
 //! done, `bookkeeping.statement.ready` is published.
 
+pub mod download;
 pub mod export;
 mod store;
 
