@@ -10,6 +10,7 @@
 //!
 //! See docs/adr/0010 and 0011 for why it is built this way.
 
+pub mod authorization;
 pub mod clients;
 pub mod crypto;
 pub mod error;
