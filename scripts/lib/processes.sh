@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the project's scripts (stack.sh, pluggable.sh, smtp-catcher.sh,
 # sandboxes/run.sh): processes they start and stop through pid files. The
 # caller defines `log`.
