@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use platform_dapr::Sidecar;
 use platform_server::{Check, Readiness, Server, StartupError, checks, layers};
+use platform_signature::Verifier;
+use secrecy::ExposeSecret;
 
 use std::sync::Arc;
 
@@ -56,8 +58,11 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     };
     let state = AppState {
         gateway,
-        webhook_secret: settings.provider.webhook_secret.clone(),
-        webhook_tolerance_secs: settings.provider.webhook_tolerance_secs,
+        webhook_verifier: Verifier::new(
+            settings.provider.webhook_secret.expose_secret().as_bytes(),
+            // Positive: Settings::validate.
+            u64::try_from(settings.provider.webhook_tolerance_secs).unwrap_or(0),
+        ),
     };
     let router = layers::wrap(
         routes::router(
