@@ -41,18 +41,23 @@ export DAPR_COMPONENTS_SOCKETS_FOLDER="${DAPR_COMPONENTS_SOCKETS_FOLDER:-$run_di
 # The CLI looks for <DAPR_RUNTIME_PATH>/.dapr/bin/daprd.
 export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
 
-# Stops the process group led by the pid in $1: TERM, then KILL after a grace.
+# stop_group <pidfile> <name> <expected command line> [leader-INT]
+# Stops the process group led by the pid: SIGTERM to the group (or, with
+# leader-INT, SIGINT to the leader alone, which stops the rest itself), waits
+# up to 15 s for every process of the group to exit, then SIGKILL.
 stop_group() {
-  local pidfile="$1" name="$2" expected="$3" pid
+  local pidfile="$1" name="$2" expected="$3" how="${4:-group-TERM}" pid
   [ -f "$pidfile" ] || return 0
   pid="$(cat "$pidfile")"
   if ! alive "$pidfile" "$expected"; then rm -f "$pidfile"; return 0; fi
-  if kill -0 "$pid" 2>/dev/null; then
+  if [ "$how" = leader-INT ]; then
+    kill -INT "$pid" 2>/dev/null || true
+  else
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    log "$name stopped"
   fi
+  for _ in $(seq 150); do [ -z "$(living_in_group "$pid")" ] && break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  log "$name stopped"
   # Anything of the group still running (grandchildren) goes too.
   pkill -KILL -g "$pid" 2>/dev/null || true
   sleep 0.2
@@ -156,11 +161,12 @@ up() {
 }
 
 down() {
-  if alive "$run_dir/dapr-run.pid" "run -f"; then
-    dapr stop -f dapr.yaml >/dev/null 2>&1 || true
-  fi
   local failed=0
-  stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" || failed=1
+  # SIGINT to `dapr run -f` alone: it stops its apps and sidecars and exits
+  # within a second. It ignores SIGTERM, and neither after `dapr stop -f` nor
+  # with its apps signalled at the same time (SIGINT to the whole group) did
+  # it exit, so every `down` used to sit out the 15 s grace before SIGKILL.
+  stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" leader-INT || failed=1
   stop_group "$run_dir/scheduler.pid" "scheduler" scheduler || failed=1
   bash scripts/pluggable.sh down || failed=1
   bash sandboxes/run.sh down || failed=1

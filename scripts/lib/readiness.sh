@@ -9,19 +9,12 @@
 # yet and still shows the script's own command line, so a check on it sees a
 # live process as dead (`make up` failed about one run in five that way).
 
+# Needs `exited` from processes.sh.
+# shellcheck source=scripts/lib/processes.sh
+. "$(dirname "${BASH_SOURCE[0]}")/processes.sh"
+
 # Milliseconds since the epoch.
 now_ms() { date +%s%3N; }
-
-# exited <pid>: the process is gone, or a zombie (it exited and its parent has
-# not reaped it yet). A process that has not exec'd yet is not exited.
-exited() {
-  local state
-  kill -0 "$1" 2>/dev/null || return 0
-  # The state follows the command name, which is in parentheses and may
-  # itself hold spaces or parentheses.
-  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null)" || return 0
-  [ "$state" = Z ]
-}
 
 # http_ok <url>: the URL answers 2xx within 2 s.
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
