@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.dapr/bin:$(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: help up down status test infra infra-down dapr deps fmt fmt-check clippy rust-test \
-        compose-check stack-smoke
+        compose-check stack-smoke stack-soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,6 +55,14 @@ stack-smoke: ## `make up` reaches ready and `make down` leaves nothing running
 	@if curl -fsS -o /dev/null http://127.0.0.1:8002/readyz 2>/dev/null; then \
 	  echo "stack-smoke: a platform is already running here; skipped so as not to stop it"; \
 	else scripts/stack.sh up && scripts/stack.sh down; fi
+
+# Runs of `make stack-soak` (too long for `make test`, whose stack-smoke is one run).
+N ?= 20
+
+stack-soak: ## `make up` + `make down` N times in a row (N=20), stopping at the first failure; prints timings
+	@if curl -fsS -o /dev/null http://127.0.0.1:8002/readyz 2>/dev/null; then \
+	  echo "stack-soak: a platform is already running here; not started so as not to stop it"; exit 1; \
+	else scripts/stack-soak.sh $(N); fi
 
 bench-bookkeeping: infra dapr ## Ledger benchmark: entries/s (batch API) and events/s end to end, with percentiles
 	cargo bench -p bookkeeping --bench throughput

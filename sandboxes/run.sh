@@ -20,23 +20,24 @@ export NOTIFY_PORT="${NOTIFY_PORT:-8020}"
 
 log() { printf '[sandboxes] %s\n' "$*" >&2; }
 
+# Seconds a sandbox has to answer its health endpoint.
+ready_timeout="${SANDBOX_READY_TIMEOUT:-30}"
+
 # shellcheck source=scripts/lib/processes.sh
 . "$here/scripts/lib/processes.sh"
+# shellcheck source=scripts/lib/readiness.sh
+. "$here/scripts/lib/readiness.sh"
 
 start() { # name binary port
   local name="$1" binary="$2" port="$3"
   if alive "$run_dir/$name.pid" "$name"; then log "$name already running"; return 0; fi
-  if curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+  if http_ok "http://127.0.0.1:$port/healthz"; then
     log "port $port already answers, but not for a $name this script started"; return 1
   fi
   [ -x "$binary" ] || { log "$binary is missing (cargo build --bins)"; return 1; }
   setsid "$binary" >>"$log_dir/$name.log" 2>&1 < /dev/null &
   echo $! > "$run_dir/$name.pid"
-  for _ in $(seq 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && { log "$name ready on http://127.0.0.1:$port"; return 0; }
-    alive "$run_dir/$name.pid" "$name" || break
-    sleep 0.1
-  done
+  wait_until "$name at http://127.0.0.1:$port/healthz" "$ready_timeout" "$!" http_ok "http://127.0.0.1:$port/healthz" && return 0
   log "$name did not start; last lines of $log_dir/$name.log:"; tail -n 20 "$log_dir/$name.log" >&2; return 1
 }
 
@@ -59,7 +60,7 @@ case "${1:-}" in
     ;;
   status)
     for s in psp-sandbox:"$PSP_PORT" notify-sandbox:"$NOTIFY_PORT"; do
-      if curl -fsS -o /dev/null "http://127.0.0.1:${s#*:}/healthz" 2>/dev/null; then echo "${s%%:*}: up"; else echo "${s%%:*}: down"; fi
+      if http_ok "http://127.0.0.1:${s#*:}/healthz"; then echo "${s%%:*}: up"; else echo "${s%%:*}: down"; fi
     done
     PLATFORM_RUN_DIR="$run_dir" bash "$here/scripts/smtp-catcher.sh" status
     ;;

@@ -19,6 +19,10 @@ pg_port="${PGPORT:-5432}"
 pg_version="${PG_VERSION:-}"
 
 log() { printf '[infra] %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/readiness.sh
+. "$here/scripts/lib/readiness.sh"
+# Seconds Redis and PostgreSQL have to answer once started.
+ready_timeout="${INFRA_READY_TIMEOUT:-30}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -43,8 +47,9 @@ start_redis() {
   redis-server --bind 127.0.0.1 --port "$redis_port" --daemonize yes \
     --dir "$run_dir/redis" --appendonly yes --appendfsync everysec \
     --pidfile "$run_dir/redis/redis.pid" --logfile "$log_dir/redis.log" >/dev/null
-  for _ in $(seq 50); do redis_up && break; sleep 0.1; done
-  redis_up || { log "redis did not start; see $log_dir/redis.log"; exit 1; }
+  # --daemonize: the started process exits at once; the server is its child.
+  wait_until "redis PING on 127.0.0.1:$redis_port" "$ready_timeout" - redis_up \
+    || { log "redis did not start; see $log_dir/redis.log"; exit 1; }
   touch "$run_dir/redis/started-by-us"
   log "redis started on 127.0.0.1:$redis_port"
 }
@@ -56,8 +61,8 @@ start_postgres() {
       as_root pg_createcluster "$pg_version" main --port "$pg_port" >/dev/null
     fi
     as_root pg_ctlcluster "$pg_version" main start
-    for _ in $(seq 100); do pg_up && break; sleep 0.1; done
-    pg_up || { log "postgresql did not start; see /var/log/postgresql/"; exit 1; }
+    wait_until "postgresql (pg_isready) on 127.0.0.1:$pg_port" "$ready_timeout" - pg_up \
+      || { log "postgresql did not start; see /var/log/postgresql/"; exit 1; }
     mkdir -p "$run_dir/postgres" && touch "$run_dir/postgres/started-by-us"
     log "postgresql $pg_version started on 127.0.0.1:$pg_port"
   fi
@@ -80,7 +85,7 @@ stop_postgres() {
 
 detect_pg_version() {
   [ -n "$pg_version" ] && return 0
-  pg_version="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)"
+  pg_version="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -n | tail -n 1)"
 }
 
 case "${1:-up}" in

@@ -22,14 +22,13 @@ components=(smtp-mime-binding:smtp-mime)
 
 log() { printf '[pluggable] %s\n' "$*" >&2; }
 
+# Seconds a component has to accept connections on its socket.
+ready_timeout="${PLUGGABLE_READY_TIMEOUT:-30}"
+
 # shellcheck source=scripts/lib/processes.sh
 . "$here/scripts/lib/processes.sh"
-
-# Something accepts connections on the Unix socket $1 (a socket file alone
-# may be left over from a process that died).
-socket_answers() {
-  [ -S "$1" ] && python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$1" 2>/dev/null
-}
+# shellcheck source=scripts/lib/readiness.sh
+. "$here/scripts/lib/readiness.sh"
 
 up() {
   local target_dir="$1" name socket path
@@ -48,12 +47,9 @@ up() {
     SMTP_MIME_SOCKET_NAME="$socket" SMTP_MIME_METRICS_ADDR="${SMTP_MIME_METRICS_ADDR:-127.0.0.1:9105}" \
       setsid "$target_dir/debug/$name" >>"$log_dir/$name.log" 2>&1 < /dev/null &
     echo $! > "$run_dir/$name.pid"
-    for _ in $(seq 100); do
-      socket_answers "$path" && { log "$name ready on $path"; break; }
-      alive "$run_dir/$name.pid" "$name" || break
-      sleep 0.1
-    done
-    socket_answers "$path" || { log "$name did not start; last lines of $log_dir/$name.log:"; tail -n 20 "$log_dir/$name.log" >&2; return 1; }
+    if ! wait_until "$name accepting connections on $path" "$ready_timeout" "$!" socket_answers "$path"; then
+      log "$name did not start; last lines of $log_dir/$name.log:"; tail -n 20 "$log_dir/$name.log" >&2; return 1
+    fi
   done
 }
 

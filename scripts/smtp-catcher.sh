@@ -28,8 +28,12 @@ export SMTP_CATCHER_RECEIPT_URL="${SMTP_CATCHER_RECEIPT_URL:-http://127.0.0.1:80
 export SMTP_CATCHER_RECEIPT_SECRET="${SMTP_CATCHER_RECEIPT_SECRET:-notify_local_sandbox}"
 
 log() { printf '[smtp-catcher] %s\n' "$*" >&2; }
+# Seconds the catcher has to answer its health endpoint.
+ready_timeout="${SMTP_CATCHER_READY_TIMEOUT:-30}"
 # shellcheck source=scripts/lib/processes.sh
 . "$here/scripts/lib/processes.sh"
+# shellcheck source=scripts/lib/readiness.sh
+. "$here/scripts/lib/readiness.sh"
 
 make_venv() {
   local python="${SMTP_CATCHER_PYTHON:-python3}"
@@ -63,7 +67,7 @@ install() {
 
 catcher_alive() { alive "$pidfile" smtp_catcher.py; }
 
-healthy() { curl -fsS -o /dev/null "http://127.0.0.1:$SMTP_CATCHER_HTTP_PORT/healthz" 2>/dev/null; }
+healthy() { http_ok "http://127.0.0.1:$SMTP_CATCHER_HTTP_PORT/healthz"; }
 
 up() {
   install
@@ -74,14 +78,11 @@ up() {
   mkdir -p "$run_dir/logs"
   setsid "$venv/bin/python" "$app_dir/smtp_catcher.py" >>"$log_file" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  for _ in $(seq 150); do
-    if healthy; then
-      log "ready: SMTP 127.0.0.1:$SMTP_CATCHER_SMTP_PORT, HTTP http://127.0.0.1:$SMTP_CATCHER_HTTP_PORT"
-      return 0
-    fi
-    catcher_alive || break
-    sleep 0.1
-  done
+  # The health endpoint answers once the SMTP listener is bound too.
+  if wait_until "the catcher at http://127.0.0.1:$SMTP_CATCHER_HTTP_PORT/healthz" "$ready_timeout" "$!" healthy; then
+    log "serving: SMTP 127.0.0.1:$SMTP_CATCHER_SMTP_PORT, HTTP http://127.0.0.1:$SMTP_CATCHER_HTTP_PORT"
+    return 0
+  fi
   log "did not start; last lines of $log_file:"; tail -n 20 "$log_file" >&2; return 1
 }
 

@@ -14,13 +14,17 @@ cd "$here"
 run_dir="${PLATFORM_RUN_DIR:-$here/.run}"
 log_dir="$run_dir/logs"
 bin_dir="${DAPR_BIN_DIR:-$HOME/.dapr/bin}"
+# Seconds every service and sidecar has to become ready, and the scheduler.
 ready_timeout="${STACK_READY_TIMEOUT:-120}"
+scheduler_timeout="${SCHEDULER_READY_TIMEOUT:-60}"
 # name:app-port:sidecar-http-port, as in dapr.yaml
 services=(auth:8001:3501 payments:8002:3502 bookkeeping:8003:3503 communication:8004:3504)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 # shellcheck source=scripts/lib/processes.sh
 . "$here/scripts/lib/processes.sh"
+# shellcheck source=scripts/lib/readiness.sh
+. "$here/scripts/lib/readiness.sh"
 
 export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
@@ -37,18 +41,23 @@ export DAPR_COMPONENTS_SOCKETS_FOLDER="${DAPR_COMPONENTS_SOCKETS_FOLDER:-$run_di
 # The CLI looks for <DAPR_RUNTIME_PATH>/.dapr/bin/daprd.
 export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
 
-# Stops the process group led by the pid in $1: TERM, then KILL after a grace.
+# stop_group <pidfile> <name> <expected command line> [leader-INT]
+# Stops the process group led by the pid: SIGTERM to the group (or, with
+# leader-INT, SIGINT to the leader alone, which stops the rest itself), waits
+# up to 15 s for every process of the group to exit, then SIGKILL.
 stop_group() {
-  local pidfile="$1" name="$2" expected="$3" pid
+  local pidfile="$1" name="$2" expected="$3" how="${4:-group-TERM}" pid
   [ -f "$pidfile" ] || return 0
   pid="$(cat "$pidfile")"
   if ! alive "$pidfile" "$expected"; then rm -f "$pidfile"; return 0; fi
-  if kill -0 "$pid" 2>/dev/null; then
+  if [ "$how" = leader-INT ]; then
+    kill -INT "$pid" 2>/dev/null || true
+  else
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    log "$name stopped"
   fi
+  for _ in $(seq 150); do [ -z "$(living_in_group "$pid")" ] && break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  log "$name stopped"
   # Anything of the group still running (grandchildren) goes too.
   pkill -KILL -g "$pid" 2>/dev/null || true
   sleep 0.2
@@ -80,34 +89,32 @@ start_scheduler() {
     --etcd-initial-cluster "dapr-scheduler-server-0=http://127.0.0.1:4380" \
     --log-level warn >"$log_dir/scheduler.log" 2>&1 < /dev/null &
   echo $! > "$run_dir/scheduler.pid"
-  for _ in $(seq 300); do
-    curl -fsS -o /dev/null "http://127.0.0.1:8086/healthz" 2>/dev/null && { log "scheduler ready"; return; }
-    alive "$run_dir/scheduler.pid" scheduler || break
-    sleep 0.1
-  done
+  wait_until "scheduler at http://127.0.0.1:8086/healthz" "$scheduler_timeout" "$!" http_ok "http://127.0.0.1:8086/healthz" && return
   log "scheduler did not become ready; see $log_dir/scheduler.log"; tail -n 20 "$log_dir/scheduler.log" >&2; exit 1
 }
 
-wait_ready() {
-  local deadline=$(( $(date +%s) + ready_timeout )) pending
-  while :; do
-    pending=()
-    for s in "${services[@]}"; do
-      IFS=: read -r name app_port dapr_port <<<"$s"
-      curl -fsS -o /dev/null "http://127.0.0.1:$dapr_port/v1.0/healthz" 2>/dev/null \
-        && curl -fsS -o /dev/null "http://127.0.0.1:$app_port/readyz" 2>/dev/null \
-        || pending+=("$name")
-    done
-    [ "${#pending[@]}" -eq 0 ] && return 0
-    if ! alive "$run_dir/dapr-run.pid" "run -f"; then
-      log "dapr run exited; last lines of $log_dir/stack.log:"; tail -n 40 "$log_dir/stack.log" >&2; return 1
-    fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      log "not ready after ${ready_timeout}s: ${pending[*]}; last lines of $log_dir/stack.log:"
-      tail -n 40 "$log_dir/stack.log" >&2; return 1
-    fi
-    sleep 0.5
+# Services (and their sidecars) not ready yet, into the array `pending`.
+pending_services() {
+  pending=()
+  local s name app_port dapr_port
+  for s in "${services[@]}"; do
+    IFS=: read -r name app_port dapr_port <<<"$s"
+    http_ok "http://127.0.0.1:$dapr_port/v1.0/healthz" && http_ok "http://127.0.0.1:$app_port/readyz" \
+      || pending+=("$name")
   done
+  [ "${#pending[@]}" -eq 0 ]
+}
+
+# Every service answers /readyz and its sidecar /v1.0/healthz.
+wait_ready() {
+  local pending=() pid
+  pid="$(cat "$run_dir/dapr-run.pid")"
+  if wait_until "/readyz of ${services[*]%%:*} and /v1.0/healthz of their sidecars" \
+    "$ready_timeout" "$pid" pending_services; then
+    return 0
+  fi
+  pending_services || log "not ready: ${pending[*]}"
+  log "last lines of $log_dir/stack.log:"; tail -n 40 "$log_dir/stack.log" >&2; return 1
 }
 
 up() {
@@ -154,11 +161,12 @@ up() {
 }
 
 down() {
-  if alive "$run_dir/dapr-run.pid" "run -f"; then
-    dapr stop -f dapr.yaml >/dev/null 2>&1 || true
-  fi
   local failed=0
-  stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" || failed=1
+  # SIGINT to `dapr run -f` alone: it stops its apps and sidecars and exits
+  # within a second. It ignores SIGTERM, and neither after `dapr stop -f` nor
+  # with its apps signalled at the same time (SIGINT to the whole group) did
+  # it exit, so every `down` used to sit out the 15 s grace before SIGKILL.
+  stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" leader-INT || failed=1
   stop_group "$run_dir/scheduler.pid" "scheduler" scheduler || failed=1
   bash scripts/pluggable.sh down || failed=1
   bash sandboxes/run.sh down || failed=1
@@ -177,7 +185,7 @@ status() {
   bash scripts/pluggable.sh status
   for s in "${services[@]}"; do
     IFS=: read -r name app_port _ <<<"$s"
-    if curl -fsS -o /dev/null "http://127.0.0.1:$app_port/readyz" 2>/dev/null; then echo "$name: ready"; else echo "$name: not ready"; fi
+    if http_ok "http://127.0.0.1:$app_port/readyz"; then echo "$name: ready"; else echo "$name: not ready"; fi
   done
 }
 

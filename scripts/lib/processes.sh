@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the project's scripts (stack.sh, pluggable.sh, smtp-catcher.sh,
 # sandboxes/run.sh): processes they start and stop through pid files. The
 # caller defines `log`.
@@ -5,7 +6,21 @@
 # A pid file is trusted only while its process is still the program we
 # started (after a reboot the number may belong to something else).
 
-# alive <pidfile> <expected command-line substring>
+# exited <pid>: the process is gone, or a zombie (it exited and its parent has
+# not reaped it yet: the stack's processes are reparented to PID 1, which may
+# reap late, and `kill -0` succeeds on a zombie). A process that has not
+# exec'd yet is not exited.
+exited() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 0
+  # The state follows the command name, which is in parentheses and may
+  # itself hold spaces or parentheses.
+  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null)" || return 0
+  [ "$state" = Z ]
+}
+
+# alive <pidfile> <expected command-line substring>: for pid files of
+# processes started earlier (is this still ours?), not for readiness.
 alive() {
   local pid
   [ -f "$1" ] || return 1
@@ -21,8 +36,8 @@ stop_process() {
   if alive "$pidfile" "$expected"; then
     pid="$(cat "$pidfile")"
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq "$tenths"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    for _ in $(seq "$tenths"); do exited "$pid" && break; sleep 0.1; done
+    if ! exited "$pid"; then
       kill -KILL "$pid" 2>/dev/null || true
       log "$name did not stop on SIGTERM within $((tenths / 10)) s; killed"
     else

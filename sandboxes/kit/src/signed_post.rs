@@ -1,54 +1,31 @@
 //! Signed POSTs with retries, as providers send webhooks and delivery
 //! receipts: `<Header>: t=<unix secs>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 //! A non-2xx answer or a transport error is retried a few times with the
-//! same body, re-signed with a fresh timestamp.
+//! same body, re-signed with a fresh timestamp. The scheme itself is
+//! platform-signature's, the one the services verify with.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use platform_signature::Verifier;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// POSTs in flight at once per sender; more wait their turn.
 const CONCURRENCY: usize = 64;
 
 /// The signature header value for `body` sent at unix time `t`.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    let Some(mac) = mac(secret, t, body) else {
-        return String::new();
-    };
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    platform_signature::sign(secret.as_bytes(), t, body)
 }
 
-/// Checks a signature header value against `body` (constant-time
-/// comparison). Receivers should also refuse timestamps too far from their
-/// clock.
+/// Checks a signature header value against `body` whatever its timestamp
+/// (tests check what a sandbox sent); receivers also refuse timestamps too
+/// far from their clock ([`Verifier`] with a tolerance).
 pub fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
-    let mut t = None;
-    let mut v1 = None;
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => t = value.parse::<i64>().ok(),
-            Some(("v1", value)) => v1 = hex::decode(value).ok(),
-            _ => {}
-        }
-    }
-    let (Some(t), Some(v1)) = (t, v1) else {
-        return false;
-    };
-    mac(secret, t, body).is_some_and(|mac| mac.verify_slice(&v1).is_ok())
-}
-
-fn mac(secret: &str, t: i64, body: &[u8]) -> Option<HmacSha256> {
-    // HMAC accepts keys of any length, so this is never `None`.
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).ok()?;
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    Some(mac)
+    Verifier::new(secret.as_bytes(), u64::MAX)
+        .verify(header, body, 0)
+        .is_ok()
 }
 
 /// How often and how patiently a [`SignedPoster`] retries.

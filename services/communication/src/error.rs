@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
 use platform_server::database::{self, is_unavailable};
+use platform_signature::SignatureError;
 
 use crate::templates::RenderError;
 
@@ -20,7 +21,7 @@ pub enum CommunicationError {
     #[error("too many notifications for this recipient; retry in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
     #[error("receipt signature not accepted: {0}")]
-    InvalidSignature(&'static str),
+    InvalidSignature(SignatureError),
     #[error("the notification has not been sent yet; retry the receipt later")]
     NotYetSent,
     #[error(transparent)]

@@ -5,9 +5,9 @@ use axum::response::{IntoResponse, Response};
 use platform_dapr::SidecarError;
 use platform_money::MoneyError;
 use platform_problem::{DEPENDENCY_UNAVAILABLE, Problem};
+use platform_signature::SignatureError;
 
 use crate::domain::{DomainError, Payment};
-use crate::webhook::SignatureError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentsError {

@@ -16,4 +16,3 @@ mod routes;
 pub mod settings;
 pub mod startup;
 pub mod store;
-pub mod webhook;

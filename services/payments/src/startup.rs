@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use platform_dapr::Sidecar;
 use platform_server::{BackgroundTasks, Check, Readiness, Server, StartupError, checks};
+use platform_signature::Verifier;
+use secrecy::ExposeSecret;
 
 use std::sync::Arc;
 
@@ -55,8 +57,11 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     };
     let state = AppState {
         gateway,
-        webhook_secret: settings.provider.webhook_secret.clone(),
-        webhook_tolerance_secs: settings.provider.webhook_tolerance_secs,
+        webhook_verifier: Verifier::new(
+            settings.provider.webhook_secret.expose_secret().as_bytes(),
+            // Positive: Settings::validate.
+            u64::try_from(settings.provider.webhook_tolerance_secs).unwrap_or(0),
+        ),
     };
     let routes = routes::router(
         state,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use platform_test_support::{NotifySandbox, eventually, free_port};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, alert, new_id};
+use crate::helpers::{Providers, TestApp, alert, new_id};
 
 const PHONE: &str = "+4915112345678";
 /// The sandbox's default `NOTIFY_CALLBACK_SECRET` = communication's default.
@@ -31,15 +31,6 @@ async fn create(app: &TestApp, body: &Value) -> String {
     app.create(body).await["id"].as_str().unwrap().to_owned()
 }
 
-fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-    let mut signed = format!("{t}.").into_bytes();
-    signed.extend_from_slice(body);
-    let tag = ring::hmac::sign(&key, &signed);
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={t},v1={hex}")
-}
-
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -57,7 +48,10 @@ async fn post_receipt(
         .header("content-type", "application/json")
         .body(body.clone());
     if let Some((secret, t)) = signed {
-        request = request.header("Notify-Signature", signature(secret, t, body.as_bytes()));
+        request = request.header(
+            "Notify-Signature",
+            platform_signature::sign(secret, t, body.as_bytes()),
+        );
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
@@ -251,4 +245,40 @@ async fn a_bad_signature_is_401_and_changes_nothing() {
     let (status, answer) = post_receipt(&app, "sms-primary", &receipt, Some((SECRET, now()))).await;
     assert_eq!((status, answer["result"].as_str()), (200, Some("applied")));
     app.wait_status(&id, "delivered").await;
+}
+
+#[tokio::test]
+async fn eight_thousand_signature_entries_are_refused_before_the_body_is_hashed() {
+    let app = TestApp::spawn(&Providers::unreachable()).await;
+    // 1 MB that is not a receipt: a verifier that got as far as the body
+    // would answer 422 `validation_failed`, not 401 `invalid_signature`.
+    let body = vec![b' '; 1 << 20];
+    // 7,999 decoys, then the genuine signature: a verifier that hashes the
+    // body per entry burns seconds of CPU and accepts the header.
+    let genuine = platform_signature::sign(SECRET, now(), &body);
+    let (timestamp, tag) = genuine.split_once(',').unwrap();
+    let header = format!("{timestamp}{},{tag}", ",v1=00".repeat(7_999));
+
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(app.url("/v1/providers/sms-primary/receipts"))
+        .header("content-type", "application/json")
+        .header("Notify-Signature", header)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let problem: Value = response.json().await.unwrap();
+    eprintln!(
+        "8,000 entries, 1 MB body: {status} {} in {} ms",
+        problem["code"],
+        started.elapsed().as_millis()
+    );
+    // The route's status for any refused signature (a_bad_signature_is_401).
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("invalid_signature")),
+        "{problem}"
+    );
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
-use secrecy::SecretString;
+use platform_signature::Verifier;
 
 use crate::gateway::Gateway;
 use crate::idempotency::{self, Idempotency};
@@ -15,8 +15,9 @@ use crate::idempotency::{self, Idempotency};
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) gateway: Gateway,
-    pub(crate) webhook_secret: SecretString,
-    pub(crate) webhook_tolerance_secs: i64,
+    /// Checks `Psp-Signature` (secret and timestamp tolerance from the
+    /// settings).
+    pub(crate) webhook_verifier: Verifier,
 }
 
 /// Business routes need an access token for audience `payments`:

@@ -45,7 +45,7 @@ async fn bad_signatures_and_stale_timestamps_are_refused_and_change_nothing() {
     .unwrap();
     let secret = app.psp().webhook_secret().as_bytes().to_vec();
 
-    let wrong_key = payments::webhook::sign(b"not-the-secret", now(), &body);
+    let wrong_key = platform_signature::sign(b"not-the-secret", now(), &body);
     let res = deliver(&app, &body, &wrong_key).await;
     assert_eq!(res.status(), 400);
     assert_eq!(
@@ -53,7 +53,7 @@ async fn bad_signatures_and_stale_timestamps_are_refused_and_change_nothing() {
         "invalid_signature"
     );
 
-    let stale = payments::webhook::sign(&secret, now() - 301, &body);
+    let stale = platform_signature::sign(&secret, now() - 301, &body);
     let res = deliver(&app, &body, &stale).await;
     assert_eq!(res.status(), 400);
     assert_eq!(
@@ -64,7 +64,7 @@ async fn bad_signatures_and_stale_timestamps_are_refused_and_change_nothing() {
     assert_eq!(deliver(&app, &body, "garbage").await.status(), 400);
     let mut tampered = body.clone();
     tampered.push(b' ');
-    let signed_original = payments::webhook::sign(&secret, now(), &body);
+    let signed_original = platform_signature::sign(&secret, now(), &body);
     assert_eq!(
         deliver(&app, &tampered, &signed_original).await.status(),
         400
@@ -191,7 +191,7 @@ async fn concurrent_webhooks_for_the_same_change_publish_one_event() {
             "created": now(), "data": auth.clone(),
         }))
         .unwrap();
-        let signature = payments::webhook::sign(&secret, now(), &body);
+        let signature = platform_signature::sign(&secret, now(), &body);
         let app = &app;
         async move { deliver(app, &body, &signature).await.status().as_u16() }
     });
@@ -217,4 +217,30 @@ async fn authorize_at_the_provider(app: &TestApp, id: &str) -> reqwest::Response
         .send()
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn eight_thousand_signature_entries_are_refused_before_the_body_is_hashed() {
+    let app = TestApp::spawn_with_psp().await;
+    let secret = app.psp().webhook_secret().as_bytes().to_vec();
+    // 1 MB that is not an event: a verifier that got as far as the body
+    // would answer `invalid_field`, not `invalid_signature`.
+    let body = vec![b' '; 1 << 20];
+    // 7,999 decoys, then the genuine signature: a verifier that hashes the
+    // body per entry burns seconds of CPU and accepts the header.
+    let genuine = platform_signature::sign(&secret, now(), &body);
+    let (timestamp, tag) = genuine.split_once(',').unwrap();
+    let header = format!("{timestamp}{},{tag}", ",v1=00".repeat(7_999));
+
+    let started = std::time::Instant::now();
+    let res = deliver(&app, &body, &header).await;
+    let status = res.status();
+    let problem: Value = res.json().await.unwrap();
+    eprintln!(
+        "8,000 entries, 1 MB body: {status} {} in {} ms",
+        problem["code"],
+        started.elapsed().as_millis()
+    );
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["code"], "invalid_signature", "{problem}");
 }
