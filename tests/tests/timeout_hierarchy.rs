@@ -339,10 +339,8 @@ fn documents(file: &Path) -> Vec<Value> {
 fn processing_timeouts() -> Vec<(String, String, Duration)> {
     let mut found = Vec::new();
     let components = repo().join("components");
-    for overlay in std::fs::read_dir(&components)
-        .expect("components/")
-        .flatten()
-    {
+    let overlays = std::fs::read_dir(&components).unwrap_or_else(|e| panic!("components/: {e}"));
+    for overlay in overlays.flatten() {
         if !overlay.path().is_dir() {
             continue;
         }
@@ -465,7 +463,10 @@ fn drains(report: &mut Report, chain: &str, server: &ServerSettings, deadlines: 
 fn environments(service: &str) -> Vec<(String, Source)> {
     let dir = repo().join("services").join(service).join("config");
     let mut envs = vec!["local".to_owned()];
-    for file in std::fs::read_dir(&dir).expect("config/").flatten() {
+    for file in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+    {
         let name = file.file_name().to_string_lossy().into_owned();
         if let Some(env) = name.strip_suffix(".toml")
             && env != "base"
