@@ -10,14 +10,20 @@
 //! Each service declares its own settings struct from the sections below,
 //! says what makes it valid ([`Validate`]) and loads it with
 //! [`Source::load`], so that invalid settings stop the start before anything
-//! binds a port.
+//! binds a port. In production ([`PRODUCTION`]) `load` also refuses the
+//! secrets the service lists ([`Validate::secrets`]) while they hold a public
+//! development value ([`DEVELOPMENT_SECRETS`]).
 
+mod development_secrets;
 mod sections;
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+pub use development_secrets::{
+    DEVELOPMENT_SECRETS, PRODUCTION, SecretSetting, refuse_development_secrets,
+};
 pub use sections::{
     AuthSettings, DaprSettings, DatabaseSettings, LogFormat, ServerSettings, TelemetrySettings,
 };
@@ -53,11 +59,25 @@ impl Source {
     }
 
     /// Loads settings of type `S` from the layers described in the module
-    /// docs and validates them.
+    /// docs and validates them ([`Self::validate`]).
     pub fn load<S: DeserializeOwned + Validate>(&self) -> Result<S, SettingsError> {
         let settings: S = load(self)?;
-        settings.validate()?;
+        self.validate(&settings)?;
         Ok(settings)
+    }
+
+    /// What [`Self::load`] checks: [`Validate::validate`], and in
+    /// production that no secret holds a development value.
+    pub fn validate<S: Validate>(&self, settings: &S) -> Result<(), SettingsError> {
+        settings.validate()?;
+        if self.is_production() {
+            refuse_development_secrets(&settings.secrets())?;
+        }
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == PRODUCTION
     }
 }
 
@@ -65,6 +85,11 @@ impl Source {
 /// [`Source::load`] before the service starts.
 pub trait Validate {
     fn validate(&self) -> Result<(), SettingsError>;
+
+    /// Every secret these settings hold, so that production can refuse
+    /// development values; required so that a service says so even when it
+    /// has none.
+    fn secrets(&self) -> Vec<SecretSetting<'_>>;
 }
 
 /// Loads settings of type `T` from the layers described in the module docs,

@@ -1,6 +1,6 @@
 use std::fs;
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::*;
@@ -103,6 +103,13 @@ impl Validate for Sample {
         self.server.validate()?;
         self.database.validate()
     }
+
+    fn secrets(&self) -> Vec<SecretSetting<'_>> {
+        vec![SecretSetting::new(
+            "database.password",
+            &self.database.password,
+        )]
+    }
 }
 
 #[test]
@@ -125,4 +132,58 @@ fn source_load_validates() {
         source.load::<Sample>(),
         Err(SettingsError::Invalid(_))
     ));
+}
+
+#[test]
+fn production_refuses_development_secrets_by_name_and_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("base.toml"),
+        BASE.replace("base-secret", "bookkeeping"),
+    )
+    .unwrap();
+    let local = Source {
+        config_dir: dir.path().into(),
+        environment: "local".into(),
+    };
+    let production = Source {
+        environment: PRODUCTION.into(),
+        ..local.clone()
+    };
+    assert!(local.load::<Sample>().is_ok());
+
+    let Err(SettingsError::Invalid(message)) = production.load::<Sample>() else {
+        panic!("production accepted a development password");
+    };
+    assert!(message.contains("database.password"), "{message}");
+    assert!(message.contains("APP__DATABASE__PASSWORD"), "{message}");
+    assert!(
+        !message.contains("bookkeeping"),
+        "the value is printed: {message}"
+    );
+
+    let mut s: Sample = local.load().unwrap();
+    s.database.password = SecretString::from("  ");
+    assert!(production.validate(&s).is_err(), "an empty secret passes");
+    s.database.password = SecretString::from("a-real-secret-from-the-store");
+    assert!(production.validate(&s).is_ok());
+}
+
+#[test]
+fn every_development_secret_is_refused_and_an_unset_optional_one_passes() {
+    for value in DEVELOPMENT_SECRETS {
+        let secret = SecretString::from(*value);
+        let result = refuse_development_secrets(&[
+            SecretSetting::optional("oauth.bootstrap_admin_secret", None),
+            SecretSetting::optional("providers.receipt_secret", Some(&secret)),
+        ]);
+        let Err(SettingsError::Invalid(message)) = result else {
+            panic!("{value} passes");
+        };
+        assert!(
+            message.contains("providers.receipt_secret (set APP__PROVIDERS__RECEIPT_SECRET)")
+                && !message.contains("bootstrap"),
+            "{message}"
+        );
+    }
 }

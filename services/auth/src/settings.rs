@@ -5,7 +5,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use platform_settings::{
-    DaprSettings, DatabaseSettings, ServerSettings, SettingsError, TelemetrySettings, Validate,
+    DaprSettings, DatabaseSettings, SecretSetting, ServerSettings, SettingsError,
+    TelemetrySettings, Validate,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -35,9 +36,11 @@ pub struct OAuthSettings {
     /// A rotated refresh token presented again within this many seconds is
     /// treated as a client retry, not as theft (0 disables the grace).
     pub refresh_reuse_grace_secs: u64,
-    /// The secret of the `platform-admin` client, set at start-up when
-    /// present (from a secret in production). Without it the admin API is
-    /// reachable only by clients an admin has already created.
+    /// The secret of the `platform-admin` client, which start-up creates
+    /// with it when that client does not exist yet (from a secret in
+    /// production; a later change of this value changes nothing). Without
+    /// it the admin API is reachable only by clients an admin has already
+    /// created.
     #[serde(default)]
     pub bootstrap_admin_secret: Option<SecretString>,
 }
@@ -122,6 +125,17 @@ impl Validate for Settings {
             return Err(invalid("passwords.hash_queue_wait_ms must be <= 60000"));
         }
         Ok(())
+    }
+
+    fn secrets(&self) -> Vec<SecretSetting<'_>> {
+        vec![
+            SecretSetting::new("database.password", &self.database.password),
+            SecretSetting::new("keys.encryption_key", &self.keys.encryption_key),
+            SecretSetting::optional(
+                "oauth.bootstrap_admin_secret",
+                self.oauth.bootstrap_admin_secret.as_ref(),
+            ),
+        ]
     }
 }
 
@@ -249,5 +263,77 @@ mod development_key_tests {
             .load::<Settings>()
             .is_ok()
         );
+    }
+}
+
+#[cfg(test)]
+mod development_secret_tests {
+    use std::path::Path;
+
+    use platform_settings::{PRODUCTION, Source};
+    use secrecy::SecretString;
+
+    use super::Settings;
+
+    /// The production overlay without validation, and its source.
+    fn production() -> (Source, Settings) {
+        let source = Source {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            environment: PRODUCTION.into(),
+        };
+        let settings = platform_settings::load(&source).unwrap();
+        (source, settings)
+    }
+
+    fn with_real_secrets(mut s: Settings) -> Settings {
+        s.database.password = SecretString::from("db-password-from-the-store");
+        s.keys.encryption_key = SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+        s.oauth.bootstrap_admin_secret = Some(SecretString::from("admin-secret-from-the-store"));
+        s
+    }
+
+    #[test]
+    fn production_refuses_each_development_secret_by_name() {
+        let (production, defaults) = production();
+        type Revert = fn(&mut Settings, &Settings);
+        let cases: [(&str, &str, Revert); 3] = [
+            ("database.password", "APP__DATABASE__PASSWORD", |s, d| {
+                s.database.password = d.database.password.clone();
+            }),
+            (
+                "keys.encryption_key",
+                "APP__KEYS__ENCRYPTION_KEY",
+                |s, d| {
+                    s.keys.encryption_key = d.keys.encryption_key.clone();
+                },
+            ),
+            // dapr.yaml's and docker-compose.yml's default.
+            (
+                "oauth.bootstrap_admin_secret",
+                "APP__OAUTH__BOOTSTRAP_ADMIN_SECRET",
+                |s, _| {
+                    s.oauth.bootstrap_admin_secret =
+                        Some(SecretString::from("local-only-admin-secret"));
+                },
+            ),
+        ];
+        for (key, variable, revert) in cases {
+            let mut s = with_real_secrets(defaults.clone());
+            revert(&mut s, &defaults);
+            let error = production
+                .validate(&s)
+                .expect_err(&format!("production accepted the development {key}"))
+                .to_string();
+            assert!(error.contains(key) && error.contains(variable), "{error}");
+        }
+    }
+
+    #[test]
+    fn production_with_real_secrets_passes_and_without_a_bootstrap_admin_too() {
+        let (production, defaults) = production();
+        let mut s = with_real_secrets(defaults);
+        production.validate(&s).unwrap();
+        s.oauth.bootstrap_admin_secret = None;
+        production.validate(&s).unwrap();
     }
 }

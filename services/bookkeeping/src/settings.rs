@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use platform_settings::{
-    AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, TelemetrySettings,
-    Validate,
+    AuthSettings, DaprSettings, DatabaseSettings, SecretSetting, ServerSettings, SettingsError,
+    TelemetrySettings, Validate,
 };
 use serde::Deserialize;
 
@@ -74,5 +74,41 @@ impl Validate for Settings {
         }
         self.server
             .validate_route_deadline("events.route_timeout_ms", self.events.route_timeout_ms)
+    }
+
+    fn secrets(&self) -> Vec<SecretSetting<'_>> {
+        vec![SecretSetting::new(
+            "database.password",
+            &self.database.password,
+        )]
+    }
+}
+
+#[cfg(test)]
+mod development_secret_tests {
+    use std::path::Path;
+
+    use platform_settings::{PRODUCTION, Source};
+    use secrecy::SecretString;
+
+    use super::Settings;
+
+    #[test]
+    fn production_refuses_the_development_database_password_and_takes_a_real_one() {
+        let production = Source {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            environment: PRODUCTION.into(),
+        };
+        let mut s: Settings = platform_settings::load(&production).unwrap();
+        let error = production
+            .validate(&s)
+            .expect_err("production accepted the development password")
+            .to_string();
+        assert!(
+            error.contains("database.password") && error.contains("APP__DATABASE__PASSWORD"),
+            "{error}"
+        );
+        s.database.password = SecretString::from("db-password-from-the-store");
+        production.validate(&s).unwrap();
     }
 }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use platform_settings::{
-    AuthSettings, DaprSettings, DatabaseSettings, ServerSettings, SettingsError, TelemetrySettings,
-    Validate,
+    AuthSettings, DaprSettings, DatabaseSettings, SecretSetting, ServerSettings, SettingsError,
+    TelemetrySettings, Validate,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -204,5 +204,62 @@ impl Validate for Settings {
             return invalid("providers.receipt_tolerance_secs must be >= 1");
         }
         Ok(())
+    }
+
+    fn secrets(&self) -> Vec<SecretSetting<'_>> {
+        vec![
+            SecretSetting::new("database.password", &self.database.password),
+            SecretSetting::new("providers.receipt_secret", &self.providers.receipt_secret),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod development_secret_tests {
+    use std::path::Path;
+
+    use platform_settings::{PRODUCTION, Source};
+    use secrecy::SecretString;
+
+    use super::Settings;
+
+    fn production() -> (Source, Settings) {
+        let source = Source {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            environment: PRODUCTION.into(),
+        };
+        let settings = platform_settings::load(&source).unwrap();
+        (source, settings)
+    }
+
+    #[test]
+    fn production_refuses_each_development_secret_by_name() {
+        let (production, defaults) = production();
+        let mut s = defaults.clone();
+        s.database.password = SecretString::from("db-password-from-the-store");
+        let error = production.validate(&s).unwrap_err().to_string();
+        assert!(
+            error.contains("providers.receipt_secret")
+                && error.contains("APP__PROVIDERS__RECEIPT_SECRET")
+                && !error.contains("database.password"),
+            "{error}"
+        );
+        let mut s = defaults;
+        s.providers.receipt_secret = SecretString::from("receipt-secret-from-the-store");
+        let error = production.validate(&s).unwrap_err().to_string();
+        assert!(
+            error.contains("database.password")
+                && error.contains("APP__DATABASE__PASSWORD")
+                && !error.contains("receipt_secret"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn production_with_real_secrets_passes() {
+        let (production, mut s) = production();
+        s.database.password = SecretString::from("db-password-from-the-store");
+        s.providers.receipt_secret = SecretString::from("receipt-secret-from-the-store");
+        production.validate(&s).unwrap();
     }
 }

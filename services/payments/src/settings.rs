@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use platform_settings::{
-    AuthSettings, DaprSettings, ServerSettings, SettingsError, TelemetrySettings, Validate,
+    AuthSettings, DaprSettings, SecretSetting, ServerSettings, SettingsError, TelemetrySettings,
+    Validate,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -104,5 +105,42 @@ impl Validate for Settings {
             return invalid("reconciliation.binding (no '/') and vanished_after_secs must be set");
         }
         Ok(())
+    }
+
+    fn secrets(&self) -> Vec<SecretSetting<'_>> {
+        vec![SecretSetting::new(
+            "provider.webhook_secret",
+            &self.provider.webhook_secret,
+        )]
+    }
+}
+
+#[cfg(test)]
+mod development_secret_tests {
+    use std::path::Path;
+
+    use platform_settings::{PRODUCTION, Source};
+    use secrecy::SecretString;
+
+    use super::Settings;
+
+    #[test]
+    fn production_refuses_the_sandbox_webhook_secret_and_takes_a_real_one() {
+        let production = Source {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            environment: PRODUCTION.into(),
+        };
+        let mut s: Settings = platform_settings::load(&production).unwrap();
+        let error = production
+            .validate(&s)
+            .expect_err("production accepted whsec_local_sandbox")
+            .to_string();
+        assert!(
+            error.contains("provider.webhook_secret")
+                && error.contains("APP__PROVIDER__WEBHOOK_SECRET"),
+            "{error}"
+        );
+        s.provider.webhook_secret = SecretString::from("whsec_from_the_store");
+        production.validate(&s).unwrap();
     }
 }
