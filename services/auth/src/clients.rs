@@ -371,20 +371,21 @@ pub async fn disable(pool: &PgPool, client_id: &str) -> Result<bool, sqlx::Error
 }
 
 /// Creates a confidential client-credentials client allowed `scope` for
-/// `audience`, or gives an existing one the new secret (nothing else of it
-/// changes: a client an administrator disabled stays disabled).
-pub async fn upsert_service_client(
+/// `audience` unless one with that id exists, which stays as it is (its
+/// secret included: an administrator may have rotated it). True when
+/// created.
+pub async fn create_service_client_once(
     pool: &PgPool,
     client_id: &str,
     name: &str,
     secret_digest: &[u8],
     scope: &str,
     audience: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO clients (client_id, name, secret_digest, grant_types, allowed_scopes, allowed_audiences)
          VALUES ($1, $2, $3, ARRAY['client_credentials'], ARRAY[$4], ARRAY[$5])
-         ON CONFLICT (client_id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest",
+         ON CONFLICT (client_id) DO NOTHING",
     )
     .bind(client_id)
     .bind(name)
@@ -393,7 +394,7 @@ pub async fn upsert_service_client(
     .bind(audience)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(inserted.rows_affected() == 1)
 }
 
 #[cfg(test)]

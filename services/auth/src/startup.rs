@@ -116,14 +116,16 @@ pub async fn build(settings: Settings) -> Result<Server, AuthStartupError> {
     )
 }
 
-/// Creates or re-keys the `platform-admin` client from the bootstrap secret,
-/// so that a fresh installation has someone who may use the admin API. A
-/// client an administrator disabled stays disabled across restarts.
+/// Creates the `platform-admin` client from the bootstrap secret once, so
+/// that a fresh installation has someone who may use the admin API. A
+/// restart never resets it: whoever holds the configured secret (or a
+/// leaked old one) must not win back a client an administrator re-keyed or
+/// disabled.
 async fn bootstrap_admin(pool: &PgPool, settings: &Settings) -> Result<(), sqlx::Error> {
     let Some(secret) = &settings.oauth.bootstrap_admin_secret else {
         return Ok(());
     };
-    clients::upsert_service_client(
+    let created = clients::create_service_client_once(
         pool,
         ADMIN_CLIENT,
         "platform administration",
@@ -132,6 +134,66 @@ async fn bootstrap_admin(pool: &PgPool, settings: &Settings) -> Result<(), sqlx:
         SERVICE,
     )
     .await?;
-    tracing::info!(client_id = ADMIN_CLIENT, "bootstrap admin client ready");
+    if created {
+        tracing::info!(client_id = ADMIN_CLIENT, "bootstrap admin client created");
+    } else {
+        tracing::info!(
+            client_id = ADMIN_CLIENT,
+            "bootstrap admin client exists; its secret is left as it is"
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use platform_settings::Source;
+    use platform_test_support::TestDatabase;
+    use secrecy::SecretString;
+
+    use super::*;
+
+    async fn admin_digest(pool: &PgPool) -> Vec<u8> {
+        sqlx::query_scalar("SELECT secret_digest FROM clients WHERE client_id = $1")
+            .bind(ADMIN_CLIENT)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_bootstrap_admin_is_created_once_and_a_restart_never_resets_its_secret() {
+        let mut settings = Source {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            environment: "test".into(),
+        }
+        .load::<Settings>()
+        .unwrap();
+        let db = TestDatabase::create(&settings.database).await.unwrap();
+        let pool = PgPool::connect_with(db.settings().connect_options())
+            .await
+            .unwrap();
+        sqlx::migrate!("./migrations").run(&pool).await.unwrap();
+
+        settings.oauth.bootstrap_admin_secret = Some(SecretString::from("first-admin-secret"));
+        bootstrap_admin(&pool, &settings).await.unwrap();
+        let first = admin_digest(&pool).await;
+        assert_eq!(first, digest_secret("first-admin-secret"));
+
+        // A restart with the same secret, then with another one.
+        bootstrap_admin(&pool, &settings).await.unwrap();
+        settings.oauth.bootstrap_admin_secret = Some(SecretString::from("other-admin-secret"));
+        bootstrap_admin(&pool, &settings).await.unwrap();
+        assert_eq!(admin_digest(&pool).await, first);
+
+        // An administrator rotates it: a restart keeps the rotated secret.
+        let rotated = clients::issue_secret(&pool, ADMIN_CLIENT)
+            .await
+            .unwrap()
+            .unwrap();
+        bootstrap_admin(&pool, &settings).await.unwrap();
+        assert_eq!(admin_digest(&pool).await, digest_secret(&rotated));
+    }
 }

@@ -17,4 +17,5 @@ mod hostile;
 mod introspection;
 mod keys;
 mod own_key;
+mod startup;
 mod users;
