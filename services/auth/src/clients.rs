@@ -412,7 +412,7 @@ mod tests {
             allowed_scopes: vec![
                 "bookkeeping:write".into(),
                 "bookkeeping:read".into(),
-                "communication:send".into(),
+                "communication:write".into(),
             ],
             allowed_audiences: vec!["bookkeeping".into(), "communication".into()],
             disabled: false,
@@ -440,7 +440,7 @@ mod tests {
             "invalid_scope"
         );
         assert_eq!(
-            resolve_grant(&c, &scopes("bookkeeping:write communication:send"), None)
+            resolve_grant(&c, &scopes("bookkeeping:write communication:write"), None)
                 .unwrap_err()
                 .code(),
             "invalid_scope"
