@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 
 pub use background::{BackgroundTasks, StopSignal};
 pub use bootstrap::{StartupError, run_service};
-pub use readiness::{Check, CheckFuture, Readiness};
+pub use readiness::{Check, CheckFuture, Failure, FailureStatus, Readiness};
 
 /// A bound, not yet serving HTTP server.
 #[derive(Debug)]

@@ -3,8 +3,10 @@
 //! `/healthz` answers as long as the process serves HTTP: a failing
 //! dependency must not get the pod restarted. `/readyz` runs every registered
 //! check concurrently, each bounded by a timeout, and answers 503
-//! problem+json naming the failing ones, so traffic is only routed to an
-//! instance whose sidecar and database answer.
+//! problem+json naming the failing ones with a status (`failed`, `timeout`),
+//! so traffic is only routed to an instance whose sidecar and database
+//! answer. Why a check failed (a driver error with host names, ports, users)
+//! goes to the log only: the probe port is reachable by more than operators.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,7 +23,8 @@ use serde_json::json;
 
 pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
-/// A named readiness check; returns `Err(reason)` when not ready.
+/// A named readiness check; returns `Err(reason)` when not ready. The reason
+/// is logged, never answered.
 pub struct Check {
     name: &'static str,
     run: Box<dyn Fn() -> CheckFuture + Send + Sync>,
@@ -48,6 +51,33 @@ impl Check {
     }
 }
 
+/// A check that did not pass.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub check: &'static str,
+    pub status: FailureStatus,
+    /// For the log only: may name hosts, ports and users.
+    pub reason: String,
+}
+
+/// How a check did not pass: all that `/readyz` says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureStatus {
+    /// The check answered with an error.
+    Failed,
+    /// The check did not answer within the readiness timeout.
+    Timeout,
+}
+
+impl FailureStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failed => "failed",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
 /// The set of readiness checks of one service.
 #[derive(Debug, Clone)]
 pub struct Readiness {
@@ -63,16 +93,21 @@ impl Readiness {
         }
     }
 
-    /// Runs every check; returns the failing ones with their reasons.
-    pub async fn failures(&self) -> Vec<(&'static str, String)> {
+    /// Runs every check; returns the failing ones.
+    pub async fn failures(&self) -> Vec<Failure> {
         let runs = self.checks.iter().map(|check| async move {
             match tokio::time::timeout(self.timeout, (check.run)()).await {
                 Ok(Ok(())) => None,
-                Ok(Err(reason)) => Some((check.name, reason)),
-                Err(_) => Some((
-                    check.name,
-                    format!("no answer within {} ms", self.timeout.as_millis()),
-                )),
+                Ok(Err(reason)) => Some(Failure {
+                    check: check.name,
+                    status: FailureStatus::Failed,
+                    reason,
+                }),
+                Err(_) => Some(Failure {
+                    check: check.name,
+                    status: FailureStatus::Timeout,
+                    reason: format!("no answer within {} ms", self.timeout.as_millis()),
+                }),
             }
         });
         let results = futures::future::join_all(runs).await;
@@ -101,14 +136,18 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
     if failures.is_empty() {
         return Json(json!({ "status": "ready" })).into_response();
     }
-    for (check, reason) in &failures {
-        // Debug: probes run every few seconds and a starting stack is not ready
-        // for a while; the 503 body names the failing checks.
-        tracing::debug!(readiness.check = check, readiness.reason = %reason, "not ready");
+    for failure in &failures {
+        // The only place the reason goes: the body names the check alone.
+        tracing::warn!(
+            readiness.check = failure.check,
+            readiness.status = failure.status.as_str(),
+            readiness.reason = %failure.reason,
+            "readiness check failed"
+        );
     }
     let checks: serde_json::Map<_, _> = failures
-        .into_iter()
-        .map(|(name, reason)| (name.to_owned(), json!(reason)))
+        .iter()
+        .map(|failure| (failure.check.to_owned(), json!(failure.status.as_str())))
         .collect();
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -117,4 +156,48 @@ async fn readyz(State(readiness): State<Readiness>) -> Response {
     )
     .with_extension("checks", checks)
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn readyz_names_the_failing_checks_without_their_reasons() {
+        let readiness = Readiness::new(
+            vec![
+                Check::new("dapr", || async { Ok(()) }),
+                Check::new("postgres", || async {
+                    Err("error connecting to db.internal:5432 as user payments".to_owned())
+                }),
+                Check::new("state_store", || std::future::pending()),
+            ],
+            Duration::from_millis(50),
+        );
+        let metrics = PrometheusBuilder::new().build_recorder().handle();
+        let response = readiness
+            .routes(metrics)
+            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["code"], "not_ready");
+        assert_eq!(
+            body["checks"],
+            json!({ "postgres": "failed", "state_store": "timeout" })
+        );
+        assert!(!text.contains("db.internal"), "{text}");
+        assert!(!text.contains("no answer within"), "{text}");
+    }
 }
