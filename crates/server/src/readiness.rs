@@ -175,7 +175,7 @@ mod tests {
                 Check::new("postgres", || async {
                     Err("error connecting to db.internal:5432 as user payments".to_owned())
                 }),
-                Check::new("state_store", || std::future::pending()),
+                Check::new("state_store", std::future::pending),
             ],
             Duration::from_millis(50),
         );
