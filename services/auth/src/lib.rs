@@ -23,5 +23,7 @@ pub mod roles;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+#[cfg(test)]
+mod test_database;
 pub mod tokens;
 pub mod users;

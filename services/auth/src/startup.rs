@@ -147,10 +147,6 @@ async fn bootstrap_admin(pool: &PgPool, settings: &Settings) -> Result<(), sqlx:
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use platform_settings::Source;
-    use platform_test_support::TestDatabase;
     use secrecy::SecretString;
 
     use super::*;
@@ -165,17 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_bootstrap_admin_is_created_once_and_a_restart_never_resets_its_secret() {
-        let mut settings = Source {
-            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            environment: "test".into(),
-        }
-        .load::<Settings>()
-        .unwrap();
-        let db = TestDatabase::create(&settings.database).await.unwrap();
-        let pool = PgPool::connect_with(db.settings().connect_options())
-            .await
-            .unwrap();
-        sqlx::migrate!("./migrations").run(&pool).await.unwrap();
+        let (mut settings, _db, pool) = crate::test_database::migrated().await;
 
         settings.oauth.bootstrap_admin_secret = Some(SecretString::from("first-admin-secret"));
         bootstrap_admin(&pool, &settings).await.unwrap();

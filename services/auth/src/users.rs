@@ -230,15 +230,12 @@ pub async fn role_scopes<'e>(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::time::Duration;
 
     use argon2::Params;
-    use platform_settings::Source;
     use platform_test_support::TestDatabase;
 
     use super::*;
-    use crate::settings::Settings;
 
     const PASSWORD: &str = "correct horse battery staple";
 
@@ -249,17 +246,7 @@ mod tests {
         queue_wait: Duration,
         max_failed_attempts: i32,
     ) -> (TestDatabase, PgPool, Users, Uuid) {
-        let settings = Source {
-            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            environment: "test".into(),
-        }
-        .load::<Settings>()
-        .unwrap();
-        let db = TestDatabase::create(&settings.database).await.unwrap();
-        let pool = PgPool::connect_with(db.settings().connect_options())
-            .await
-            .unwrap();
-        sqlx::migrate!("./migrations").run(&pool).await.unwrap();
+        let (settings, db, pool) = crate::test_database::migrated().await;
         let hasher =
             PasswordHasher::with_params(slots, queue_wait, Params::new(8, 1, 1, None).unwrap())
                 .unwrap();
