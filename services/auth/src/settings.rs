@@ -268,21 +268,14 @@ mod development_key_tests {
 
 #[cfg(test)]
 mod development_secret_tests {
-    use std::path::Path;
-
-    use platform_settings::{PRODUCTION, Source};
+    use platform_settings::Source;
+    use platform_test_support::{production_settings, refusal};
     use secrecy::SecretString;
 
     use super::Settings;
 
-    /// The production overlay without validation, and its source.
     fn production() -> (Source, Settings) {
-        let source = Source {
-            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            environment: PRODUCTION.into(),
-        };
-        let settings = platform_settings::load(&source).unwrap();
-        (source, settings)
+        production_settings(env!("CARGO_MANIFEST_DIR"))
     }
 
     fn with_real_secrets(mut s: Settings) -> Settings {
@@ -320,10 +313,7 @@ mod development_secret_tests {
         for (key, variable, revert) in cases {
             let mut s = with_real_secrets(defaults.clone());
             revert(&mut s, &defaults);
-            let error = production
-                .validate(&s)
-                .expect_err(&format!("production accepted the development {key}"))
-                .to_string();
+            let error = refusal(&production, &s);
             assert!(error.contains(key) && error.contains(variable), "{error}");
         }
     }

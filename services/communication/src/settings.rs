@@ -216,28 +216,17 @@ impl Validate for Settings {
 
 #[cfg(test)]
 mod development_secret_tests {
-    use std::path::Path;
-
-    use platform_settings::{PRODUCTION, Source};
+    use platform_test_support::{production_settings, refusal};
     use secrecy::SecretString;
 
     use super::Settings;
 
-    fn production() -> (Source, Settings) {
-        let source = Source {
-            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            environment: PRODUCTION.into(),
-        };
-        let settings = platform_settings::load(&source).unwrap();
-        (source, settings)
-    }
-
     #[test]
     fn production_refuses_each_development_secret_by_name() {
-        let (production, defaults) = production();
+        let (production, defaults) = production_settings::<Settings>(env!("CARGO_MANIFEST_DIR"));
         let mut s = defaults.clone();
         s.database.password = SecretString::from("db-password-from-the-store");
-        let error = production.validate(&s).unwrap_err().to_string();
+        let error = refusal(&production, &s);
         assert!(
             error.contains("providers.receipt_secret")
                 && error.contains("APP__PROVIDERS__RECEIPT_SECRET")
@@ -246,7 +235,7 @@ mod development_secret_tests {
         );
         let mut s = defaults;
         s.providers.receipt_secret = SecretString::from("receipt-secret-from-the-store");
-        let error = production.validate(&s).unwrap_err().to_string();
+        let error = refusal(&production, &s);
         assert!(
             error.contains("database.password")
                 && error.contains("APP__DATABASE__PASSWORD")
@@ -257,7 +246,7 @@ mod development_secret_tests {
 
     #[test]
     fn production_with_real_secrets_passes() {
-        let (production, mut s) = production();
+        let (production, mut s) = production_settings::<Settings>(env!("CARGO_MANIFEST_DIR"));
         s.database.password = SecretString::from("db-password-from-the-store");
         s.providers.receipt_secret = SecretString::from("receipt-secret-from-the-store");
         production.validate(&s).unwrap();

@@ -117,24 +117,15 @@ impl Validate for Settings {
 
 #[cfg(test)]
 mod development_secret_tests {
-    use std::path::Path;
-
-    use platform_settings::{PRODUCTION, Source};
+    use platform_test_support::{production_settings, refusal};
     use secrecy::SecretString;
 
     use super::Settings;
 
     #[test]
     fn production_refuses_the_sandbox_webhook_secret_and_takes_a_real_one() {
-        let production = Source {
-            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
-            environment: PRODUCTION.into(),
-        };
-        let mut s: Settings = platform_settings::load(&production).unwrap();
-        let error = production
-            .validate(&s)
-            .expect_err("production accepted whsec_local_sandbox")
-            .to_string();
+        let (production, mut s) = production_settings::<Settings>(env!("CARGO_MANIFEST_DIR"));
+        let error = refusal(&production, &s);
         assert!(
             error.contains("provider.webhook_secret")
                 && error.contains("APP__PROVIDER__WEBHOOK_SECRET"),

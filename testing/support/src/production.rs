@@ -1,0 +1,28 @@
+//! A service's settings as production loads them, for tests of what
+//! production refuses (`platform_settings::DEVELOPMENT_SECRETS`).
+
+use std::path::Path;
+
+use platform_settings::{PRODUCTION, Source, Validate};
+use serde::de::DeserializeOwned;
+
+/// The production overlay of the service in `manifest_dir` (its
+/// `config/`), not yet validated, and the source that validates it.
+pub fn production_settings<S: DeserializeOwned>(manifest_dir: &str) -> (Source, S) {
+    let source = Source {
+        config_dir: Path::new(manifest_dir).join("config"),
+        environment: PRODUCTION.into(),
+    };
+    let settings = platform_settings::load(&source)
+        .unwrap_or_else(|e| panic!("the production settings do not even load: {e}"));
+    (source, settings)
+}
+
+/// What production says when it refuses `settings`; fails the test when
+/// production accepts them.
+pub fn refusal<S: Validate>(source: &Source, settings: &S) -> String {
+    match source.validate(settings) {
+        Ok(()) => panic!("production accepted settings it must refuse"),
+        Err(error) => error.to_string(),
+    }
+}
