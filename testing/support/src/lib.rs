@@ -11,6 +11,7 @@
 
 mod app;
 pub mod bench;
+mod binary;
 mod daprd;
 mod issuer;
 mod notify;
@@ -31,6 +32,7 @@ pub use app::{
     RunningApp, authorized_client, json_answer, start_with_options, start_with_sidecar,
     start_with_sidecar_unready, www_authenticate,
 };
+pub use binary::run_until_exit;
 pub use daprd::{Daprd, DaprdOptions};
 pub use issuer::TestIssuer;
 pub use notify::NotifySandbox;

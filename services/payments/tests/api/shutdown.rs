@@ -1,12 +1,11 @@
 //! The real binary, as a process: SIGTERM lets an in-flight request finish,
 //! then the process exits 0.
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use platform_test_support::free_port;
+use platform_test_support::{free_port, run_until_exit};
 
 /// Kills the binary if the test fails before it exits by itself.
 struct KillOnDrop(Child);
@@ -100,24 +99,12 @@ async fn sigterm_drains_in_flight_requests_then_exits_cleanly() {
 
 #[test]
 fn invalid_settings_stop_the_binary_at_start_with_a_message() {
-    let mut child = KillOnDrop(
+    let (status, stderr) = run_until_exit(
         Command::new(env!("CARGO_BIN_EXE_payments"))
             .env("APP_ENVIRONMENT", "test")
-            .env("APP__SERVER__REQUEST_TIMEOUT_MS", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .env("APP__SERVER__REQUEST_TIMEOUT_MS", "0"),
+        Duration::from_secs(10),
     );
-    let status = child.wait_at_most(Duration::from_secs(10));
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
     assert!(!status.success());
     assert!(stderr.contains("request_timeout_ms"), "{stderr}");
 }
