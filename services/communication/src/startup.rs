@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use platform_dapr::Sidecar;
 use platform_server::{BackgroundTasks, Server, StartupError, checks};
+use platform_signature::Verifier;
+use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
 
 use crate::jobs;
@@ -50,6 +52,11 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
             settings.providers.clone(),
         ),
         relay: relay.clone(),
+        receipt_verifier: Verifier::new(
+            settings.providers.receipt_secret.expose_secret().as_bytes(),
+            // At least 1: Settings::validate.
+            u64::try_from(settings.providers.receipt_tolerance_secs).unwrap_or(0),
+        ),
         settings: Arc::new(settings.clone()),
     };
     let mut background = BackgroundTasks::new();

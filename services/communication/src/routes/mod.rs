@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
+use platform_signature::Verifier;
 use sqlx::PgPool;
 
 use crate::outbox::Relay;
@@ -26,6 +27,8 @@ pub(crate) struct AppState {
     pub(crate) sender: Sender,
     pub(crate) relay: Relay,
     pub(crate) settings: Arc<Settings>,
+    /// Checks providers' delivery receipts (built once from the settings).
+    pub(crate) receipt_verifier: Verifier,
 }
 
 /// The API behind scopes (`communication:read`, `communication:write`); the

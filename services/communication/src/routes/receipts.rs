@@ -16,8 +16,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use platform_problem::Json;
-use platform_signature::Verifier;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -63,21 +61,17 @@ pub(crate) async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ReceiptAnswer>, CommunicationError> {
-    let settings = &state.settings.providers;
     let header = headers
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    Verifier::new(
-        settings.receipt_secret.expose_secret().as_bytes(),
-        // At least 1: Settings::validate.
-        u64::try_from(settings.receipt_tolerance_secs).unwrap_or(0),
-    )
-    .verify(header, &body, OffsetDateTime::now_utc().unix_timestamp())
-    .map_err(|reason| {
-        tracing::warn!(receipt.provider = %provider, %reason, "receipt signature refused");
-        CommunicationError::InvalidSignature(reason)
-    })?;
+    state
+        .receipt_verifier
+        .verify(header, &body, OffsetDateTime::now_utc().unix_timestamp())
+        .map_err(|reason| {
+            tracing::warn!(receipt.provider = %provider, %reason, "receipt signature refused");
+            CommunicationError::InvalidSignature(reason)
+        })?;
     let channel = match provider.as_str() {
         EMAIL => Channel::Email,
         SMS_PRIMARY | SMS_SECONDARY => Channel::Sms,
