@@ -44,8 +44,7 @@ export DAPR_RUNTIME_PATH="${DAPR_RUNTIME_PATH:-$HOME}"
 # stop_group <pidfile> <name> <expected command line> [leader-INT]
 # Stops the process group led by the pid: SIGTERM to the group (or, with
 # leader-INT, SIGINT to the leader alone, which stops the rest itself), waits
-# up to 40 s (above every service's shutdown grace, docs/adr/0026) for
-# every process of the group to exit, then SIGKILL.
+# up to 15 s for every process of the group to exit, then SIGKILL.
 stop_group() {
   local pidfile="$1" name="$2" expected="$3" how="${4:-group-TERM}" pid
   [ -f "$pidfile" ] || return 0
@@ -56,7 +55,7 @@ stop_group() {
   else
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   fi
-  for _ in $(seq 400); do [ -z "$(living_in_group "$pid")" ] && break; sleep 0.1; done
+  for _ in $(seq 150); do [ -z "$(living_in_group "$pid")" ] && break; sleep 0.1; done
   kill -KILL -- "-$pid" 2>/dev/null || true
   log "$name stopped"
   # Anything of the group still running (grandchildren) goes too.
@@ -166,7 +165,7 @@ down() {
   # SIGINT to `dapr run -f` alone: it stops its apps and sidecars and exits
   # within a second. It ignores SIGTERM, and neither after `dapr stop -f` nor
   # with its apps signalled at the same time (SIGINT to the whole group) did
-  # it exit, so every `down` used to sit out the grace before SIGKILL.
+  # it exit, so every `down` used to sit out the 15 s grace before SIGKILL.
   stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" leader-INT || failed=1
   stop_group "$run_dir/scheduler.pid" "scheduler" scheduler || failed=1
   bash scripts/pluggable.sh down || failed=1
