@@ -23,15 +23,6 @@ use tokio::task::{Id, JoinSet};
 pub struct StopSignal(watch::Receiver<bool>);
 
 impl StopSignal {
-    /// A signal that never fires, for code run outside a service (tests,
-    /// benchmarks, one-off calls of a loop's body).
-    pub fn never() -> Self {
-        let (sender, receiver) = watch::channel(false);
-        // Keep the sender alive for ever so that `stopped` stays pending.
-        std::mem::forget(sender);
-        Self(receiver)
-    }
-
     /// Whether stopping was requested.
     pub fn is_stopped(&self) -> bool {
         *self.0.borrow()
