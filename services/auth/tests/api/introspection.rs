@@ -6,7 +6,10 @@ use crate::helpers::{TestApp, TestClient};
 
 #[tokio::test]
 async fn introspection_needs_an_authenticated_client_and_says_exactly_active_false_otherwise() {
-    let app = TestApp::spawn_with(|s| s.oauth.access_token_ttl_secs = 1).await;
+    // Long enough that the first sweep surely runs before the token
+    // expires, even on a loaded machine (1 s was not: CI once swept it).
+    const TTL_SECS: u64 = 3;
+    let app = TestApp::spawn_with(|s| s.oauth.access_token_ttl_secs = TTL_SECS as _).await;
     let rs = app.resource_server().await;
     let token = app.client_token(&rs, "payments:read").await;
 
@@ -43,7 +46,7 @@ async fn introspection_needs_an_authenticated_client_and_says_exactly_active_fal
         json!({ "active": false })
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(TTL_SECS * 1000 + 1100)).await;
     assert_eq!(
         app.introspect(&rs, &token).await,
         json!({ "active": false })
@@ -81,7 +84,10 @@ async fn a_revoked_access_token_is_inactive_and_unknown_tokens_revoke_with_200()
 
 #[tokio::test]
 async fn the_sweeper_removes_only_what_can_no_longer_matter() {
-    let app = TestApp::spawn_with(|s| s.oauth.access_token_ttl_secs = 1).await;
+    // Long enough that the first sweep surely runs before the token
+    // expires, even on a loaded machine (1 s was not: CI once swept it).
+    const TTL_SECS: u64 = 3;
+    let app = TestApp::spawn_with(|s| s.oauth.access_token_ttl_secs = TTL_SECS as _).await;
     let rs = app.resource_server().await;
     let short = app.client_token(&rs, "payments:read").await;
     assert_eq!(app.revoke(&rs, &short).await, 200);
@@ -90,7 +96,7 @@ async fn the_sweeper_removes_only_what_can_no_longer_matter() {
     let pool = app.db.pool().await.unwrap();
     auth::jobs::sweeper::sweep(&pool).await.unwrap();
     assert_eq!(revoked_rows(&mut conn).await, 1, "still unexpired: kept");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(TTL_SECS * 1000 + 1100)).await;
     auth::jobs::sweeper::sweep(&pool).await.unwrap();
     assert_eq!(revoked_rows(&mut conn).await, 0);
     pool.close().await;
