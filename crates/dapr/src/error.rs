@@ -27,12 +27,20 @@ impl SidecarError {
     }
 }
 
+/// How `state.postgresql` v1 (components-contrib 1.18,
+/// `common/component/postgresql/v1`) reports a first-write whose key exists:
+/// its upsert affected no row. Not an ETag error, so it needs its own match.
+pub(crate) const FIRST_WRITE_TAKEN: &str = "no item was updated";
+
 impl SidecarError {
     /// Classifies a failed answer of the sidecar's HTTP state API to a write:
     /// a concurrency conflict (409, or a store's own words for it), the
     /// store or sidecar failing (5xx, may pass), or a request it refused.
     pub(crate) fn from_state_write_answer(status: reqwest::StatusCode, body: &str) -> Self {
-        if status == reqwest::StatusCode::CONFLICT || body.contains("etag") {
+        if status == reqwest::StatusCode::CONFLICT
+            || body.contains("etag")
+            || body.contains(FIRST_WRITE_TAKEN)
+        {
             return Self::EtagMismatch;
         }
         let message = format!("state store answered {status}: {body}");
@@ -84,6 +92,13 @@ mod tests {
     #[test]
     fn http_state_answers_are_classified() {
         let answer = SidecarError::from_state_write_answer;
+        assert!(matches!(
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"errorCode":"ERR_STATE_TRANSACTION","message":"error while executing state transaction: no item was updated"}"#
+            ),
+            SidecarError::EtagMismatch
+        ));
         assert!(matches!(
             answer(StatusCode::CONFLICT, ""),
             SidecarError::EtagMismatch

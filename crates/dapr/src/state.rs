@@ -56,9 +56,12 @@ pub enum WriteMode<'a> {
 #[derive(Debug, Clone)]
 pub struct StateOperation {
     key: String,
-    value: Vec<u8>,
+    /// `None`: a delete.
+    value: Option<Vec<u8>>,
     etag: Option<String>,
     metadata: HashMap<String, String>,
+    /// Only if the key does not exist yet (first-write concurrency).
+    first_write: bool,
 }
 
 /// The event that an outbox transaction publishes with a state change.
@@ -97,17 +100,51 @@ impl StateOperation {
         [
             Self {
                 key: key.clone(),
-                value,
+                value: Some(value),
                 etag,
                 metadata: envelope,
+                first_write: false,
             },
             Self {
                 key,
-                value: event.data,
+                value: Some(event.data),
                 etag: None,
                 metadata: projection,
+                first_write: false,
             },
         ]
+    }
+
+    /// Saves `value` (JSON) under `key`; `etag` guards the save (`None`:
+    /// last write wins). In a store without outbox nothing is published.
+    pub fn upsert(key: impl Into<String>, value: Vec<u8>, etag: Option<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: Some(value),
+            etag,
+            metadata: HashMap::from([("contentType".to_owned(), JSON.to_owned())]),
+            first_write: false,
+        }
+    }
+
+    /// Saves `value` (JSON) under `key` only if the key does not exist: the
+    /// whole transaction fails otherwise ([`SidecarError::EtagMismatch`]).
+    pub fn insert(key: impl Into<String>, value: Vec<u8>) -> Self {
+        Self {
+            first_write: true,
+            ..Self::upsert(key, value, None)
+        }
+    }
+
+    /// Deletes `key` (a missing key is no error unless `etag` is given).
+    pub fn delete(key: impl Into<String>, etag: Option<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: None,
+            etag,
+            metadata: HashMap::new(),
+            first_write: false,
+        }
     }
 }
 
@@ -128,26 +165,42 @@ struct TransactionOperation<'a> {
 #[derive(Serialize)]
 struct TransactionItem<'a> {
     key: &'a str,
-    value: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     etag: Option<&'a str>,
     metadata: &'a HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<TransactionOptions>,
+}
+
+#[derive(Serialize)]
+struct TransactionOptions {
+    concurrency: &'static str,
 }
 
 fn transaction_body(operations: &[StateOperation]) -> Result<Vec<u8>, SidecarError> {
     let operations = operations
         .iter()
         .map(|op| {
-            let value: &RawValue = serde_json::from_slice(&op.value).map_err(|e| {
-                SidecarError::Rejected(format!("the value of {} is not JSON: {e}", op.key))
-            })?;
+            let value: Option<&RawValue> = op
+                .value
+                .as_deref()
+                .map(serde_json::from_slice)
+                .transpose()
+                .map_err(|e| {
+                    SidecarError::Rejected(format!("the value of {} is not JSON: {e}", op.key))
+                })?;
             Ok(TransactionOperation {
-                operation: "upsert",
+                operation: if value.is_some() { "upsert" } else { "delete" },
                 request: TransactionItem {
                     key: &op.key,
                     value,
                     etag: op.etag.as_deref(),
                     metadata: &op.metadata,
+                    options: op.first_write.then_some(TransactionOptions {
+                        concurrency: "first-write",
+                    }),
                 },
             })
         })
@@ -163,7 +216,9 @@ fn is_conflict(mode: WriteMode<'_>, error: &SidecarError) -> bool {
     match (mode, error) {
         (_, SidecarError::EtagMismatch) => true,
         (WriteMode::Insert | WriteMode::IfMatch(_), SidecarError::Failed(message)) => {
-            message.contains("failed to set key") || message.contains("etag")
+            message.contains("failed to set key")
+                || message.contains("etag")
+                || message.contains(crate::error::FIRST_WRITE_TAKEN)
         }
         _ => false,
     }
@@ -367,9 +422,10 @@ mod tests {
     fn values_are_embedded_as_json_not_as_strings() {
         let body = body(&[StateOperation {
             key: "k".into(),
-            value: br#"{"amount": 1250, "tags": ["a"]}"#.to_vec(),
+            value: Some(br#"{"amount": 1250, "tags": ["a"]}"#.to_vec()),
             etag: None,
             metadata: HashMap::new(),
+            first_write: false,
         }]);
         assert_eq!(
             body["operations"][0]["request"]["value"],
@@ -381,9 +437,10 @@ mod tests {
     fn a_value_that_is_not_json_is_refused_before_sending() {
         let operations = [StateOperation {
             key: "k".into(),
-            value: b"not json".to_vec(),
+            value: Some(b"not json".to_vec()),
             etag: None,
             metadata: HashMap::new(),
+            first_write: false,
         }];
         assert!(matches!(
             transaction_body(&operations),

@@ -15,6 +15,10 @@ pub enum PaymentsError {
     NotFound,
     #[error(transparent)]
     InvalidMoney(#[from] MoneyError),
+    #[error("field {field} holds control characters")]
+    ControlCharacters { field: &'static str },
+    #[error("Idempotency-Key already used for another request")]
+    IdempotencyKeyReused,
     #[error("invalid field {field}: {reason}")]
     InvalidField {
         field: &'static str,
@@ -52,6 +56,8 @@ impl PaymentsError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::ControlCharacters { .. } => StatusCode::BAD_REQUEST,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InvalidMoney(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Domain(DomainError::InvalidState { .. }) => StatusCode::CONFLICT,
             Self::Domain(DomainError::AmountTooLarge { .. } | DomainError::NotPositive(_)) => {
@@ -72,6 +78,8 @@ impl PaymentsError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "payment_not_found",
+            Self::ControlCharacters { .. } => "control_characters",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::InvalidMoney(MoneyError::UnknownCurrency(_)) => "invalid_currency",
             Self::InvalidMoney(_) => "invalid_amount",
             Self::InvalidField { .. } => "invalid_field",
@@ -122,6 +130,15 @@ impl IntoResponse for PaymentsError {
                 .with_detail(self.to_string())
                 .with_extension("field", *field),
             Self::NotFound => Problem::new(status, code, "Payment not found"),
+            Self::ControlCharacters { field } => {
+                Problem::new(status, code, "Control characters are not allowed")
+                    .with_detail(format!("{field} must not contain control characters"))
+            }
+            Self::IdempotencyKeyReused => Problem::new(
+                status,
+                code,
+                "Idempotency-Key already used for another request",
+            ),
             Self::Conflict => {
                 Problem::new(status, code, "Concurrent modification").with_detail(self.to_string())
             }

@@ -7,15 +7,20 @@
 //!   provider error) changes nothing here: 503, and the client's retry sends
 //!   the same key. A crash between the provider's answer and the save is
 //!   healed the same way, or by the provider's webhook.
+//! * Before any provider call the payment's reconciliation intent is saved
+//!   (ADR 0031); for a confirmation in the same transaction as its state
+//!   change (`processing`, attempt pending). A crash anywhere after that
+//!   leaves a payment the reconciler resolves from the provider's records;
+//!   the save of the provider's answer removes the intent.
 //! * An unknown outcome (timeout) is saved as such (`processing`, a pending
-//!   refund) and the payment joins the reconciliation set.
-//! * Every save presents the ETag read before and carries its event through
-//!   the outbox; a conflict reloads and re-applies the (idempotent) fact.
+//!   refund) and the intent stays.
+//! * Every save presents the ETag read before and carries its event as an
+//!   outbox record; a conflict reloads and re-applies the (idempotent) fact.
 
 use std::sync::Arc;
 
 use platform_money::Money;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::domain::{
@@ -27,12 +32,9 @@ use crate::provider::{
     AuthorizeRequest, AuthorizeResult, PaymentProvider, ProviderAuthorization, ProviderError,
     ProviderRefund,
 };
-use crate::store::{KeyValue, PaymentStore, Versioned, WriteMode, Written};
+use crate::fault;
+use crate::store::{Intent, KeyValue, PaymentStore, ReconcileIntent, Versioned, WriteMode};
 
-/// Key of the set of payments with an unknown provider outcome.
-const RECONCILE_KEY: &str = "reconcile:pending";
-/// The set is a working list, not a record: it never expires in practice.
-const RECONCILE_TTL_SECS: u64 = 30 * 24 * 3600;
 const WEBHOOK_TTL_SECS: u64 = 7 * 24 * 3600;
 const SAVE_ATTEMPTS: usize = 8;
 
@@ -42,6 +44,19 @@ pub struct Gateway {
     pub kv: KeyValue,
     pub provider: Arc<dyn PaymentProvider>,
     pub vanished_after_secs: i64,
+    /// How long after a provider call starts its intent is first checked by
+    /// the reconciler: above the call's own timeout, so that the
+    /// reconciler does not race a call still in flight.
+    pub first_check_after_secs: i64,
+}
+
+/// What a create did.
+#[derive(Debug)]
+pub enum Created {
+    New(Payment),
+    /// The idempotency key's payment existed already (a repeated create
+    /// whose first answer was lost): that payment, unchanged.
+    Existing(Payment),
 }
 
 /// How a confirmation, capture or refund ended.
@@ -63,11 +78,6 @@ pub struct WebhookEvent {
     pub data: serde_json::Value,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct PendingSet {
-    payments: Vec<PaymentId>,
-}
-
 fn provider_error(e: ProviderError) -> PaymentsError {
     match e {
         ProviderError::Unavailable(reason) | ProviderError::NotSent(reason) => {
@@ -78,22 +88,46 @@ fn provider_error(e: ProviderError) -> PaymentsError {
 }
 
 impl Gateway {
+    /// Creates a payment; with `idempotency_key` (scoped to the client) its
+    /// id is derived from the key and written first-write, so a repeated
+    /// create finds the payment of the first one instead of making another,
+    /// even when the first answer and its idempotency record were lost.
     pub async fn create(
         &self,
         money: Money,
         customer_reference: String,
         capture_method: CaptureMethod,
-    ) -> Result<Payment, PaymentsError> {
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, PaymentsError> {
+        let id = idempotency_key.map_or_else(PaymentId::new, PaymentId::for_idempotency_key);
         let payment = Payment::create(
+            id,
             money,
             customer_reference,
             capture_method,
             OffsetDateTime::now_utc(),
         );
-        self.store
-            .save(&payment, None, &payment.created_event())
-            .await?;
-        Ok(payment)
+        match self
+            .store
+            .save(&payment, None, &payment.created_event(), Intent::Keep)
+            .await
+        {
+            Ok(()) => {}
+            Err(PaymentsError::Conflict) if idempotency_key.is_some() => {
+                let existing = self.get(id).await?;
+                let same = existing.money == payment.money
+                    && existing.customer_reference == payment.customer_reference
+                    && existing.capture_method == payment.capture_method;
+                return if same {
+                    Ok(Created::Existing(existing))
+                } else {
+                    Err(PaymentsError::IdempotencyKeyReused)
+                };
+            }
+            Err(e) => return Err(e),
+        }
+        fault::crash_point(fault::AFTER_CREATE, &payment.customer_reference);
+        Ok(Created::New(payment))
     }
 
     pub async fn list(
@@ -112,7 +146,7 @@ impl Gateway {
     /// Applies `fact` to the saved payment: reload and re-apply on an ETag
     /// conflict; a fact that changes nothing saves nothing.
     pub async fn apply(&self, id: PaymentId, fact: &Fact) -> Result<Payment, PaymentsError> {
-        self.apply_to(id, None, fact).await
+        self.apply_to(id, None, fact, Intent::Keep).await
     }
 
     /// [`Self::apply`] starting from a payment read before (saves a read; if
@@ -122,6 +156,7 @@ impl Gateway {
         id: PaymentId,
         mut read: Option<Versioned<Payment>>,
         fact: &Fact,
+        intent: Intent,
     ) -> Result<Payment, PaymentsError> {
         for _ in 0..SAVE_ATTEMPTS {
             let loaded = match read.take() {
@@ -132,7 +167,11 @@ impl Gateway {
             let Some(event) = payment.apply(fact, OffsetDateTime::now_utc())? else {
                 return Ok(payment);
             };
-            match self.store.save(&payment, loaded.etag, &event).await {
+            match self
+                .store
+                .save(&payment, loaded.etag, &event, intent.clone())
+                .await
+            {
                 Ok(()) => {
                     log_event(&payment, &event);
                     return Ok(payment);
@@ -148,6 +187,13 @@ impl Gateway {
         self.store.load(id).await?.ok_or(PaymentsError::NotFound)
     }
 
+    fn intent(&self, id: PaymentId) -> ReconcileIntent {
+        ReconcileIntent::new(
+            id,
+            OffsetDateTime::now_utc() + time::Duration::seconds(self.first_check_after_secs),
+        )
+    }
+
     pub async fn confirm(
         &self,
         id: PaymentId,
@@ -155,7 +201,23 @@ impl Gateway {
     ) -> Result<Outcome, PaymentsError> {
         let read = self.read(id).await?;
         let payment = read.value.clone();
-        let attempt = payment.next_attempt()?;
+        // A confirmation whose intent was saved but whose answer never was
+        // (a crash, a lost response) is sent again under the same key.
+        let attempt = match payment.pending_attempt() {
+            Some(attempt) => attempt,
+            None => {
+                let attempt = payment.next_attempt()?;
+                self.apply_to(
+                    id,
+                    Some(read),
+                    &Fact::AttemptStarted { attempt },
+                    Intent::Record(self.intent(id)),
+                )
+                .await?;
+                attempt
+            }
+        };
+        fault::crash_point(fault::BEFORE_PROVIDER, &payment.customer_reference);
         let reference = ProviderReference::Attempt(id, attempt).to_string();
         let request = AuthorizeRequest {
             reference: reference.clone(),
@@ -164,10 +226,15 @@ impl Gateway {
             card_number,
             capture: payment.capture_method == CaptureMethod::Automatic,
         };
-        match self.provider.authorize(request).await {
+        let answer = self.provider.authorize(request).await;
+        fault::crash_point(fault::AFTER_PROVIDER, &payment.customer_reference);
+        match answer {
             Ok(AuthorizeResult::Authorization(auth)) => {
                 let fact = self.fact_for_attempt(&auth, id, attempt)?;
-                Ok(Outcome::Done(self.apply_to(id, Some(read), &fact).await?))
+                Ok(Outcome::Done(
+                    self.apply_to(id, None, &fact, Intent::ClearIfSettled)
+                        .await?,
+                ))
             }
             Ok(AuthorizeResult::Declined { code }) => {
                 let fact = Fact::Authorization(AuthorizationFact {
@@ -178,7 +245,9 @@ impl Gateway {
                     currency: payment.money.currency().as_str().to_owned(),
                     captured_amount: 0,
                 });
-                let payment = self.apply_to(id, Some(read), &fact).await?;
+                let payment = self
+                    .apply_to(id, None, &fact, Intent::ClearIfSettled)
+                    .await?;
                 Err(PaymentsError::Declined {
                     code,
                     payment: Box::new(payment),
@@ -186,13 +255,26 @@ impl Gateway {
             }
             Err(ProviderError::Unknown(reason)) => {
                 tracing::warn!(payment.id = %id, provider.reference = %reference, %reason, "authorization outcome unknown");
-                let payment = self
-                    .apply_to(id, Some(read), &Fact::AttemptStarted { attempt })
-                    .await?;
-                self.mark_pending(id).await?;
-                Ok(Outcome::Pending(payment))
+                Ok(Outcome::Pending(self.get(id).await?))
             }
-            Err(e) => Err(self.after_failure(id, e).await),
+            Err(e) => {
+                // Nothing happened at the provider (or, after a sidecar retry
+                // of a timed-out call, maybe something did: the intent stays
+                // for one check, except when the call was certainly not sent).
+                let clear = matches!(e, ProviderError::NotSent(_));
+                let intent = if clear {
+                    Intent::ClearIfSettled
+                } else {
+                    Intent::Keep
+                };
+                if let Err(withdraw) = self
+                    .apply_to(id, None, &Fact::AttemptNotSent { attempt }, intent)
+                    .await
+                {
+                    tracing::warn!(payment.id = %id, error = ?withdraw, "could not withdraw an attempt; reconciliation resolves it");
+                }
+                Err(provider_error(e))
+            }
         }
     }
 
@@ -222,14 +304,17 @@ impl Gateway {
         let amount = read.value.check_capture(amount)?;
         let (authorization, attempt) = authorized_attempt(&read.value)?;
         let key = format!("{id}.capture");
+        self.store.record_intent(&self.intent(id)).await?;
         match self.provider.capture(&authorization, amount, &key).await {
             Ok(auth) => {
                 let fact = self.fact_for_attempt(&auth, id, attempt)?;
-                Ok(Outcome::Done(self.apply_to(id, Some(read), &fact).await?))
+                Ok(Outcome::Done(
+                    self.apply_to(id, Some(read), &fact, Intent::ClearIfSettled)
+                        .await?,
+                ))
             }
             Err(ProviderError::Unknown(reason)) => {
                 tracing::warn!(payment.id = %id, %reason, "capture outcome unknown");
-                self.mark_pending(id).await?;
                 Ok(Outcome::Pending(read.value))
             }
             Err(e) => Err(self.after_failure(id, e).await),
@@ -240,19 +325,25 @@ impl Gateway {
         let read = self.read(id).await?;
         if !read.value.check_cancel()? {
             return self
-                .apply_to(id, Some(read), &Fact::CanceledBeforeConfirmation)
+                .apply_to(
+                    id,
+                    Some(read),
+                    &Fact::CanceledBeforeConfirmation,
+                    Intent::Keep,
+                )
                 .await;
         }
         let (authorization, attempt) = authorized_attempt(&read.value)?;
         let key = format!("{id}.void");
+        self.store.record_intent(&self.intent(id)).await?;
         match self.provider.void(&authorization, &key).await {
             Ok(auth) => {
                 let fact = self.fact_for_attempt(&auth, id, attempt)?;
-                self.apply_to(id, Some(read), &fact).await
+                self.apply_to(id, Some(read), &fact, Intent::ClearIfSettled)
+                    .await
             }
             Err(ProviderError::Unknown(reason)) => {
                 tracing::warn!(payment.id = %id, %reason, "void outcome unknown");
-                self.mark_pending(id).await?;
                 Err(PaymentsError::ProviderUnavailable(reason))
             }
             Err(e) => Err(self.after_failure(id, e).await),
@@ -269,6 +360,7 @@ impl Gateway {
         let (number, amount) = read.value.check_refund(amount)?;
         let (authorization, _) = authorized_attempt(&read.value)?;
         let reference = ProviderReference::Refund(id, number).to_string();
+        self.store.record_intent(&self.intent(id)).await?;
         match self
             .provider
             .refund(&authorization, amount, &reference)
@@ -277,7 +369,10 @@ impl Gateway {
             Ok(refund) => {
                 let fact = refund_fact(&refund, id, number)?;
                 Ok((
-                    Outcome::Done(self.apply_to(id, Some(read), &fact).await?),
+                    Outcome::Done(
+                        self.apply_to(id, Some(read), &fact, Intent::ClearIfSettled)
+                            .await?,
+                    ),
                     number,
                 ))
             }
@@ -289,22 +384,24 @@ impl Gateway {
                     amount,
                     status: RefundStatus::Pending,
                 });
-                let payment = self.apply_to(id, Some(read), &fact).await?;
-                self.mark_pending(id).await?;
+                let payment = self
+                    .apply_to(id, Some(read), &fact, Intent::Keep)
+                    .await?;
                 Ok((Outcome::Pending(payment), number))
             }
             Err(e) => Err(self.after_failure(id, e).await),
         }
     }
 
-    /// A provider call failed without an outcome: when the request reached
-    /// the provider, a status query later makes sure (an earlier attempt of
-    /// the sidecar's retries may have done the work).
+    /// A provider call failed without an outcome. When the request reached
+    /// the provider (an earlier try of the sidecar's retries may have done
+    /// the work) its intent stays for the reconciler to check; when it was
+    /// certainly not sent, the intent goes.
     async fn after_failure(&self, id: PaymentId, e: ProviderError) -> PaymentsError {
-        if matches!(e, ProviderError::Unavailable(_))
-            && let Err(mark) = self.mark_pending(id).await
+        if matches!(e, ProviderError::NotSent(_))
+            && let Err(clear) = self.store.clear_intent(id, None).await
         {
-            tracing::warn!(payment.id = %id, error = ?mark, "could not queue a payment for reconciliation");
+            tracing::warn!(payment.id = %id, error = ?clear, "could not clear a reconciliation intent");
         }
         provider_error(e)
     }
@@ -409,67 +506,6 @@ impl Gateway {
         Ok(unresolved)
     }
 
-    /// Adds `id` to the reconciliation set.
-    pub async fn mark_pending(&self, id: PaymentId) -> Result<(), PaymentsError> {
-        self.update_pending(|set| {
-            if !set.payments.contains(&id) {
-                set.payments.push(id);
-            }
-        })
-        .await
-    }
-
-    async fn update_pending(&self, change: impl Fn(&mut PendingSet)) -> Result<(), PaymentsError> {
-        for _ in 0..SAVE_ATTEMPTS {
-            let current = self.kv.get::<PendingSet>(RECONCILE_KEY).await?;
-            let (mut set, etag) = match current {
-                Some(v) => (v.value, v.etag),
-                None => (PendingSet::default(), None),
-            };
-            change(&mut set);
-            let mode = match etag.as_deref() {
-                Some(etag) => WriteMode::IfMatch(etag),
-                None => WriteMode::Insert,
-            };
-            if self
-                .kv
-                .put(RECONCILE_KEY, &set, mode, RECONCILE_TTL_SECS)
-                .await?
-                == Written::Ok
-            {
-                return Ok(());
-            }
-        }
-        Err(PaymentsError::Conflict)
-    }
-
-    /// One reconciliation round over the set; returns (resolved, still pending).
-    pub async fn reconcile(&self) -> Result<(usize, usize), PaymentsError> {
-        let set = self
-            .kv
-            .get::<PendingSet>(RECONCILE_KEY)
-            .await?
-            .map(|v| v.value)
-            .unwrap_or_default();
-        let mut resolved = Vec::new();
-        let mut pending = 0;
-        for id in set.payments {
-            match self.sync(id).await {
-                Ok(false) => resolved.push(id),
-                Ok(true) => pending += 1,
-                Err(e) => {
-                    pending += 1;
-                    tracing::warn!(payment.id = %id, error = %e, "reconciliation of a payment failed");
-                }
-            }
-        }
-        if !resolved.is_empty() {
-            self.update_pending(|set| set.payments.retain(|p| !resolved.contains(p)))
-                .await?;
-        }
-        Ok((resolved.len(), pending))
-    }
-
     /// Applies one verified webhook event, once per event id.
     pub async fn webhook(&self, event: WebhookEvent) -> Result<(), PaymentsError> {
         let seen_key = format!("webhook:{}", event.id);
@@ -495,7 +531,7 @@ impl Gateway {
         };
         match self.ours(fact).await? {
             Some((id, read, fact)) => {
-                match self.apply_to(id, Some(read), &fact).await {
+                match self.apply_to(id, Some(read), &fact, Intent::Keep).await {
                     Ok(_) => {}
                     // Not consistent with what we know: ask the provider.
                     Err(PaymentsError::Domain(e)) => {
@@ -539,7 +575,7 @@ impl Gateway {
             .await?
         {
             Some((id, read, fact)) => {
-                self.apply_to(id, Some(read), &fact).await?;
+                self.apply_to(id, Some(read), &fact, Intent::Keep).await?;
             }
             None => tracing::info!(
                 provider.id = object_id,

@@ -26,6 +26,12 @@ const MAX_BODY: usize = 64 * 1024;
 /// Replayed answers carry this header.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
+/// The request's Idempotency-Key scoped to its client (the record key),
+/// for handlers whose effect must itself be keyed by it: a create derives
+/// its payment id from it (ADR 0031).
+#[derive(Debug, Clone)]
+pub struct IdempotencyScope(pub String);
+
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     pub kv: KeyValue,
@@ -118,7 +124,7 @@ pub async fn layer(State(idem): State<Idempotency>, request: Request, next: Next
         .get::<Authenticated>()
         .map(|a| a.0.sub.clone())
         .unwrap_or_default();
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return problem(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -139,6 +145,9 @@ pub async fn layer(State(idem): State<Idempotency>, request: Request, next: Next
         Err(e) => return e.into_response(),
     }
 
+    parts
+        .extensions
+        .insert(IdempotencyScope(record_key.clone()));
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;

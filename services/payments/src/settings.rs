@@ -17,15 +17,27 @@ pub struct Settings {
     pub payments: PaymentsSettings,
     pub provider: ProviderSettings,
     pub reconciliation: ReconciliationSettings,
+    pub outbox: OutboxSettings,
     pub auth: AuthSettings,
+}
+
+/// The relay that publishes the outbox records of `payments.state_store`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxSettings {
+    pub pubsub: String,
+    pub topic: String,
+    /// Records per round.
+    pub batch: usize,
+    /// A round at least this often (and at once after each commit).
+    pub interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentsSettings {
-    /// Dapr state store with the transactional outbox enabled.
+    /// Dapr state store of payments, their outbox records and
+    /// reconciliation intents (transactions, Query API).
     pub state_store: String,
-    /// Dapr state store without outbox: idempotency records, webhook event
-    /// ids, the reconciliation set.
+    /// Dapr state store of idempotency records and webhook event ids.
     pub idempotency_store: String,
     /// How long an `Idempotency-Key` is remembered (at least 24 h).
     pub idempotency_ttl_secs: u64,
@@ -52,6 +64,17 @@ pub struct ReconciliationSettings {
     pub binding: String,
     /// After this long without any provider record, an attempt failed.
     pub vanished_after_secs: i64,
+    /// A provider call's intent is first checked this long after the call
+    /// started: above `provider.timeout_ms`, so no check races the call.
+    pub first_check_after_secs: i64,
+    /// Intents read per round.
+    pub batch: usize,
+    /// Payments checked at once.
+    pub concurrency: usize,
+    /// A round starts no check after this long (below the request timeout).
+    pub round_budget_ms: u64,
+    /// How long a round's claim on a payment keeps other rounds off it.
+    pub lease_secs: i64,
 }
 
 impl ProviderSettings {
@@ -70,7 +93,7 @@ impl Validate for Settings {
             return invalid("payments.state_store and payments.idempotency_store must be set");
         }
         if self.payments.state_store == self.payments.idempotency_store {
-            return invalid("payments.idempotency_store must not be the outbox store");
+            return invalid("payments.idempotency_store must not be the payments state store");
         }
         if self.payments.idempotency_ttl_secs < 24 * 3600 {
             return invalid("payments.idempotency_ttl_secs must be at least 86400 (24 h)");
@@ -89,6 +112,30 @@ impl Validate for Settings {
             || self.reconciliation.vanished_after_secs <= 0
         {
             return invalid("reconciliation.binding (no '/') and vanished_after_secs must be set");
+        }
+        let r = &self.reconciliation;
+        if r.first_check_after_secs <= 0
+            || r.batch == 0
+            || r.concurrency == 0
+            || r.round_budget_ms == 0
+            || r.lease_secs <= 0
+        {
+            return invalid(
+                "reconciliation.first_check_after_secs, batch, concurrency, round_budget_ms and lease_secs must be positive",
+            );
+        }
+        if u64::try_from(r.first_check_after_secs).unwrap_or(0) * 1000 <= self.provider.timeout_ms
+        {
+            return invalid(
+                "reconciliation.first_check_after_secs must be above provider.timeout_ms",
+            );
+        }
+        if self.outbox.pubsub.is_empty()
+            || self.outbox.topic.is_empty()
+            || self.outbox.batch == 0
+            || self.outbox.interval_ms == 0
+        {
+            return invalid("outbox.pubsub, topic, batch and interval_ms must be set");
         }
         Ok(())
     }

@@ -8,9 +8,12 @@ use platform_signature::Verifier;
 use secrecy::ExposeSecret;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::gateway::Gateway;
 use crate::idempotency::Idempotency;
+use crate::jobs::outbox_relay::OutboxRelay;
+use crate::jobs::reconciler::Reconciler;
 use crate::provider::psp::PspProvider;
 use crate::routes::{self, AppState};
 use crate::settings::Settings;
@@ -36,11 +39,28 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         settings.provider.timeout(),
     );
     let kv = KeyValue::new(&sidecar, settings.payments.idempotency_store.clone());
+    let store = PaymentStore::new(&sidecar, settings.payments.state_store.clone());
     let gateway = Gateway {
-        store: PaymentStore::new(&sidecar, settings.payments.state_store.clone()),
+        store: store.clone(),
         kv: kv.clone(),
         provider: Arc::new(provider),
         vanished_after_secs: settings.reconciliation.vanished_after_secs,
+        first_check_after_secs: settings.reconciliation.first_check_after_secs,
+    };
+    let reconciler = Reconciler {
+        gateway: gateway.clone(),
+        batch: settings.reconciliation.batch,
+        concurrency: settings.reconciliation.concurrency,
+        budget: Duration::from_millis(settings.reconciliation.round_budget_ms),
+        lease_secs: settings.reconciliation.lease_secs,
+    };
+    let relay = OutboxRelay {
+        store,
+        sidecar: sidecar.clone(),
+        pubsub: settings.outbox.pubsub.clone(),
+        topic: settings.outbox.topic.clone(),
+        batch: settings.outbox.batch,
+        interval: Duration::from_millis(settings.outbox.interval_ms),
     };
     let readiness = Readiness::new(
         vec![
@@ -57,6 +77,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     };
     let state = AppState {
         gateway,
+        reconciler,
         webhook_verifier: Verifier::new(
             settings.provider.webhook_secret.expose_secret().as_bytes(),
             // Positive: Settings::validate.
@@ -69,8 +90,9 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         &platform_server::auth::token_validator(&settings.auth, &settings.dapr)?,
         &settings.reconciliation.binding,
     );
-    // No background loops: reconciliation runs when the cron binding calls.
-    let background = BackgroundTasks::new();
+    // Reconciliation runs when the cron binding calls; the relay is ours.
+    let mut background = BackgroundTasks::new();
+    background.spawn("outbox_relay", move |stop| relay.run(stop));
     Ok(Server::bind_service(&settings.server, routes, readiness, metrics, background).await?)
 }
 

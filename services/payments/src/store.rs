@@ -1,18 +1,30 @@
 //! Where payments keep their state, through `platform_dapr::Sidecar`.
 //!
-//! [`PaymentStore`]: the outbox-enabled Dapr state store; every save is one
-//! transaction with the event it publishes, guarded by the ETag read before.
-//! [`KeyValue`]: the plain (no outbox) store for idempotency records, webhook
-//! event ids and the reconciliation set, with first-write concurrency and
+//! [`PaymentStore`]: the payments state store (`state.postgresql`). Every
+//! save is one transaction of the payment (guarded by the ETag read before),
+//! its event as an outbox record (`outbox:<event id>`, published by
+//! [`crate::jobs::outbox_relay`]) and, when the save starts or ends a provider
+//! call, the payment's reconciliation intent (`reconcile:<payment id>`,
+//! worked by [`crate::jobs::reconciler`]). A failed transaction leaves
+//! nothing: PostgreSQL rolls back all of it (ADR 0031). Dapr's own outbox is
+//! not used: it publishes to its internal topic *before* the transaction, so
+//! every failed or conflicting transaction left a message that was retried
+//! forever.
+//! [`KeyValue`]: the store for idempotency records and webhook event ids
+//! (also `state.postgresql`, ADR 0030), with first-write concurrency and
 //! per-key TTLs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use platform_dapr::{OutboxEvent, Sidecar, SidecarError, StateOperation};
-use serde::Serialize;
+use platform_dapr::{Sidecar, SidecarError, StateOperation};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
 use tracing::instrument;
+use uuid::Uuid;
 
 use crate::domain::{DomainEvent, Payment, PaymentId};
 use crate::error::PaymentsError;
@@ -30,6 +42,106 @@ const KEY_VALUE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PaymentStore {
     sidecar: Sidecar,
     store: String,
+    /// Notified after every commit that wrote an outbox record.
+    outbox_written: Arc<Notify>,
+}
+
+/// The `record` field of the rows that are not payments.
+const OUTBOX: &str = "outbox";
+const RECONCILE: &str = "reconcile";
+
+/// A 16-digit, zero-padded microsecond count: the state store's Query API
+/// sorts (and compares) as text, so text order must be time order.
+pub fn micros(at: OffsetDateTime) -> String {
+    let us = (at.unix_timestamp_nanos() / 1000).max(0);
+    format!("{us:016}")
+}
+
+/// An event waiting to be published, saved in the same transaction as the
+/// change it reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub(crate) record: String,
+    /// The CloudEvent id: stable across republishing, so consumers
+    /// de-duplicate.
+    pub event_id: String,
+    pub event_type: String,
+    pub subject: String,
+    pub data: serde_json::Value,
+    pub queued_at_us: String,
+}
+
+impl OutboxMessage {
+    fn new(event: &DomainEvent, now: OffsetDateTime) -> Result<Self, PaymentsError> {
+        let data = event.to_json().map_err(internal)?;
+        Ok(Self {
+            record: OUTBOX.to_owned(),
+            event_id: Uuid::now_v7().to_string(),
+            event_type: event.event_type().to_owned(),
+            subject: event.subject(),
+            data: serde_json::from_slice(&data).map_err(internal)?,
+            queued_at_us: micros(now),
+        })
+    }
+
+    pub fn key(&self) -> String {
+        format!("outbox:{}", self.event_id)
+    }
+}
+
+/// A payment whose provider outcome may be unknown: written *before* the
+/// provider call (with the state change, when there is one), removed when
+/// the outcome is saved, worked by the reconciler otherwise. One key per
+/// payment, so reconciliation has no shared, contended record; the
+/// reconciler's progress (claim, tries, next check) lives here too.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReconcileIntent {
+    pub(crate) record: String,
+    pub payment_id: PaymentId,
+    /// Not checked before this time (16-digit microseconds, [`micros`]).
+    pub due_at_us: String,
+    /// Checks made so far (the back-off grows with them).
+    #[serde(default)]
+    pub tries: u32,
+    /// The round that holds the intent until `due_at_us`, if any.
+    #[serde(default)]
+    pub claim: Option<String>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl ReconcileIntent {
+    /// An intent first checked at `due`.
+    pub fn new(payment_id: PaymentId, due: OffsetDateTime) -> Self {
+        Self {
+            record: RECONCILE.to_owned(),
+            payment_id,
+            due_at_us: micros(due),
+            tries: 0,
+            claim: None,
+            last_error: None,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        reconcile_key(self.payment_id)
+    }
+}
+
+fn reconcile_key(id: PaymentId) -> String {
+    format!("reconcile:{id}")
+}
+
+/// What a save does to the payment's reconciliation intent.
+#[derive(Debug, Clone)]
+pub enum Intent {
+    /// Leaves it as it is.
+    Keep,
+    /// Writes it (before a provider call).
+    Record(ReconcileIntent),
+    /// Removes it when the saved payment has no unknown outcome left (after
+    /// the provider's answer was saved).
+    ClearIfSettled,
 }
 
 /// A page of payments in creation order.
@@ -57,7 +169,13 @@ impl PaymentStore {
         Self {
             sidecar: sidecar.with_timeout(STORE_TIMEOUT),
             store,
+            outbox_written: Arc::new(Notify::new()),
         }
+    }
+
+    /// Fires after a commit wrote an outbox record (the relay's wake-up).
+    pub fn outbox_written(&self) -> Arc<Notify> {
+        Arc::clone(&self.outbox_written)
     }
 
     /// Payments in creation order (oldest first), optionally of one
@@ -126,36 +244,186 @@ impl PaymentStore {
         }))
     }
 
-    /// Saves `payment` and publishes `event` in one transaction. `etag`
-    /// `None` creates (the id is new); a stale ETag is
-    /// [`PaymentsError::Conflict`] and nothing is saved or published. The
-    /// payment and the event are each serialised once, straight into the
-    /// transaction (ADR 0005: the state upsert carries the CloudEvent
-    /// `type`/`subject`, the projection the event).
+    /// Saves `payment`, queues `event` and applies `intent`, in one
+    /// transaction. `etag` `None` creates: the id must be new (first-write),
+    /// else [`PaymentsError::Conflict`]; a stale ETag is a conflict too, and
+    /// then nothing at all is written.
     #[instrument(name = "payments.save", skip_all, fields(payment.id = %payment.id, event.type = event.event_type()))]
     pub async fn save(
         &self,
         payment: &Payment,
         etag: Option<String>,
         event: &DomainEvent,
+        intent: Intent,
     ) -> Result<(), PaymentsError> {
         payment
             .check_invariants()
             .map_err(|broken| PaymentsError::Internal(broken.into()))?;
-        let operations = StateOperation::upsert_with_event(
-            payment.id.state_key(),
-            serde_json::to_vec(payment).map_err(internal)?,
-            etag,
-            OutboxEvent {
-                event_type: event.event_type().to_owned(),
-                subject: event.subject(),
-                data: event.to_json().map_err(internal)?,
+        let value = serde_json::to_vec(payment).map_err(internal)?;
+        let message = OutboxMessage::new(event, OffsetDateTime::now_utc())?;
+        let mut operations = vec![
+            match etag {
+                Some(etag) => StateOperation::upsert(payment.id.state_key(), value, Some(etag)),
+                None => StateOperation::insert(payment.id.state_key(), value),
             },
+            StateOperation::upsert(
+                message.key(),
+                serde_json::to_vec(&message).map_err(internal)?,
+                None,
+            ),
+        ];
+        match intent {
+            Intent::Keep => {}
+            Intent::Record(intent) => operations.push(StateOperation::upsert(
+                intent.key(),
+                serde_json::to_vec(&intent).map_err(internal)?,
+                None,
+            )),
+            Intent::ClearIfSettled if !payment.has_unknown_outcome() => {
+                operations.push(StateOperation::delete(reconcile_key(payment.id), None));
+            }
+            Intent::ClearIfSettled => {}
+        }
+        self.sidecar
+            .execute_transaction(&self.store, &operations)
+            .await?;
+        self.outbox_written.notify_one();
+        Ok(())
+    }
+
+    /// Writes a reconciliation intent on its own (before a provider call
+    /// that changes nothing until it answers: capture, void, refund).
+    pub async fn record_intent(&self, intent: &ReconcileIntent) -> Result<(), PaymentsError> {
+        let operation = StateOperation::upsert(
+            intent.key(),
+            serde_json::to_vec(intent).map_err(internal)?,
+            None,
         );
+        Ok(self
+            .sidecar
+            .execute_transaction(&self.store, &[operation])
+            .await?)
+    }
+
+    /// Replaces the intent read with `etag`; [`Written::Conflict`] when it
+    /// changed since (another round, or a new provider call, wrote it).
+    pub async fn update_intent(
+        &self,
+        intent: &ReconcileIntent,
+        etag: Option<String>,
+    ) -> Result<Written, PaymentsError> {
+        let operation = StateOperation::upsert(
+            intent.key(),
+            serde_json::to_vec(intent).map_err(internal)?,
+            etag,
+        );
+        written(
+            self.sidecar
+                .execute_transaction(&self.store, &[operation])
+                .await,
+        )
+    }
+
+    /// Removes the intent read with `etag` (unless it changed since).
+    pub async fn clear_intent(
+        &self,
+        id: PaymentId,
+        etag: Option<String>,
+    ) -> Result<Written, PaymentsError> {
+        let operation = StateOperation::delete(reconcile_key(id), etag);
+        written(
+            self.sidecar
+                .execute_transaction(&self.store, &[operation])
+                .await,
+        )
+    }
+
+    pub async fn load_intent(
+        &self,
+        id: PaymentId,
+    ) -> Result<Option<Versioned<ReconcileIntent>>, PaymentsError> {
+        let Some(entry) = self
+            .sidecar
+            .get_state(&self.store, &reconcile_key(id))
+            .await
+            .map_err(store_failure)?
+        else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(&entry.value).map_err(internal)?;
+        Ok(Some(Versioned {
+            value,
+            etag: entry.etag,
+        }))
+    }
+
+    /// The first `limit` intents by the time they are due (earliest first):
+    /// one page through the keyed records, never one shared list.
+    #[instrument(name = "payments.intents", skip_all, fields(limit))]
+    pub async fn intents(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<Versioned<ReconcileIntent>>, PaymentsError> {
+        self.records(RECONCILE, "due_at_us", limit).await
+    }
+
+    /// The oldest `limit` outbox records.
+    #[instrument(name = "payments.outbox", skip_all, fields(limit))]
+    pub async fn outbox(&self, limit: usize) -> Result<Vec<OutboxMessage>, PaymentsError> {
+        Ok(self
+            .records(OUTBOX, "queued_at_us", limit)
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+
+    async fn records<T: DeserializeOwned>(
+        &self,
+        record: &str,
+        order_by: &str,
+        limit: usize,
+    ) -> Result<Vec<Versioned<T>>, PaymentsError> {
+        let query = json!({
+            "filter": { "EQ": { "record": record } },
+            "sort": [{ "key": order_by, "order": "ASC" }],
+            "page": { "limit": limit },
+        });
+        self.sidecar
+            .query_state(&self.store, &query)
+            .await
+            .map_err(store_failure)?
+            .into_iter()
+            .map(|entry| {
+                Ok(Versioned {
+                    value: serde_json::from_slice(&entry.value).map_err(internal)?,
+                    etag: entry.etag,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes published outbox records, in one transaction.
+    pub async fn delete_outbox(&self, keys: Vec<String>) -> Result<(), PaymentsError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let operations: Vec<StateOperation> = keys
+            .into_iter()
+            .map(|key| StateOperation::delete(key, None))
+            .collect();
         Ok(self
             .sidecar
             .execute_transaction(&self.store, &operations)
             .await?)
+    }
+}
+
+fn written(result: Result<(), SidecarError>) -> Result<Written, PaymentsError> {
+    match result {
+        Ok(()) => Ok(Written::Ok),
+        Err(SidecarError::EtagMismatch) => Ok(Written::Conflict),
+        Err(e) => Err(e.into()),
     }
 }
 

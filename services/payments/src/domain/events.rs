@@ -105,8 +105,8 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        AuthorizationFact, AuthorizationOutcome, CaptureMethod, Fact, Payment, RefundFact,
-        RefundStatus,
+        AuthorizationFact, AuthorizationOutcome, CaptureMethod, Fact, Payment, PaymentId,
+        RefundFact, RefundStatus,
     };
 
     fn schema(event_type: &str) -> serde_json::Value {
@@ -132,7 +132,7 @@ mod tests {
     fn every_event() -> Vec<DomainEvent> {
         let now = OffsetDateTime::UNIX_EPOCH;
         let money = Money::positive(1250, Currency::EUR).unwrap();
-        let new = || Payment::create(money, "cus_1".into(), CaptureMethod::Manual, now);
+        let new = || Payment::create(PaymentId::new(), money, "cus_1".into(), CaptureMethod::Manual, now);
         let mut events = Vec::new();
         let mut p = new();
         events.push(p.created_event());

@@ -43,6 +43,9 @@ pub fn accepted_currency(code: &str) -> Result<Currency, MoneyError> {
         .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))
 }
 
+/// Namespace of [`PaymentId::for_idempotency_key`] (a random v4, fixed forever).
+const IDEMPOTENT_CREATES: Uuid = Uuid::from_u128(0x6c1f_3a2e_8d4b_4f0e_9a57_2b1d_c0e4_7f93);
+
 /// Time-ordered (UUIDv7) so that keys and event ids sort by creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -55,6 +58,14 @@ impl PaymentId {
 
     pub fn parse(s: &str) -> Option<Self> {
         Uuid::parse_str(s).ok().map(Self)
+    }
+
+    /// The id of the payment that a create with this (already client-scoped)
+    /// idempotency key makes: the same key always names the same payment, so
+    /// a create repeated after a crash cannot make a second one (ADR 0031).
+    /// A name-based UUID (v5), not time-ordered; nothing sorts by id first.
+    pub fn for_idempotency_key(scoped_key: &str) -> Self {
+        Self(Uuid::new_v5(&IDEMPOTENT_CREATES, scoped_key.as_bytes()))
     }
 
     /// The key under which the payment is kept in the state store.
@@ -242,8 +253,16 @@ pub struct RefundFact {
 /// Everything that can change a payment after it was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
-    /// Attempt `attempt` was sent and its outcome is unknown (a timeout).
+    /// Attempt `attempt` is about to be sent, or was sent and its outcome is
+    /// unknown (a timeout). Saved *before* the provider call, with the
+    /// payment's reconciliation intent (ADR 0031).
     AttemptStarted {
+        attempt: u32,
+    },
+    /// Attempt `attempt` certainly did not reach the provider (circuit open,
+    /// no connection, or the provider answered that nothing happened): the
+    /// payment can be confirmed again, with the same attempt number.
+    AttemptNotSent {
         attempt: u32,
     },
     Authorization(AuthorizationFact),
@@ -310,13 +329,14 @@ pub type Applied = Option<DomainEvent>;
 
 impl Payment {
     pub fn create(
+        id: PaymentId,
         money: Money,
         customer_reference: String,
         capture_method: CaptureMethod,
         now: OffsetDateTime,
     ) -> Self {
         Self {
-            id: PaymentId::new(),
+            id,
             money,
             customer_reference,
             status: PaymentStatus::RequiresConfirmation,
@@ -346,6 +366,24 @@ impl Payment {
             status: None,
             reason: None,
         }
+    }
+
+    /// The attempt whose intent is saved but whose outcome is not known
+    /// (`processing` with its last attempt pending): a repeated confirmation
+    /// sends it again, under the same provider idempotency key.
+    pub fn pending_attempt(&self) -> Option<u32> {
+        let last = self.attempts.last()?;
+        (self.status == PaymentStatus::Processing && last.status == AttemptStatus::Pending)
+            .then_some(last.number)
+    }
+
+    /// Whether some provider outcome is still unknown: a pending attempt or
+    /// a pending refund. Reconciliation keeps the payment until it is not.
+    pub fn has_unknown_outcome(&self) -> bool {
+        self.attempts
+            .iter()
+            .any(|a| a.status == AttemptStatus::Pending)
+            || self.refunds.iter().any(|r| r.status == RefundStatus::Pending)
     }
 
     /// The attempt a confirmation sends next (`requires_confirmation` only).
@@ -454,6 +492,7 @@ impl Payment {
             Fact::AttemptStarted { attempt } => Ok(self.start_attempt(*attempt, now)),
             Fact::Authorization(auth) => self.apply_authorization(auth, now),
             Fact::AttemptVanished { attempt } => Ok(self.vanish_attempt(*attempt, now)),
+            Fact::AttemptNotSent { attempt } => Ok(self.withdraw_attempt(*attempt, now)),
             Fact::CanceledBeforeConfirmation => {
                 if self.status == PaymentStatus::RequiresConfirmation {
                     self.status = PaymentStatus::Canceled;
@@ -500,6 +539,21 @@ impl Payment {
             decline_code: None,
         });
         self.status = PaymentStatus::Processing;
+        Some(self.updated_event(now))
+    }
+
+    /// Takes back the last attempt while it is still pending and the payment
+    /// still waits for it; anything the provider said about it meanwhile wins.
+    fn withdraw_attempt(&mut self, attempt: u32, now: OffsetDateTime) -> Applied {
+        let last = self.attempts.last()?;
+        if self.status != PaymentStatus::Processing
+            || last.number != attempt
+            || last.status != AttemptStatus::Pending
+        {
+            return None;
+        }
+        self.attempts.pop();
+        self.status = PaymentStatus::RequiresConfirmation;
         Some(self.updated_event(now))
     }
 
@@ -717,7 +771,7 @@ mod tests {
 
     fn payment(method: CaptureMethod) -> Payment {
         let money = Money::positive(1000, Currency::EUR).unwrap();
-        Payment::create(money, "cus_1".into(), method, OffsetDateTime::UNIX_EPOCH)
+        Payment::create(PaymentId::new(), money, "cus_1".into(), method, OffsetDateTime::UNIX_EPOCH)
     }
 
     fn auth(attempt: u32, outcome: AuthorizationOutcome, captured: i64) -> Fact {

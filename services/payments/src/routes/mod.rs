@@ -10,11 +10,13 @@ use platform_auth_token::{RequireScope, Validator};
 use platform_signature::Verifier;
 
 use crate::gateway::Gateway;
+use crate::jobs::reconciler::Reconciler;
 use crate::idempotency::{self, Idempotency};
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) gateway: Gateway,
+    pub(crate) reconciler: Reconciler,
     /// Checks `Psp-Signature` (secret and timestamp tolerance from the
     /// settings).
     pub(crate) webhook_verifier: Verifier,

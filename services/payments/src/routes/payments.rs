@@ -1,5 +1,6 @@
 //! Create, confirm, capture, cancel, refund and read payments.
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use platform_money::{Currency, Money};
@@ -14,7 +15,8 @@ use crate::domain::{
     RefundStatus, accepted_currency,
 };
 use crate::error::PaymentsError;
-use crate::gateway::Outcome;
+use crate::gateway::{Created, Outcome};
+use crate::idempotency::IdempotencyScope;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +129,17 @@ impl From<Payment> for PaymentBody {
 
 const MAX_REFERENCE_LEN: usize = 128;
 
+/// Text we store must not hold control characters: PostgreSQL's `jsonb`
+/// refuses NUL (`\u0000`), which failed the whole state transaction (and,
+/// with Dapr's outbox, left a message retried forever); the others have no
+/// business in a reference. 400, before anything is written.
+pub(crate) fn plain_text(field: &'static str, value: &str) -> Result<(), PaymentsError> {
+    if value.chars().any(char::is_control) {
+        return Err(PaymentsError::ControlCharacters { field });
+    }
+    Ok(())
+}
+
 fn payment_id(raw: &str) -> Result<PaymentId, PaymentsError> {
     PaymentId::parse(raw).ok_or(PaymentsError::NotFound)
 }
@@ -144,8 +157,11 @@ fn answer(outcome: Outcome) -> (StatusCode, Json<PaymentBody>) {
 #[instrument(name = "payments.create", skip_all, fields(payment.id))]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    scope: Option<Extension<IdempotencyScope>>,
     Json(body): Json<CreatePayment>,
 ) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
+    plain_text("customer_reference", &body.customer_reference)?;
+    plain_text("currency", &body.currency)?;
     let money = Money::positive(body.amount, accepted_currency(&body.currency)?)?;
     let reference = body.customer_reference.trim();
     if reference.is_empty() || reference.len() > MAX_REFERENCE_LEN {
@@ -154,12 +170,26 @@ pub(crate) async fn create(
             reason: "must be 1 to 128 characters",
         });
     }
-    let payment = state
+    let created = state
         .gateway
-        .create(money, reference.to_owned(), body.capture_method)
+        .create(
+            money,
+            reference.to_owned(),
+            body.capture_method,
+            scope.as_ref().map(|Extension(s)| s.0.as_str()),
+        )
         .await?;
+    let payment = match created {
+        Created::New(payment) => {
+            tracing::info!(payment.id = %payment.id, payment.currency = %payment.money.currency(), "payment created");
+            payment
+        }
+        Created::Existing(payment) => {
+            tracing::info!(payment.id = %payment.id, "repeated create: the key's payment exists");
+            payment
+        }
+    };
     tracing::Span::current().record("payment.id", tracing::field::display(payment.id));
-    tracing::info!(payment.id = %payment.id, payment.currency = %payment.money.currency(), "payment created");
     Ok((StatusCode::CREATED, Json(payment.into())))
 }
 
@@ -289,6 +319,9 @@ pub(crate) async fn list(
                 })?,
         ),
     };
+    if let Some(customer) = &query.customer_reference {
+        plain_text("customer_reference", customer)?;
+    }
     let customer = query.customer_reference.as_deref().map(str::trim);
     if customer.is_some_and(|c| c.is_empty() || c.len() > MAX_REFERENCE_LEN) {
         return Err(PaymentsError::InvalidField {

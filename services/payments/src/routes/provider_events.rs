@@ -34,6 +34,7 @@ pub(crate) async fn webhook(
             field: "body",
             reason: "not a provider event",
         })?;
+    super::payments::plain_text("id", &event.id)?;
     let span = tracing::Span::current();
     span.record("webhook.id", event.id.as_str());
     span.record("webhook.type", event.kind.as_str());
@@ -42,14 +43,20 @@ pub(crate) async fn webhook(
 }
 
 /// `POST /<binding>`: Dapr's cron input binding fires a reconciliation round.
-#[instrument(name = "payments.reconcile", skip_all, fields(resolved, pending))]
+#[instrument(name = "payments.reconcile", skip_all, fields(resolved, pending, skipped))]
 pub(crate) async fn reconcile(State(state): State<AppState>) -> Result<StatusCode, PaymentsError> {
-    let (resolved, pending) = state.gateway.reconcile().await?;
+    let round = state.reconciler.round().await?;
     let span = tracing::Span::current();
-    span.record("resolved", resolved);
-    span.record("pending", pending);
-    if resolved > 0 || pending > 0 {
-        tracing::info!(resolved, pending, "reconciliation round");
+    span.record("resolved", round.resolved);
+    span.record("pending", round.pending);
+    span.record("skipped", round.skipped);
+    if round != Default::default() {
+        tracing::info!(
+            resolved = round.resolved,
+            pending = round.pending,
+            skipped = round.skipped,
+            "reconciliation round"
+        );
     }
     Ok(StatusCode::OK)
 }
