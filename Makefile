@@ -82,3 +82,8 @@ bench-auth: infra ## auth benchmark: client-credentials grants/s with p50/p99, a
 .PHONY: bench-smtp-catcher
 bench-smtp-catcher: ## SMTP catcher benchmark: mails/s over SMTP (one connection per mail) with p50/p99
 	cargo bench -p platform-test-support --bench smtp_catcher
+
+# --- payments durability (issue 12 items 3-5) ---
+.PHONY: bench-redis-fsync
+bench-redis-fsync: ## Redis appendfsync always vs everysec: XADD/s, p50/p99 and ratio, two private servers (ADR 0030)
+	scripts/bench-redis-fsync.sh

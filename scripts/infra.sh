@@ -44,8 +44,14 @@ start_redis() {
   # The Debian package starts its own service where systemd runs; here we run
   # our own instance so that data and logs stay under .run/.
   mkdir -p "$run_dir/redis" "$log_dir"
+  # appendfsync always: a write is on disk before Redis acknowledges it.
+  # Redis holds the pub/sub streams, and once payments' relay (or any
+  # outbox) has had a publish acknowledged it deletes its own copy, so an
+  # acknowledged event must survive a crash of the machine (ADR 0030;
+  # `everysec` could lose the last 1-2 s). An instance already running keeps
+  # its settings until it is restarted: `redis-cli CONFIG GET appendfsync`.
   redis-server --bind 127.0.0.1 --port "$redis_port" --daemonize yes \
-    --dir "$run_dir/redis" --appendonly yes --appendfsync everysec \
+    --dir "$run_dir/redis" --appendonly yes --appendfsync always \
     --pidfile "$run_dir/redis/redis.pid" --logfile "$log_dir/redis.log" >/dev/null
   # --daemonize: the started process exits at once; the server is its child.
   wait_until "redis PING on 127.0.0.1:$redis_port" "$ready_timeout" - redis_up \

@@ -28,11 +28,11 @@ use crate::domain::{
     Payment, PaymentId, ProviderReference, RefundFact, RefundStatus,
 };
 use crate::error::PaymentsError;
+use crate::fault;
 use crate::provider::{
     AuthorizeRequest, AuthorizeResult, PaymentProvider, ProviderAuthorization, ProviderError,
     ProviderRefund,
 };
-use crate::fault;
 use crate::store::{Intent, KeyValue, PaymentStore, ReconcileIntent, Versioned, WriteMode};
 
 const WEBHOOK_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -384,9 +384,7 @@ impl Gateway {
                     amount,
                     status: RefundStatus::Pending,
                 });
-                let payment = self
-                    .apply_to(id, Some(read), &fact, Intent::Keep)
-                    .await?;
+                let payment = self.apply_to(id, Some(read), &fact, Intent::Keep).await?;
                 Ok((Outcome::Pending(payment), number))
             }
             Err(e) => Err(self.after_failure(id, e).await),

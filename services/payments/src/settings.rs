@@ -124,8 +124,7 @@ impl Validate for Settings {
                 "reconciliation.first_check_after_secs, batch, concurrency, round_budget_ms and lease_secs must be positive",
             );
         }
-        if u64::try_from(r.first_check_after_secs).unwrap_or(0) * 1000 <= self.provider.timeout_ms
-        {
+        if u64::try_from(r.first_check_after_secs).unwrap_or(0) * 1000 <= self.provider.timeout_ms {
             return invalid(
                 "reconciliation.first_check_after_secs must be above provider.timeout_ms",
             );

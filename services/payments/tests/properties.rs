@@ -86,7 +86,13 @@ fn history() -> impl Strategy<Value = Vec<Fact>> {
 #[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
 fn new_payment(method: CaptureMethod) -> Payment {
     let money = Money::positive(AMOUNT, Currency::EUR).unwrap();
-    Payment::create(PaymentId::new(), money, "cus_p".into(), method, OffsetDateTime::UNIX_EPOCH)
+    Payment::create(
+        PaymentId::new(),
+        money,
+        "cus_p".into(),
+        method,
+        OffsetDateTime::UNIX_EPOCH,
+    )
 }
 
 proptest! {

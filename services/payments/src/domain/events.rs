@@ -132,7 +132,15 @@ mod tests {
     fn every_event() -> Vec<DomainEvent> {
         let now = OffsetDateTime::UNIX_EPOCH;
         let money = Money::positive(1250, Currency::EUR).unwrap();
-        let new = || Payment::create(PaymentId::new(), money, "cus_1".into(), CaptureMethod::Manual, now);
+        let new = || {
+            Payment::create(
+                PaymentId::new(),
+                money,
+                "cus_1".into(),
+                CaptureMethod::Manual,
+                now,
+            )
+        };
         let mut events = Vec::new();
         let mut p = new();
         events.push(p.created_event());

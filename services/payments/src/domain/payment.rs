@@ -383,7 +383,10 @@ impl Payment {
         self.attempts
             .iter()
             .any(|a| a.status == AttemptStatus::Pending)
-            || self.refunds.iter().any(|r| r.status == RefundStatus::Pending)
+            || self
+                .refunds
+                .iter()
+                .any(|r| r.status == RefundStatus::Pending)
     }
 
     /// The attempt a confirmation sends next (`requires_confirmation` only).
@@ -771,7 +774,13 @@ mod tests {
 
     fn payment(method: CaptureMethod) -> Payment {
         let money = Money::positive(1000, Currency::EUR).unwrap();
-        Payment::create(PaymentId::new(), money, "cus_1".into(), method, OffsetDateTime::UNIX_EPOCH)
+        Payment::create(
+            PaymentId::new(),
+            money,
+            "cus_1".into(),
+            method,
+            OffsetDateTime::UNIX_EPOCH,
+        )
     }
 
     fn auth(attempt: u32, outcome: AuthorizationOutcome, captured: i64) -> Fact {

@@ -10,8 +10,8 @@ use platform_auth_token::{RequireScope, Validator};
 use platform_signature::Verifier;
 
 use crate::gateway::Gateway;
-use crate::jobs::reconciler::Reconciler;
 use crate::idempotency::{self, Idempotency};
+use crate::jobs::reconciler::Reconciler;
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {

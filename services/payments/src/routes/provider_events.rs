@@ -43,7 +43,11 @@ pub(crate) async fn webhook(
 }
 
 /// `POST /<binding>`: Dapr's cron input binding fires a reconciliation round.
-#[instrument(name = "payments.reconcile", skip_all, fields(resolved, pending, skipped))]
+#[instrument(
+    name = "payments.reconcile",
+    skip_all,
+    fields(resolved, pending, skipped)
+)]
 pub(crate) async fn reconcile(State(state): State<AppState>) -> Result<StatusCode, PaymentsError> {
     let round = state.reconciler.round().await?;
     let span = tracing::Span::current();

@@ -21,6 +21,9 @@ pub struct TestApp {
     pub psp: Option<PspSandbox>,
     /// The PostgreSQL database behind `payments-state`.
     pub db: TestDatabase,
+    /// The settings the service was built with (sidecar ports included), to
+    /// build another instance against the same sidecar.
+    pub settings: Settings,
     _resources: Option<tempfile::TempDir>,
 }
 
@@ -98,8 +101,22 @@ impl TestApp {
     /// payments and its sidecar; with `provider_tweak`, also the PSP sandbox
     /// behind the test's own endpoint and the tweaked provider Resiliency.
     async fn start(provider_tweak: Option<&dyn Fn(String) -> String>) -> Self {
+        Self::start_with(provider_tweak, &|_| {}).await
+    }
+
+    /// [`Self::spawn_with_psp`] with settings changed by `tweak`.
+    pub async fn spawn_with_psp_settings(tweak: &dyn Fn(&mut Settings)) -> Self {
+        Self::start_with(Some(&|policy| policy), tweak).await
+    }
+
+    /// [`Self::start`] with settings changed by `settings_tweak`.
+    pub async fn start_with(
+        provider_tweak: Option<&dyn Fn(String) -> String>,
+        settings_tweak: &dyn Fn(&mut Settings),
+    ) -> Self {
         let env = TestEnv::start().await.expect("test env");
         let mut settings = settings();
+        settings_tweak(&mut settings);
         let issuer = TestIssuer::start().await.expect("token issuer");
         issuer.apply_to(&mut settings.auth);
         let mut dapr = DaprdOptions::new("payments").expect("sidecar ports");
@@ -117,8 +134,9 @@ impl TestApp {
         };
         let db = state_database(&mut dapr).await;
         dapr.apply_to(&mut settings.dapr);
+        let built = settings.clone();
         let (app, daprd) = start_with_options(&env, dapr, |_| async move {
-            Ok(payments::startup::build(settings).await?)
+            Ok(payments::startup::build(built).await?)
         })
         .await
         .expect("payments with its sidecar");
@@ -141,6 +159,7 @@ impl TestApp {
             http,
             psp,
             db,
+            settings,
             _resources: resources,
         }
     }
@@ -245,6 +264,24 @@ impl TestApp {
             .filter(|l| l.contains(&type_field) && l.contains(subject))
             .count()
     }
+}
+
+/// How many rows of `payments-state` have keys starting with `prefix`
+/// (`payment:`, `outbox:`, `reconcile:`).
+pub async fn state_rows(db: &TestDatabase, prefix: &str) -> i64 {
+    let mut conn = db.connect().await.expect("state database");
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('payments_state')::text")
+        .fetch_one(&mut conn)
+        .await
+        .expect("catalog");
+    if exists.is_none() {
+        return 0;
+    }
+    sqlx::query_scalar("SELECT count(*) FROM payments_state WHERE key LIKE $1")
+        .bind(format!("payments||{prefix}%"))
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
 }
 
 /// How many payments are saved in `db` (the `payments-state` table).

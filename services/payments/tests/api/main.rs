@@ -5,5 +5,6 @@
 mod helpers;
 mod payments;
 mod provider;
+mod reliability;
 mod shutdown;
 mod webhooks;

@@ -321,11 +321,13 @@ async fn the_event_is_published_once_even_when_the_service_stops_right_after_the
         app: service,
         daprd,
         env,
+        settings,
+        db,
         ..
     } = app;
     // The service is gone the moment it has answered: its server task is
     // aborted, not drained (no graceful shutdown runs), as a kill would.
-    // The event's fate is in the committed outbox transaction alone.
+    // The event's fate is in the committed transaction alone.
     drop(service);
     let count = || async {
         let reply = env
@@ -338,14 +340,24 @@ async fn the_event_is_published_once_even_when_the_service_stops_right_after_the
             .filter(|l| l.contains("\"type\":\"payments.payment.succeeded\"") && l.contains(&id))
             .count()
     };
+    // Whatever the dead instance did not publish is still an outbox record;
+    // the next instance (a restart, or another replica) publishes it.
+    let restarted =
+        platform_test_support::RunningApp::start(payments::startup::build(settings).await.unwrap())
+            .unwrap();
     eventually(Duration::from_secs(30), "the succeeded event", || async {
         (count().await >= 1).then_some(())
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", daprd.log_tail(30)));
-    // The outbox's own redelivery window passes without a duplicate.
+    eventually(Duration::from_secs(10), "the outbox drained", || async {
+        (crate::helpers::state_rows(&db, "outbox:").await == 0).then_some(())
+    })
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(count().await, 1);
+    drop(restarted);
 }
 
 #[tokio::test]

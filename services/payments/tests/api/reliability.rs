@@ -1,0 +1,327 @@
+//! Loss and duplication paths of issue 12 (items 3 and 4): crashes between a
+//! provider's answer and its save, a create repeated after a crash, many
+//! unknown outcomes at once, and failed or conflicting transactions that
+//! must leave nothing behind. Crashes are the `fault-injection` crash points
+//! (src/fault.rs): the request panics at the point, so nothing after it runs.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use payments::domain::PaymentId;
+use payments::fault;
+use payments::store::{Intent, PaymentStore};
+use platform_dapr::Sidecar;
+use platform_test_support::eventually;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, state_rows};
+
+const GOOD: &str = "4242424242424242";
+
+/// Dapr's internal outbox topic for payments (`<namespace><app id><topic>outbox`,
+/// dapr 1.18 `pkg/runtime/pubsub/outbox.go`): where its ghosts lived.
+const DAPR_OUTBOX_STREAM: &str = "paymentspaymentsoutbox";
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Reconciliation as soon as the cron fires (every second in the tests).
+fn reconcile_at_once(settings: &mut payments::settings::Settings) {
+    settings.reconciliation.first_check_after_secs = 1;
+}
+
+async fn create(app: &TestApp, customer: &str, key: Option<&str>) -> Option<reqwest::Response> {
+    let mut request = app
+        .http
+        .post(app.app.url("/v1/payments"))
+        .json(&json!({ "amount": 1500, "currency": "EUR",
+            "customer_reference": customer, "capture_method": "automatic" }));
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    // A crashed request has no answer (or a 500 where a panic is caught).
+    request.send().await.ok()
+}
+
+/// A confirmation that may crash: `None` when it had no answer.
+async fn confirm(app: &TestApp, id: &str) -> Option<reqwest::Response> {
+    app.http
+        .post(app.app.url(&format!("/v1/payments/{id}/confirm")))
+        .json(&json!({ "card_number": GOOD }))
+        .send()
+        .await
+        .ok()
+}
+
+fn crashed(res: Option<reqwest::Response>) -> bool {
+    res.is_none_or(|r| r.status().is_server_error())
+}
+
+#[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
+async fn new_payment_of(app: &TestApp, customer: &str) -> String {
+    let res = create(app, customer, None).await.expect("an answer");
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.expect("json");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_crash_between_the_providers_success_and_the_save_ends_with_the_providers_state() {
+    let app = TestApp::spawn_with_psp_settings(&reconcile_at_once).await;
+    // No webhook: the provider's answer to the call is the only news.
+    app.psp().set_webhook_url(None).await.unwrap();
+    let customer = unique("cus_crash");
+    let id = new_payment_of(&app, &customer).await;
+    fault::arm(fault::AFTER_PROVIDER, &customer, 1);
+
+    assert!(crashed(confirm(&app, &id).await), "the crash point fired");
+    assert_eq!(app.stat("authorizations_created").await, 1);
+
+    // The intent saved before the call makes the reconciler ask the provider.
+    let done = app
+        .wait_status(&id, "succeeded", Duration::from_secs(30))
+        .await;
+    assert_eq!(done["amount_captured"], 1500);
+    app.expect_event_once("payments.payment.succeeded", &id)
+        .await;
+    eventually(Duration::from_secs(10), "the intent removed", || async {
+        (state_rows(&app.db, "reconcile:").await == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    // The provider was asked, never charged again.
+    assert_eq!(app.stat("authorizations_created").await, 1);
+}
+
+#[tokio::test]
+async fn a_confirmation_repeated_after_a_crash_before_the_provider_call_sends_the_same_attempt() {
+    let app = TestApp::spawn_with_psp().await;
+    app.psp().set_webhook_url(None).await.unwrap();
+    let customer = unique("cus_before");
+    let id = new_payment_of(&app, &customer).await;
+    fault::arm(fault::BEFORE_PROVIDER, &customer, 1);
+
+    assert!(crashed(confirm(&app, &id).await));
+    let pending = app.payment(&id).await;
+    assert_eq!(pending["status"], "processing", "{pending}");
+    assert_eq!(state_rows(&app.db, "reconcile:").await, 1);
+
+    let res = app.confirm(&id, GOOD, None).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "succeeded", "{body}");
+    assert_eq!(body["attempts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app.stat("authorizations_created").await, 1);
+    assert_eq!(state_rows(&app.db, "reconcile:").await, 0);
+}
+
+#[tokio::test]
+async fn a_create_repeated_after_a_crash_before_its_idempotency_record_makes_one_payment() {
+    let app = TestApp::start_with(None, &|s| s.payments.idempotency_lease_secs = 1).await;
+    let customer = unique("cus_idem");
+    let key = unique("key");
+    fault::arm(fault::AFTER_CREATE, &customer, 1);
+
+    // The payment is saved, then the process "dies": no answer, no record.
+    let first = create(&app, &customer, Some(&key)).await;
+    assert!(first.is_none_or(|r| !r.status().is_success()));
+    assert_eq!(app.payment_count().await, 1);
+
+    // Once the dead request's lease is over, the retry runs again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let retry = create(&app, &customer, Some(&key)).await.expect("answer");
+    assert_eq!(retry.status(), 201);
+    let body: Value = retry.json().await.unwrap();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.payment_count().await, 1, "a second payment was made");
+
+    // Its answer is now recorded: replayed, same payment.
+    let again = create(&app, &customer, Some(&key)).await.expect("answer");
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let replayed: Value = again.json().await.unwrap();
+    assert_eq!(replayed["id"], id.as_str());
+
+    // The same key with another body is refused, not a new payment.
+    let other = create(&app, &unique("cus_other"), Some(&key))
+        .await
+        .expect("answer");
+    assert_eq!(other.status(), 422);
+    assert_eq!(app.payment_count().await, 1);
+
+    // Concurrent creates with one key: one payment.
+    let key = unique("key");
+    let answers: Vec<u16> = futures::stream::iter(0..8)
+        .map(|_| async {
+            create(&app, &customer, Some(&key))
+                .await
+                .map_or(0, |r| r.status().as_u16())
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(answers.contains(&201), "{answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == 201 || *s == 409),
+        "{answers:?}"
+    );
+    assert_eq!(app.payment_count().await, 2);
+    assert_eq!(
+        PaymentId::for_idempotency_key(&key).to_string().len(),
+        36,
+        "ids stay UUIDs"
+    );
+}
+
+#[tokio::test]
+async fn many_unknown_outcomes_are_all_reconciled_without_livelock() {
+    const PAYMENTS: usize = 120;
+    let app = TestApp::spawn_with_psp_settings(&|s| {
+        reconcile_at_once(s);
+        // Rounds smaller than the backlog, overlapping (the cron fires every
+        // second, a round takes longer): they must share the work, not
+        // repeat it.
+        s.reconciliation.batch = 40;
+        s.reconciliation.concurrency = 4;
+    })
+    .await;
+    app.psp().set_webhook_url(None).await.unwrap();
+    let customer = unique("cus_many");
+    let mut ids = Vec::new();
+    for _ in 0..PAYMENTS {
+        ids.push(new_payment_of(&app, &customer).await);
+    }
+    fault::arm(fault::AFTER_PROVIDER, &customer, PAYMENTS);
+    futures::stream::iter(&ids)
+        .for_each_concurrent(8, |id| async {
+            assert!(crashed(confirm(&app, id).await));
+        })
+        .await;
+    assert_eq!(
+        app.stat("authorizations_created").await,
+        PAYMENTS as u64,
+        "every call reached the provider"
+    );
+
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(120),
+        "every payment reconciled",
+        || async { (state_rows(&app.db, "reconcile:").await == 0).then_some(()) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", app.daprd.log_tail(30)));
+    eprintln!(
+        "reconciled {PAYMENTS} unknown outcomes in {:?} (batch 40, concurrency 4)",
+        started.elapsed()
+    );
+    for id in &ids {
+        assert_eq!(app.payment(id).await["status"], "succeeded", "{id}");
+    }
+    assert_eq!(app.stat("authorizations_created").await, PAYMENTS as u64);
+}
+
+#[tokio::test]
+async fn a_thousand_failed_or_conflicting_transactions_leave_no_ghost_and_do_not_slow_the_next_events()
+ {
+    const N: usize = 1000;
+    let app = &TestApp::spawn().await;
+    let sidecar = Sidecar::connect_lazy(&app.settings.dapr).unwrap();
+    let store = PaymentStore::new(&sidecar, app.settings.payments.state_store.clone());
+
+    // 1,000 requests whose text the database cannot store: 400, nothing written.
+    let refused: Vec<u16> = futures::stream::iter(0..N)
+        .map(|i| async move {
+            create(app, &format!("cus\u{0}{i}"), None)
+                .await
+                .map_or(0, |r| r.status().as_u16())
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(refused.iter().all(|s| *s == 400), "{:?}", &refused[..10]);
+
+    // 1,000 transactions that lose their ETag race.
+    let id = new_payment_of(app, "cus_conflict").await;
+    let id = PaymentId::parse(&id).unwrap();
+    let stale = store.load(id).await.unwrap().unwrap();
+    let mut payment = stale.value.clone();
+    payment.customer_reference = "cus_conflict_won".into();
+    let event = payment.created_event();
+    store
+        .save(&payment, stale.etag.clone(), &event, Intent::Keep)
+        .await
+        .unwrap();
+    let conflicts: Vec<bool> = futures::stream::iter(0..N)
+        .map(|_| {
+            let (store, payment, event, etag) = (&store, &payment, &event, stale.etag.clone());
+            async move {
+                matches!(
+                    store.save(payment, etag, event, Intent::Keep).await,
+                    Err(payments::error::PaymentsError::Conflict)
+                )
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(conflicts.iter().all(|c| *c), "every stale save conflicts");
+
+    // No ghost: nothing on Dapr's internal outbox topic, and no outbox
+    // record once the relay has published the two real events.
+    eventually(Duration::from_secs(20), "the outbox drained", || async {
+        (state_rows(&app.db, "outbox:").await == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    let ghosts = app
+        .env
+        .redis
+        .stream_len(DAPR_OUTBOX_STREAM)
+        .await
+        .unwrap_or(0);
+    assert_eq!(ghosts, 0, "messages on Dapr's internal outbox topic");
+    assert_eq!(
+        app.events("payments.payment.created", &id.to_string())
+            .await,
+        2
+    );
+
+    // The next 1,000 events all go out, within a bound far above their need
+    // (a ghost backlog held each message 11 s at the sidecar).
+    let before = app.env.redis.stream_len("payments").await.unwrap();
+    let started = Instant::now();
+    let created: Vec<u16> = futures::stream::iter(0..N)
+        .map(|i| async move {
+            create(app, &format!("cus_next_{i}"), None)
+                .await
+                .map_or(0, |r| r.status().as_u16())
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(created.iter().all(|s| *s == 201));
+    eventually(
+        Duration::from_secs(180),
+        "1,000 events published",
+        || async {
+            let len = app.env.redis.stream_len("payments").await.ok()?;
+            (len >= before + N as u64).then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", app.daprd.log_tail(30)));
+    eprintln!(
+        "1,000 creates after 2,000 failed/conflicting writes: all events published in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        app.env
+            .redis
+            .stream_len(DAPR_OUTBOX_STREAM)
+            .await
+            .unwrap_or(0),
+        0
+    );
+}
