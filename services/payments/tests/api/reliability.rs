@@ -224,7 +224,6 @@ async fn many_unknown_outcomes_are_all_reconciled_without_livelock() {
 
 /// Creates 1,000 payments (32 at a time) and waits until their 1,000
 /// events are on the `payments` stream; returns how long that took.
-#[expect(clippy::unwrap_used, reason = "a test step")]
 async fn publish_a_thousand(app: &TestApp, label: &str) -> Duration {
     const N: u64 = 1000;
     let before = app.env.redis.stream_len("payments").await.unwrap_or(0);
