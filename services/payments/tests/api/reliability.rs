@@ -168,6 +168,34 @@ async fn a_create_repeated_after_a_crash_before_its_idempotency_record_makes_one
     assert_eq!(other.status(), 422);
     assert_eq!(app.payment_count().await, 1);
 
+    // Even with every idempotency record gone (the first-write of the
+    // derived id is what holds): the same body answers the payment, another
+    // body is refused and changes nothing.
+    let mut conn = app.db.connect().await.unwrap();
+    sqlx::query("DELETE FROM payments_kv")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let other = create(&app, &unique("cus_other"), Some(&key))
+        .await
+        .expect("answer");
+    assert_eq!(other.status(), 422);
+    let problem: Value = other.json().await.unwrap();
+    assert_eq!(problem["code"], "idempotency_key_reused");
+    assert_eq!(
+        app.payment(&id).await["customer_reference"],
+        customer.as_str()
+    );
+    sqlx::query("DELETE FROM payments_kv")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let same = create(&app, &customer, Some(&key)).await.expect("answer");
+    assert_eq!(same.status(), 201);
+    let same: Value = same.json().await.unwrap();
+    assert_eq!(same["id"], id.as_str());
+    assert_eq!(app.payment_count().await, 1);
+
     // Concurrent creates with one key: one payment.
     let key = unique("key");
     let answers: Vec<u16> = futures::stream::iter(0..8)
