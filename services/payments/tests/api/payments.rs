@@ -91,6 +91,17 @@ async fn bad_input_is_a_4xx_problem_and_changes_nothing() {
             422,
             "invalid_body",
         ),
+        // PostgreSQL cannot store NUL in JSON: refused before any write.
+        (
+            json!({ "amount": 100, "currency": "EUR", "customer_reference": "c\u{0}d" }),
+            400,
+            "control_characters",
+        ),
+        (
+            json!({ "amount": 100, "currency": "EUR", "customer_reference": "line\nbreak" }),
+            400,
+            "control_characters",
+        ),
     ];
     for (body, status, code) in cases {
         let res = app.create_payment(&body).await;
@@ -112,8 +123,20 @@ async fn bad_input_is_a_4xx_problem_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(malformed.status(), 400);
+    let filter = app
+        .http
+        .get(app.app.url("/v1/payments?customer_reference=c%00d"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filter.status(), 400);
 
     assert_eq!(app.payment_count().await, 0, "no payment may be stored");
+    assert_eq!(
+        crate::helpers::state_rows(&app.db, "outbox:").await,
+        0,
+        "no event may be queued"
+    );
     assert_eq!(
         app.env.redis.stream_len("payments").await.unwrap(),
         0,
