@@ -5,6 +5,8 @@ pub(crate) mod events;
 mod ledger;
 pub(crate) mod statements;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
@@ -29,7 +31,11 @@ pub(crate) struct AppState {
 /// routes Dapr calls (subscriptions, jobs) are not behind tokens: they are
 /// reached only through the sidecar on loopback (in Kubernetes, protect the
 /// app channel with Dapr's app API token).
-pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+pub(crate) fn router(
+    state: AppState,
+    validator: &Validator,
+    deliveries_deadline: Duration,
+) -> Router {
     let read = RequireScope::new(validator, "bookkeeping:read");
     let write = RequireScope::new(validator, "bookkeeping:write");
     let reads = Router::new()
@@ -46,9 +52,16 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         .route("/v1/entries/{id}/reversal", post(ledger::reverse_entry))
         .route("/v1/statements", post(statements::request))
         .route_layer(write);
+    // Dapr's routes run under their own deadline, below the inbound timeout
+    // of `pubsub` (docs/adr/0026-timeout-hierarchy.md).
+    let deliveries = platform_server::layers::with_route_deadline(
+        Router::new()
+            .route("/events/payments", post(events::payments))
+            .route("/jobs/statements", post(statements::worker)),
+        deliveries_deadline,
+    );
     Router::new()
-        .route("/events/payments", post(events::payments))
-        .route("/jobs/statements", post(statements::worker))
+        .merge(deliveries)
         .merge(reads)
         .merge(writes)
         .merge(platform_consumer::declarative_subscriptions())

@@ -53,11 +53,23 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
             axum::routing::put(recipients::put_preferences),
         )
         .route_layer(write);
+    // Dapr's routes run under their own deadlines, each below the inbound
+    // timeout of its pub/sub component (docs/adr/0026-timeout-hierarchy.md).
+    let events = platform_server::layers::with_route_deadline(
+        Router::new()
+            .route("/events/payments", post(events::payments))
+            .route("/events/bookkeeping", post(events::bookkeeping)),
+        state.settings.events.route_timeout(),
+    );
+    let jobs = platform_server::layers::with_route_deadline(
+        Router::new()
+            .route("/jobs/send", post(jobs::send))
+            .route("/jobs/send-failed", post(jobs::send_failed)),
+        state.settings.sending.route_timeout(),
+    );
     Router::new()
-        .route("/events/payments", post(events::payments))
-        .route("/events/bookkeeping", post(events::bookkeeping))
-        .route("/jobs/send", post(jobs::send))
-        .route("/jobs/send-failed", post(jobs::send_failed))
+        .merge(events)
+        .merge(jobs)
         // Providers post receipts without a token (no account with our
         // issuer); the body's signature authenticates them (receipts.rs).
         .route("/v1/providers/{provider}/receipts", post(receipts::receive))
