@@ -460,6 +460,26 @@ fn drains(report: &mut Report, chain: &str, server: &ServerSettings, deadlines: 
 }
 
 /// The environments a service has settings files for (`base` alone is `local`).
+/// Routes that `pubsub` delivers to: a rejected event is published to its
+/// dead-letter topic through the sidecar before the delivery is answered,
+/// and Dapr's inbound timeout must outlast the route's own deadline.
+fn event_routes(report: &mut Report, resiliency: &Resiliency, chain: &str, deadline: Duration) {
+    report.link(
+        chain,
+        resiliency.outbound("pubsub"),
+        "events.route_timeout_ms",
+        deadline,
+    );
+    report.link(
+        chain,
+        Ok(fixed("events.route_timeout_ms", deadline)),
+        "pubsub inbound timeout",
+        resiliency
+            .inbound_timeout("pubsub")
+            .map_or(Duration::ZERO, |(t, _)| t),
+    );
+}
+
 fn environments(service: &str) -> Vec<(String, Source)> {
     let dir = repo().join("services").join(service).join("config");
     let mut envs = vec!["local".to_owned()];
@@ -576,21 +596,11 @@ fn check(resiliency: &Resiliency) -> Report {
             "sending.stale_after_secs",
             Duration::from_secs(s.sending.stale_after_secs.unsigned_abs()),
         );
-        // A rejected event is published to its dead-letter topic through
-        // the sidecar before the delivery is answered.
-        report.link(
+        event_routes(
+            &mut report,
+            resiliency,
             &format!("{chain} /events/*"),
-            resiliency.outbound("pubsub"),
-            "events.route_timeout_ms",
             s.events.route_timeout(),
-        );
-        report.link(
-            &format!("{chain} /events/*"),
-            Ok(fixed("events.route_timeout_ms", s.events.route_timeout())),
-            "pubsub inbound timeout",
-            resiliency
-                .inbound_timeout("pubsub")
-                .map_or(Duration::ZERO, |(t, _)| t),
         );
         drains(
             &mut report,
@@ -606,19 +616,11 @@ fn check(resiliency: &Resiliency) -> Report {
 
     for (chain, source) in environments("bookkeeping") {
         let s: bookkeeping::settings::Settings = settings(&source);
-        report.link(
+        event_routes(
+            &mut report,
+            resiliency,
             &format!("{chain} /events/payments, /jobs/statements"),
-            resiliency.outbound("pubsub"),
-            "events.route_timeout_ms",
             s.events.route_timeout(),
-        );
-        report.link(
-            &format!("{chain} /events/payments, /jobs/statements"),
-            Ok(fixed("events.route_timeout_ms", s.events.route_timeout())),
-            "pubsub inbound timeout",
-            resiliency
-                .inbound_timeout("pubsub")
-                .map_or(Duration::ZERO, |(t, _)| t),
         );
         drains(
             &mut report,
