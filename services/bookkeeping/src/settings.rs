@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use platform_consumer::parking_lot::ParkingLotSettings;
 use platform_settings::{
     AuthSettings, DaprSettings, DatabaseSettings, SecretSetting, ServerSettings, SettingsError,
     TelemetrySettings, Validate,
@@ -17,6 +18,7 @@ pub struct Settings {
     pub events: EventSettings,
     pub statements: StatementSettings,
     pub auth: AuthSettings,
+    pub parking_lot: ParkingLotSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +74,7 @@ impl Validate for Settings {
                 "events.lock_timeout_ms must be > 0".into(),
             ));
         }
+        self.parking_lot.validate()?;
         self.server
             .validate_route_deadline("events.route_timeout_ms", self.events.route_timeout_ms)
     }
