@@ -14,8 +14,8 @@
 //! * a [`crate::DeadLetter`] of this consumer (`<consumer>.event.rejected`)
 //!   is parked as **poison**, with its reason; letters of other consumers
 //!   on a shared dead-letter topic are not this consumer's business;
-//! * an event already in the consumer's inbox (applied after all) is not
-//!   parked.
+//! * a forwarded event already in the consumer's inbox (applied after all)
+//!   is not parked.
 //!
 //! Transient letters are re-driven by [`ParkingLot::redrive_due`] (a
 //! background job) with exponential back-off; poison letters stay until an
@@ -322,14 +322,17 @@ impl<R: Redrive> ParkingLot<R> {
     }
 
     /// Stores `arrival`, or counts one more failure of the letter already
-    /// parked for the same event; `false` when the event is in the inbox
-    /// (applied after all) and nothing was parked.
+    /// parked for the same event; `false` when a transient letter's event
+    /// is in the inbox (applied after all) and nothing was parked. (A
+    /// poison letter is always parked: a consumer may claim the events it
+    /// rejects, so that the rejection is published once.)
     pub async fn park(&self, arrival: &Arrival) -> Result<bool, sqlx::Error> {
         let parked = sqlx::query(
             "INSERT INTO parked_letters
                     (source, event_id, topic, event_type, event, reason, classification, next_redrive_at)
              SELECT $1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 = 'transient' THEN now() END
-              WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE source = $1 AND event_id = $2)
+              WHERE $7 = 'poison'
+                 OR NOT EXISTS (SELECT 1 FROM inbox WHERE source = $1 AND event_id = $2)
              ON CONFLICT (source, event_id, topic) DO UPDATE
                 SET attempts = parked_letters.attempts + 1,
                     last_failed_at = now(),

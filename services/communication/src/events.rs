@@ -17,8 +17,10 @@
 //! dead-letter topic (`communication.event.rejected`) and acknowledged.
 
 use platform_consumer::inbox::{self, Entry};
+use platform_consumer::parking_lot::Redrive;
 use platform_consumer::{CloudEvent, DeadLetter, Outcome};
 use platform_money::{Currency, Money};
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -40,6 +42,49 @@ pub struct EventHandler<'a> {
     pub settings: &'a Settings,
     /// Woken after a commit that wrote to the outbox.
     pub relay: &'a Relay,
+}
+
+/// The parking lot's re-drive of a parked event (docs/adr/0029): an owned
+/// [`EventHandler`].
+#[derive(Debug, Clone)]
+pub struct EventRedrive {
+    pub pool: PgPool,
+    pub templates: std::sync::Arc<Templates>,
+    pub settings: std::sync::Arc<Settings>,
+    pub relay: Relay,
+}
+
+impl Redrive for EventRedrive {
+    /// Handles the event as a delivery from `topic` would be. A rejection
+    /// claimed the event in the inbox (so that its letter is published
+    /// once): a re-drive first releases such a claim, never one whose
+    /// notification exists (that event was applied).
+    async fn apply(&self, topic: &str, raw: &Value) -> Outcome {
+        let Ok(event) = CloudEvent::<Value>::deserialize(raw) else {
+            return Outcome::Rejected("not a CloudEvent with JSON data".into());
+        };
+        let released = sqlx::query(
+            "DELETE FROM inbox
+              WHERE source = $1 AND event_id = $2
+                AND NOT EXISTS (SELECT 1 FROM notifications WHERE idempotency_key = $3)",
+        )
+        .bind(&event.source)
+        .bind(&event.id)
+        .bind(format!("event:{}:{}", event.source, event.id))
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "cannot prepare a re-drive; trying again later");
+            return Outcome::Retry;
+        }
+        let handler = EventHandler {
+            pool: &self.pool,
+            templates: &self.templates,
+            settings: &self.settings,
+            relay: &self.relay,
+        };
+        handler.handle(topic, &event, raw).await
+    }
 }
 
 /// What an event asks for, before the recipient is known.

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use platform_consumer::parking_lot::ParkingLotSettings;
 use platform_settings::{
     AuthSettings, DaprSettings, DatabaseSettings, SecretSetting, ServerSettings, SettingsError,
     TelemetrySettings, Validate,
@@ -26,6 +27,7 @@ pub struct Settings {
     pub categories: CategorySettings,
     pub links: LinkSettings,
     pub providers: ProviderSettings,
+    pub parking_lot: ParkingLotSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +168,7 @@ impl Validate for Settings {
         self.dapr.validate()?;
         self.database.validate()?;
         self.auth.validate()?;
+        self.parking_lot.validate()?;
         let invalid = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
         if self.channels.email_binding.trim().is_empty() {
             return invalid("channels.email_binding must name a binding");

@@ -8,7 +8,11 @@ use platform_consumer::parking_lot::{ParkingLot, Redrive};
 use platform_server::BackgroundTasks;
 
 /// Looks for due letters every `interval` until the service stops.
-pub(crate) fn start<R: Redrive>(tasks: &mut BackgroundTasks, lot: ParkingLot<R>, interval: Duration) {
+pub(crate) fn start<R: Redrive>(
+    tasks: &mut BackgroundTasks,
+    lot: ParkingLot<R>,
+    interval: Duration,
+) {
     tasks.every("parking-lot-redrive", interval, move || {
         let lot = lot.clone();
         async move { lot.redrive_due().await.map(|_| ()) }
