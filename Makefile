@@ -82,3 +82,8 @@ bench-auth: infra ## auth benchmark: client-credentials grants/s with p50/p99, a
 .PHONY: bench-smtp-catcher
 bench-smtp-catcher: ## SMTP catcher benchmark: mails/s over SMTP (one connection per mail) with p50/p99
 	cargo bench -p platform-test-support --bench smtp_catcher
+
+# --- reliability: parking lot ---
+.PHONY: redrive
+redrive: ## Re-drive parked dead letters: SERVICE=bookkeeping|communication [ID=<letter id>] (TOKEN, or CLIENT_SECRET of the `operations` client)
+	@SERVICE="$(SERVICE)" ID="$(ID)" scripts/redrive.sh

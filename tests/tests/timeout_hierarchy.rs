@@ -599,7 +599,7 @@ fn check(resiliency: &Resiliency) -> Report {
         event_routes(
             &mut report,
             resiliency,
-            &format!("{chain} /events/*"),
+            &format!("{chain} /events/*, /deadletters/*"),
             s.events.route_timeout(),
         );
         drains(
@@ -619,7 +619,7 @@ fn check(resiliency: &Resiliency) -> Report {
         event_routes(
             &mut report,
             resiliency,
-            &format!("{chain} /events/payments, /jobs/statements"),
+            &format!("{chain} /events/payments, /deadletters/payments, /jobs/statements"),
             s.events.route_timeout(),
         );
         drains(
