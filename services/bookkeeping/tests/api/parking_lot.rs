@@ -242,16 +242,43 @@ async fn the_operator_api_pages_with_a_cursor_and_refuses_bad_queries() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["code"], "letter_not_found");
 
-    // Re-drive all: every letter handled; poison ones stay parked.
-    let res = admin
-        .post(app.app.url("/v1/admin/parked-letters/redrive"))
-        .send()
+    // Re-drive all, as `make redrive SERVICE=bookkeeping` does it (the
+    // script the target runs, with this test's token and address): every
+    // letter handled; poison ones stay parked.
+    let token = app.issuer.token("bookkeeping", &["bookkeeping:admin"]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/redrive.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .env("SERVICE", "bookkeeping")
+        .env("SERVICE_URL", app.app.url("").trim_end_matches('/'))
+        .env("TOKEN", &token)
+        .output()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["still_parked"], 3, "{body}");
-    assert_eq!(body["redriven"], 0, "{body}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(r#""redriven":0"#) && stdout.contains(r#""still_parked":3"#),
+        "{stdout}"
+    );
+    // Without the scope the script fails, and says why.
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .env("SERVICE", "bookkeeping")
+        .env("SERVICE_URL", app.app.url("").trim_end_matches('/'))
+        .env(
+            "TOKEN",
+            app.issuer.token("bookkeeping", &["bookkeeping:read"]),
+        )
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answered 403"));
 }
 
 #[tokio::test]
