@@ -57,6 +57,14 @@ pub async fn check_table(conn: &mut PgConnection) -> Result<(), TableError> {
 /// dead-letter a rejected event itself: the parking lot records the reason.
 pub trait Redrive: Send + Sync + 'static {
     fn apply(&self, topic: &str, event: &Value) -> impl Future<Output = Outcome> + Send;
+
+    /// Whether the consumer acts on events of `event_type` at all. A
+    /// forwarded event of a type it ignores (dead-lettered because another
+    /// consumer of the shared topic failed) is not parked.
+    fn consumes(&self, event_type: &str) -> bool {
+        let _ = event_type;
+        true
+    }
 }
 
 /// Why a letter is parked, which decides who re-drives it.
@@ -299,6 +307,11 @@ impl<R: Redrive> ParkingLot<R> {
                 return TopicResponse::Success;
             }
         };
+        if arrival.classification == Classification::Transient
+            && !self.handler.consumes(&arrival.event_type)
+        {
+            return TopicResponse::Success;
+        }
         match self.park(&arrival).await {
             Ok(parked) => {
                 if parked {

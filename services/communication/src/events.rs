@@ -85,7 +85,19 @@ impl Redrive for EventRedrive {
         };
         handler.handle(topic, &event, raw).await
     }
+
+    fn consumes(&self, event_type: &str) -> bool {
+        NOTIFIED_TYPES.contains(&event_type)
+    }
 }
+
+/// The event types [`plan`] turns into notifications.
+const NOTIFIED_TYPES: [&str; 4] = [
+    "payments.payment.succeeded",
+    "payments.payment.failed",
+    "payments.refund.succeeded",
+    "bookkeeping.statement.ready",
+];
 
 /// What an event asks for, before the recipient is known.
 struct Plan {
@@ -304,6 +316,36 @@ impl EventHandler<'_> {
                 tracing::warn!(%error, "cannot record the rejection; asking for redelivery");
                 Outcome::Retry
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str) -> CloudEvent<Value> {
+        CloudEvent::deserialize(json!({
+            "specversion": "1.0", "id": "e1", "source": "payments", "type": event_type, "data": {}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_parking_lot_parks_exactly_the_types_that_become_notifications() {
+        for event_type in NOTIFIED_TYPES {
+            // Not `Ok(None)`: the type is planned (here rejected, data empty).
+            assert!(
+                plan(&event(event_type), "http://x").is_err(),
+                "{event_type}"
+            );
+        }
+        for ignored in ["payments.payment.created", "payments.payment.updated"] {
+            assert!(
+                matches!(plan(&event(ignored), "http://x"), Ok(None)),
+                "{ignored}"
+            );
+            assert!(!NOTIFIED_TYPES.contains(&ignored));
         }
     }
 }

@@ -181,6 +181,10 @@ impl platform_consumer::parking_lot::Redrive for Bookkeeper {
     async fn apply(&self, _topic: &str, event: &Value) -> Outcome {
         Bookkeeper::apply(self, event).await
     }
+
+    fn consumes(&self, event_type: &str) -> bool {
+        posting_rules::consumes(event_type)
+    }
 }
 
 impl Prepared {
