@@ -87,3 +87,7 @@ bench-smtp-catcher: ## SMTP catcher benchmark: mails/s over SMTP (one connection
 .PHONY: bench-redis-fsync
 bench-redis-fsync: ## Redis appendfsync always vs everysec: XADD/s, p50/p99 and ratio, two private servers (ADR 0030)
 	scripts/bench-redis-fsync.sh
+# --- reliability: parking lot ---
+.PHONY: redrive
+redrive: ## Re-drive parked dead letters: SERVICE=bookkeeping|communication [ID=<letter id>] (TOKEN, or CLIENT_SECRET of the `operations` client)
+	@SERVICE="$(SERVICE)" ID="$(ID)" scripts/redrive.sh

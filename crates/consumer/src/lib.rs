@@ -9,7 +9,9 @@
 //!    event with the reason, as `<consumer>.event.rejected` on
 //!    `<topic>.deadletter`) and acknowledges it;
 //! 3. ends in one [`Outcome`], which [`Outcome::respond`] counts in
-//!    [`EVENTS_HANDLED`] and turns into Dapr's answer ([`TopicResponse`]).
+//!    [`EVENTS_HANDLED`] and turns into Dapr's answer ([`TopicResponse`]);
+//! 4. parks what reaches its dead-letter topics in its own database and
+//!    re-drives it through the same handler ([`parking_lot`]).
 //!
 //! What is *not* here: the events' meaning (each service's own), the sidecar
 //! client (`platform_dapr`), retries and their back-off (the sidecar's
@@ -22,6 +24,7 @@ pub mod inbox;
 mod outcome;
 pub mod parking_lot;
 mod subscribe;
+mod table;
 
 pub use cloudevent::{CloudEvent, TopicResponse};
 pub use dead_letter::DeadLetter;

@@ -15,9 +15,13 @@ pub struct ServerSettings {
     pub host: IpAddr,
     /// 0 binds a free port (tests).
     pub port: u16,
-    /// A request that runs longer is answered 408 so that draining ends.
+    /// A request that runs longer is answered 503 so that draining ends;
+    /// routes whose sidecar calls need longer declare their own deadline
+    /// (docs/adr/0026-timeout-hierarchy.md).
     pub request_timeout_ms: u64,
-    /// How long in-flight requests get after SIGTERM before the process exits.
+    /// How long in-flight requests get after SIGTERM before the process
+    /// exits: longer than every route's deadline, or draining would cut what
+    /// the deadline allows.
     pub shutdown_grace_ms: u64,
 }
 
@@ -35,6 +39,25 @@ impl ServerSettings {
             return Err(SettingsError::Invalid(
                 "server.request_timeout_ms must be > 0".into(),
             ));
+        }
+        self.validate_route_deadline("server.request_timeout_ms", self.request_timeout_ms)
+    }
+
+    /// A route deadline (`key` names it in the message) must be positive
+    /// and end before the shutdown grace does.
+    pub fn validate_route_deadline(
+        &self,
+        key: &str,
+        deadline_ms: u64,
+    ) -> Result<(), SettingsError> {
+        if deadline_ms == 0 {
+            return Err(SettingsError::Invalid(format!("{key} must be > 0")));
+        }
+        if deadline_ms >= self.shutdown_grace_ms {
+            return Err(SettingsError::Invalid(format!(
+                "{key} ({deadline_ms} ms) must be below server.shutdown_grace_ms ({} ms)",
+                self.shutdown_grace_ms
+            )));
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ const BASE: &str = r#"
 host = "127.0.0.1"
 port = 8000
 request_timeout_ms = 1000
-shutdown_grace_ms = 1000
+shutdown_grace_ms = 2000
 
 [database]
 host = "localhost"
@@ -74,6 +74,28 @@ fn zero_request_timeout_is_rejected() {
     };
     let s: Sample = load(&source).unwrap();
     assert!(s.server.validate().is_err());
+}
+
+#[test]
+fn a_deadline_that_outlives_the_shutdown_grace_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("base.toml"), BASE).unwrap();
+    let source = Source {
+        config_dir: dir.path().into(),
+        environment: "local".into(),
+    };
+    let s: Sample = load(&source).unwrap();
+    assert!(
+        s.server
+            .validate_route_deadline("x.route_timeout_ms", 1999)
+            .is_ok()
+    );
+    let Err(SettingsError::Invalid(message)) =
+        s.server.validate_route_deadline("x.route_timeout_ms", 2000)
+    else {
+        panic!("a deadline equal to the grace is accepted");
+    };
+    assert!(message.contains("x.route_timeout_ms"), "{message}");
 }
 
 impl Validate for Sample {

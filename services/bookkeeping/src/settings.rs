@@ -1,5 +1,8 @@
 //! Typed settings of the bookkeeping service.
 
+use std::time::Duration;
+
+use platform_consumer::parking_lot::ParkingLotSettings;
 use platform_settings::{
     AuthSettings, DaprSettings, DatabaseSettings, SecretSetting, ServerSettings, SettingsError,
     TelemetrySettings, Validate,
@@ -15,6 +18,7 @@ pub struct Settings {
     pub events: EventSettings,
     pub statements: StatementSettings,
     pub auth: AuthSettings,
+    pub parking_lot: ParkingLotSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +39,18 @@ pub struct EventSettings {
     pub lock_timeout_ms: u64,
     /// Most deliveries booked in one database transaction.
     pub max_batch: usize,
+    /// Deadline of the routes Dapr delivers to (`/events/payments`,
+    /// `/jobs/statements`), in place of `server.request_timeout_ms`: a
+    /// rejected event's publish to the dead-letter topic (the sidecar's
+    /// outbound budget on `pubsub`) fits, and Dapr's inbound timeout is
+    /// longer (docs/adr/0026-timeout-hierarchy.md).
+    pub route_timeout_ms: u64,
+}
+
+impl EventSettings {
+    pub fn route_timeout(&self) -> Duration {
+        Duration::from_millis(self.route_timeout_ms)
+    }
 }
 
 impl Validate for Settings {
@@ -58,7 +74,9 @@ impl Validate for Settings {
                 "events.lock_timeout_ms must be > 0".into(),
             ));
         }
-        Ok(())
+        self.parking_lot.validate()?;
+        self.server
+            .validate_route_deadline("events.route_timeout_ms", self.events.route_timeout_ms)
     }
 
     fn secrets(&self) -> Vec<SecretSetting<'_>> {

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use platform_consumer::parking_lot::ParkingLot;
 use platform_dapr::Sidecar;
 use platform_server::{BackgroundTasks, Server, StartupError, checks};
 use sqlx::migrate::Migrator;
@@ -46,7 +47,14 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         Statements::new(pool.clone()),
         settings.statements.clone(),
     );
+    let parking_lot = ParkingLot::new(
+        SERVICE,
+        pool.clone(),
+        bookkeeper.clone(),
+        settings.parking_lot.backoff(),
+    );
     let state = AppState {
+        parking_lot: parking_lot.clone(),
         bookkeeper,
         event_batcher,
         ledger: Ledger::new(pool.clone()),
@@ -56,12 +64,17 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     };
     let mut background = BackgroundTasks::new();
     background.spawn("event-batcher", |stop| batch_loop.run(stop));
+    jobs::parking_lot_redrive::start(
+        &mut background,
+        parking_lot,
+        settings.parking_lot.redrive_interval(),
+    );
     jobs::statement_sweeper::start(
         &mut background,
         statement_exports,
         Duration::from_millis(settings.statements.sweep_interval_ms),
     );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
-    let routes = routes::router(state, &validator);
+    let routes = routes::router(state, &validator, settings.events.route_timeout());
     Ok(Server::bind_service(&settings.server, routes, readiness, metrics, background).await?)
 }

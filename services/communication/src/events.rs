@@ -17,8 +17,10 @@
 //! dead-letter topic (`communication.event.rejected`) and acknowledged.
 
 use platform_consumer::inbox::{self, Entry};
+use platform_consumer::parking_lot::Redrive;
 use platform_consumer::{CloudEvent, DeadLetter, Outcome};
 use platform_money::{Currency, Money};
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -41,6 +43,61 @@ pub struct EventHandler<'a> {
     /// Woken after a commit that wrote to the outbox.
     pub relay: &'a Relay,
 }
+
+/// The parking lot's re-drive of a parked event (docs/adr/0029): an owned
+/// [`EventHandler`].
+#[derive(Debug, Clone)]
+pub struct EventRedrive {
+    pub pool: PgPool,
+    pub templates: std::sync::Arc<Templates>,
+    pub settings: std::sync::Arc<Settings>,
+    pub relay: Relay,
+}
+
+impl Redrive for EventRedrive {
+    /// Handles the event as a delivery from `topic` would be. A rejection
+    /// claimed the event in the inbox (so that its letter is published
+    /// once): a re-drive first releases such a claim, never one whose
+    /// notification exists (that event was applied).
+    async fn apply(&self, topic: &str, raw: &Value) -> Outcome {
+        let Ok(event) = CloudEvent::<Value>::deserialize(raw) else {
+            return Outcome::Rejected("not a CloudEvent with JSON data".into());
+        };
+        let released = sqlx::query(
+            "DELETE FROM inbox
+              WHERE source = $1 AND event_id = $2
+                AND NOT EXISTS (SELECT 1 FROM notifications WHERE idempotency_key = $3)",
+        )
+        .bind(&event.source)
+        .bind(&event.id)
+        .bind(format!("event:{}:{}", event.source, event.id))
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "cannot prepare a re-drive; trying again later");
+            return Outcome::Retry;
+        }
+        let handler = EventHandler {
+            pool: &self.pool,
+            templates: &self.templates,
+            settings: &self.settings,
+            relay: &self.relay,
+        };
+        handler.handle(topic, &event, raw).await
+    }
+
+    fn consumes(&self, event_type: &str) -> bool {
+        NOTIFIED_TYPES.contains(&event_type)
+    }
+}
+
+/// The event types [`plan`] turns into notifications.
+const NOTIFIED_TYPES: [&str; 4] = [
+    "payments.payment.succeeded",
+    "payments.payment.failed",
+    "payments.refund.succeeded",
+    "bookkeeping.statement.ready",
+];
 
 /// What an event asks for, before the recipient is known.
 struct Plan {
@@ -259,6 +316,36 @@ impl EventHandler<'_> {
                 tracing::warn!(%error, "cannot record the rejection; asking for redelivery");
                 Outcome::Retry
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str) -> CloudEvent<Value> {
+        CloudEvent::deserialize(json!({
+            "specversion": "1.0", "id": "e1", "source": "payments", "type": event_type, "data": {}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_parking_lot_parks_exactly_the_types_that_become_notifications() {
+        for event_type in NOTIFIED_TYPES {
+            // Not `Ok(None)`: the type is planned (here rejected, data empty).
+            assert!(
+                plan(&event(event_type), "http://x").is_err(),
+                "{event_type}"
+            );
+        }
+        for ignored in ["payments.payment.created", "payments.payment.updated"] {
+            assert!(
+                matches!(plan(&event(ignored), "http://x"), Ok(None)),
+                "{ignored}"
+            );
+            assert!(!NOTIFIED_TYPES.contains(&ignored));
         }
     }
 }

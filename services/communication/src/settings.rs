@@ -1,7 +1,9 @@
 //! Typed settings of the communication service.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use platform_consumer::parking_lot::ParkingLotSettings;
 use platform_settings::{
     AuthSettings, DaprSettings, DatabaseSettings, SecretSetting, ServerSettings, SettingsError,
     TelemetrySettings, Validate,
@@ -18,12 +20,14 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub templates: TemplateSettings,
     pub channels: ChannelSettings,
+    pub events: EventSettings,
     pub sending: SendingSettings,
     pub relay: RelaySettings,
     pub throttle: ThrottleSettings,
     pub categories: CategorySettings,
     pub links: LinkSettings,
     pub providers: ProviderSettings,
+    pub parking_lot: ParkingLotSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +70,22 @@ pub struct ChannelSettings {
     pub push_binding: String,
 }
 
+/// The routes Dapr delivers subscribed events to (`pubsub`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSettings {
+    /// Deadline of the event routes, in place of `server.request_timeout_ms`:
+    /// a rejected event's publish to the dead-letter topic (the sidecar's
+    /// outbound budget on `pubsub`) fits, and Dapr's inbound timeout is
+    /// longer (docs/adr/0026-timeout-hierarchy.md).
+    pub route_timeout_ms: u64,
+}
+
+impl EventSettings {
+    pub fn route_timeout(&self) -> Duration {
+        Duration::from_millis(self.route_timeout_ms)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct SendingSettings {
     /// Attempts per notification before it is failed and dead-lettered
@@ -77,6 +97,18 @@ pub struct SendingSettings {
     /// its send job published again.
     pub requeue_after_secs: i64,
     pub sweep_interval_ms: u64,
+    /// Deadline of the send worker's routes (`/jobs/send`,
+    /// `/jobs/send-failed`), in place of `server.request_timeout_ms`: the
+    /// slowest channel's binding calls (email, or SMS primary then
+    /// secondary) fit, and Dapr's inbound timeout on `communication-queue`
+    /// is longer (docs/adr/0026-timeout-hierarchy.md).
+    pub route_timeout_ms: u64,
+}
+
+impl SendingSettings {
+    pub fn route_timeout(&self) -> Duration {
+        Duration::from_millis(self.route_timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +168,7 @@ impl Validate for Settings {
         self.dapr.validate()?;
         self.database.validate()?;
         self.auth.validate()?;
+        self.parking_lot.validate()?;
         let invalid = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
         if self.channels.email_binding.trim().is_empty() {
             return invalid("channels.email_binding must name a binding");
@@ -150,6 +183,15 @@ impl Validate for Settings {
         }
         if self.sending.max_attempts < 1 || self.sending.stale_after_secs < 1 {
             return invalid("sending.max_attempts and stale_after_secs must be >= 1");
+        }
+        self.server
+            .validate_route_deadline("events.route_timeout_ms", self.events.route_timeout_ms)?;
+        self.server
+            .validate_route_deadline("sending.route_timeout_ms", self.sending.route_timeout_ms)?;
+        // A claim taken for a crashed send while the send may still be in
+        // flight would send it twice.
+        if self.sending.stale_after_secs.unsigned_abs() * 1000 <= self.sending.route_timeout_ms {
+            return invalid("sending.stale_after_secs must exceed sending.route_timeout_ms");
         }
         if self.relay.batch < 1 || self.relay.concurrency == 0 || self.relay.interval_ms == 0 {
             return invalid("relay.batch, concurrency and interval_ms must be >= 1");

@@ -4,12 +4,14 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use platform_consumer::parking_lot::ParkingLot;
 use platform_dapr::Sidecar;
 use platform_server::{BackgroundTasks, Server, StartupError, checks};
 use platform_signature::Verifier;
 use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
 
+use crate::events::EventRedrive;
 use crate::jobs;
 use crate::outbox::Relay;
 use crate::routes::{self, AppState};
@@ -43,9 +45,23 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
     let readiness =
         checks::service_with_database(&sidecar, &pool, &MIGRATOR, settings.dapr.probe_timeout());
     let relay = Relay::new(pool.clone(), sidecar.clone(), settings.relay.clone());
+    let templates = Arc::new(templates);
+    let shared_settings = Arc::new(settings.clone());
+    let parking_lot = ParkingLot::new(
+        SERVICE,
+        pool.clone(),
+        EventRedrive {
+            pool: pool.clone(),
+            templates: Arc::clone(&templates),
+            settings: Arc::clone(&shared_settings),
+            relay: relay.clone(),
+        },
+        settings.parking_lot.backoff(),
+    );
     let state = AppState {
         pool,
-        templates: Arc::new(templates),
+        templates,
+        parking_lot: parking_lot.clone(),
         sender: Sender::new(
             sidecar,
             settings.channels.clone(),
@@ -57,10 +73,15 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
             // At least 1: Settings::validate.
             u64::try_from(settings.providers.receipt_tolerance_secs).unwrap_or(0),
         ),
-        settings: Arc::new(settings.clone()),
+        settings: shared_settings,
     };
     let mut background = BackgroundTasks::new();
     jobs::outbox_relay::start(&mut background, relay);
+    jobs::parking_lot_redrive::start(
+        &mut background,
+        parking_lot,
+        settings.parking_lot.redrive_interval(),
+    );
     jobs::send_sweeper::start(
         &mut background,
         state.pool.clone(),

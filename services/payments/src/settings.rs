@@ -53,6 +53,11 @@ pub struct ProviderSettings {
     /// Our own cap on a provider call; longer than the sidecar's timeout
     /// with its retries (dapr-config/resiliency/payments.yaml).
     pub timeout_ms: u64,
+    /// Deadline of the routes that call the provider (confirm, capture,
+    /// cancel, refund, the webhook and the reconciliation trigger), in place
+    /// of `server.request_timeout_ms`: one provider call and the save of its
+    /// answer fit (docs/adr/0026-timeout-hierarchy.md).
+    pub route_timeout_ms: u64,
     /// HMAC key of the provider's webhook signatures.
     pub webhook_secret: SecretString,
     pub webhook_tolerance_secs: i64,
@@ -81,6 +86,10 @@ impl ProviderSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
+
+    pub fn route_timeout(&self) -> Duration {
+        Duration::from_millis(self.route_timeout_ms)
+    }
 }
 
 impl Validate for Settings {
@@ -103,6 +112,11 @@ impl Validate for Settings {
         }
         if self.provider.endpoint.is_empty() || self.provider.timeout_ms == 0 {
             return invalid("provider.endpoint and provider.timeout_ms must be set");
+        }
+        self.server
+            .validate_route_deadline("provider.route_timeout_ms", self.provider.route_timeout_ms)?;
+        if self.provider.route_timeout_ms <= self.provider.timeout_ms {
+            return invalid("provider.route_timeout_ms must exceed provider.timeout_ms");
         }
         if self.provider.webhook_tolerance_secs <= 0 {
             return invalid("provider.webhook_tolerance_secs must be positive");

@@ -77,6 +77,16 @@ impl Bookkeeper {
             .collect()
     }
 
+    /// Books one event as a delivery of it would be booked, without
+    /// dead-lettering a rejection: the parking lot's re-drive (a parked
+    /// event's rejection is recorded with the letter).
+    pub async fn apply(&self, event: &Value) -> Outcome {
+        self.book_all(std::slice::from_ref(event))
+            .await
+            .pop()
+            .unwrap_or(Outcome::Retry)
+    }
+
     /// Books every event in one transaction: first all together in a
     /// handful of set-based statements; if anything in the batch fails,
     /// event by event with a savepoint each, so one bad event cannot take
@@ -163,6 +173,17 @@ impl Bookkeeper {
                     .collect()
             }
         }
+    }
+}
+
+impl platform_consumer::parking_lot::Redrive for Bookkeeper {
+    /// Every event bookkeeping parks came from `payments`.
+    async fn apply(&self, _topic: &str, event: &Value) -> Outcome {
+        Bookkeeper::apply(self, event).await
+    }
+
+    fn consumes(&self, event_type: &str) -> bool {
+        posting_rules::consumes(event_type)
     }
 }
 

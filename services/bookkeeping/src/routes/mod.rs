@@ -5,9 +5,12 @@ pub(crate) mod events;
 mod ledger;
 pub(crate) mod statements;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
+use platform_consumer::parking_lot::{self, ParkingLot};
 use platform_dapr::Sidecar;
 
 use crate::booking::{Bookkeeper, EventBatcher};
@@ -23,13 +26,19 @@ pub(crate) struct AppState {
     pub(crate) statement_exports: StatementExports,
     pub(crate) bookkeeper: Bookkeeper,
     pub(crate) event_batcher: EventBatcher,
+    pub(crate) parking_lot: ParkingLot<Bookkeeper>,
 }
 
-/// The API behind scopes (`bookkeeping:read`, `bookkeeping:write`); the
+/// The API behind scopes (`bookkeeping:read`, `bookkeeping:write`, the
+/// parking lot's operator routes `bookkeeping:admin`); the
 /// routes Dapr calls (subscriptions, jobs) are not behind tokens: they are
 /// reached only through the sidecar on loopback (in Kubernetes, protect the
 /// app channel with Dapr's app API token).
-pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+pub(crate) fn router(
+    state: AppState,
+    validator: &Validator,
+    deliveries_deadline: Duration,
+) -> Router {
     let read = RequireScope::new(validator, "bookkeeping:read");
     let write = RequireScope::new(validator, "bookkeeping:write");
     let reads = Router::new()
@@ -46,11 +55,26 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         .route("/v1/entries/{id}/reversal", post(ledger::reverse_entry))
         .route("/v1/statements", post(statements::request))
         .route_layer(write);
+    let admin = parking_lot::admin::router(state.parking_lot.clone())
+        .route_layer(RequireScope::new(validator, "bookkeeping:admin"));
+    // Dapr's routes run under their own deadline, below the inbound timeout
+    // of `pubsub` (docs/adr/0026-timeout-hierarchy.md).
+    let deliveries = platform_server::layers::with_route_deadline(
+        Router::new()
+            .route("/events/payments", post(events::payments))
+            .route("/jobs/statements", post(statements::worker))
+            .with_state(state.clone())
+            .merge(parking_lot::deliveries(
+                state.parking_lot.clone(),
+                &[("/deadletters/payments", "payments.deadletter")],
+            )),
+        deliveries_deadline,
+    );
     Router::new()
-        .route("/events/payments", post(events::payments))
-        .route("/jobs/statements", post(statements::worker))
         .merge(reads)
         .merge(writes)
         .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
+        .merge(deliveries)
+        .merge(admin)
 }

@@ -9,4 +9,6 @@ mod inbox;
 mod ledger;
 #[expect(clippy::expect_used, reason = "test helpers fail the test loudly")]
 mod ledger_properties;
+#[expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
+mod parking_lot;
 mod statements;

@@ -3,5 +3,6 @@
 //! server, and the send worker behind the routes Dapr delivers send jobs to.
 
 pub(crate) mod outbox_relay;
+pub(crate) mod parking_lot_redrive;
 pub(crate) mod send_sweeper;
 pub(crate) mod send_worker;

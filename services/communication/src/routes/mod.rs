@@ -12,9 +12,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
+use platform_consumer::parking_lot::{self, ParkingLot};
 use platform_signature::Verifier;
 use sqlx::PgPool;
 
+use crate::events::EventRedrive;
 use crate::outbox::Relay;
 use crate::sender::Sender;
 use crate::settings::Settings;
@@ -29,9 +31,11 @@ pub(crate) struct AppState {
     pub(crate) settings: Arc<Settings>,
     /// Checks providers' delivery receipts (built once from the settings).
     pub(crate) receipt_verifier: Verifier,
+    pub(crate) parking_lot: ParkingLot<EventRedrive>,
 }
 
-/// The API behind scopes (`communication:read`, `communication:write`); the
+/// The API behind scopes (`communication:read`, `communication:write`, the
+/// parking lot's operator routes `communication:admin`); the
 /// routes Dapr calls are reached only through the sidecar on loopback;
 /// provider receipts are authenticated by their signature.
 pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
@@ -53,11 +57,32 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
             axum::routing::put(recipients::put_preferences),
         )
         .route_layer(write);
+    let admin = parking_lot::admin::router(state.parking_lot.clone())
+        .route_layer(RequireScope::new(validator, "communication:admin"));
+    // Dapr's routes run under their own deadlines, each below the inbound
+    // timeout of its pub/sub component (docs/adr/0026-timeout-hierarchy.md).
+    let events = platform_server::layers::with_route_deadline(
+        Router::new()
+            .route("/events/payments", post(events::payments))
+            .route("/events/bookkeeping", post(events::bookkeeping))
+            .with_state(state.clone())
+            .merge(parking_lot::deliveries(
+                state.parking_lot.clone(),
+                &[
+                    ("/deadletters/payments", "payments.deadletter"),
+                    ("/deadletters/bookkeeping", "bookkeeping.deadletter"),
+                ],
+            )),
+        state.settings.events.route_timeout(),
+    );
+    let jobs = platform_server::layers::with_route_deadline(
+        Router::new()
+            .route("/jobs/send", post(jobs::send))
+            .route("/jobs/send-failed", post(jobs::send_failed)),
+        state.settings.sending.route_timeout(),
+    );
     Router::new()
-        .route("/events/payments", post(events::payments))
-        .route("/events/bookkeeping", post(events::bookkeeping))
-        .route("/jobs/send", post(jobs::send))
-        .route("/jobs/send-failed", post(jobs::send_failed))
+        .merge(jobs)
         // Providers post receipts without a token (no account with our
         // issuer); the body's signature authenticates them (receipts.rs).
         .route("/v1/providers/{provider}/receipts", post(receipts::receive))
@@ -65,4 +90,6 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         .merge(writes)
         .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
+        .merge(events)
+        .merge(admin)
 }

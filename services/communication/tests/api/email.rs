@@ -309,4 +309,18 @@ async fn a_restart_mid_batch_loses_nothing_and_sends_nothing_twice() {
         assert_eq!(mails.len(), 1, "m{i}: {mails:#?}");
     }
     assert_eq!(catcher.count().await.unwrap(), N as u64);
+    // Events whose delivery ran out of retries while the service was down
+    // reached payments.deadletter and were re-driven from the parking lot
+    // (docs/adr/0026, 0029): none is left parked.
+    let mut conn = app.db.connect().await.unwrap();
+    let parked: Vec<(String, String)> =
+        sqlx::query_as("SELECT status, classification FROM parked_letters")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    eprintln!("parked letters (status, classification): {parked:?}");
+    assert!(
+        parked.iter().all(|(status, _)| status == "redriven"),
+        "{parked:?}"
+    );
 }

@@ -163,9 +163,16 @@ impl TestApp {
     /// Stops the service gracefully (as on SIGTERM) and starts a new
     /// instance on the same port with the same database and sidecar.
     pub async fn restart(&mut self) {
+        self.restart_after(Duration::ZERO).await;
+    }
+
+    /// [`Self::restart`], the service staying down for `down` in between
+    /// (its sidecar keeps running and trying to deliver).
+    pub async fn restart_after(&mut self, down: Duration) {
         if let Some(app) = self.app.take() {
             app.stop().await.expect("graceful stop");
         }
+        tokio::time::sleep(down).await;
         let server = communication::startup::build(self.settings.clone())
             .await
             .expect("communication builds again");

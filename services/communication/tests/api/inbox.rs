@@ -14,3 +14,14 @@ async fn the_migrations_create_the_inbox_the_consumer_kit_needs() {
 
     inbox::check_table(&mut conn).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_migrations_create_the_parking_lot_the_consumer_kit_needs() {
+    let db = TestDatabase::create(&settings().database).await.unwrap();
+    let mut conn = db.connect().await.unwrap();
+    sqlx::migrate!("./migrations").run(&mut conn).await.unwrap();
+
+    platform_consumer::parking_lot::check_table(&mut conn)
+        .await
+        .unwrap();
+}

@@ -8,6 +8,8 @@ mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod inbox;
+#[expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
+mod parking_lot;
 mod providers;
 #[expect(clippy::unwrap_used, reason = "test helpers fail the test loudly")]
 mod receipts;

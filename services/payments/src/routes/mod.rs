@@ -3,6 +3,8 @@
 mod payments;
 mod provider_events;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
@@ -26,19 +28,29 @@ pub(crate) struct AppState {
 /// `payments:write` to change, `payments:read` to read. Every write honours
 /// `Idempotency-Key`. The provider's webhook is authenticated by its
 /// signature; the reconciliation trigger comes from the sidecar's cron
-/// binding (`/<binding>`).
+/// binding (`/<binding>`). Routes that call the provider run under
+/// `provider_deadline` instead of the app-wide request timeout: the
+/// sidecar's Resiliency budget for one provider call (timeouts × attempts +
+/// back-off) is longer than that, and cancelling the handler while the
+/// provider may still succeed would drop its answer (ADR 0026).
 pub(crate) fn router(
     state: AppState,
     idempotency: Idempotency,
     validator: &Validator,
     reconcile_binding: &str,
+    provider_deadline: Duration,
 ) -> Router {
+    let provider_writes = platform_server::layers::with_route_deadline(
+        Router::new()
+            .route("/v1/payments/{id}/confirm", post(payments::confirm))
+            .route("/v1/payments/{id}/capture", post(payments::capture))
+            .route("/v1/payments/{id}/cancel", post(payments::cancel))
+            .route("/v1/payments/{id}/refunds", post(payments::refund)),
+        provider_deadline,
+    );
     let writes = Router::new()
         .route("/v1/payments", post(payments::create))
-        .route("/v1/payments/{id}/confirm", post(payments::confirm))
-        .route("/v1/payments/{id}/capture", post(payments::capture))
-        .route("/v1/payments/{id}/cancel", post(payments::cancel))
-        .route("/v1/payments/{id}/refunds", post(payments::refund))
+        .merge(provider_writes)
         .route_layer(middleware::from_fn_with_state(
             idempotency,
             idempotency::layer,
@@ -48,11 +60,14 @@ pub(crate) fn router(
         .route("/v1/payments", get(payments::list))
         .route("/v1/payments/{id}", get(payments::get))
         .route_layer(RequireScope::new(validator, "payments:read"));
-    let provider = Router::new()
-        .route("/v1/webhooks/psp", post(provider_events::webhook))
-        .route(
-            &format!("/{reconcile_binding}"),
-            post(provider_events::reconcile),
-        );
+    let provider = platform_server::layers::with_route_deadline(
+        Router::new()
+            .route("/v1/webhooks/psp", post(provider_events::webhook))
+            .route(
+                &format!("/{reconcile_binding}"),
+                post(provider_events::reconcile),
+            ),
+        provider_deadline,
+    );
     writes.merge(reads).merge(provider).with_state(state)
 }
