@@ -34,6 +34,10 @@ pub const DEVELOPMENT_SECRETS: &[&str] = &[
     "bookkeeping",
     "communication",
     "postgres",
+    // The sidecars' API and app tokens in docker-compose.yml (`make up` and
+    // the tests generate random ones).
+    "local-only-dapr-api-token",
+    "local-only-app-api-token",
 ];
 
 /// A secret setting, named by its key (`provider.webhook_secret`).
@@ -41,6 +45,8 @@ pub const DEVELOPMENT_SECRETS: &[&str] = &[
 pub struct SecretSetting<'a> {
     key: &'static str,
     value: Option<&'a SecretString>,
+    /// Unset is refused too (in production).
+    required: bool,
 }
 
 impl<'a> SecretSetting<'a> {
@@ -48,13 +54,28 @@ impl<'a> SecretSetting<'a> {
         Self {
             key,
             value: Some(value),
+            required: true,
+        }
+    }
+
+    /// A secret whose type allows it to be unset (outside production), but
+    /// that production requires, e.g. the sidecar tokens.
+    pub fn required(key: &'static str, value: Option<&'a SecretString>) -> Self {
+        Self {
+            key,
+            value,
+            required: true,
         }
     }
 
     /// A secret that may be left unset (the feature it enables is then off);
     /// when set, it must not be a development value either.
     pub fn optional(key: &'static str, value: Option<&'a SecretString>) -> Self {
-        Self { key, value }
+        Self {
+            key,
+            value,
+            required: false,
+        }
     }
 
     /// The variable that sets it: `APP__PROVIDER__WEBHOOK_SECRET`.
@@ -63,10 +84,13 @@ impl<'a> SecretSetting<'a> {
     }
 
     fn is_development(&self) -> bool {
-        self.value.is_some_and(|value| {
-            let value = value.expose_secret().trim();
-            value.is_empty() || DEVELOPMENT_SECRETS.contains(&value)
-        })
+        match self.value {
+            None => self.required,
+            Some(value) => {
+                let value = value.expose_secret().trim();
+                value.is_empty() || DEVELOPMENT_SECRETS.contains(&value)
+            }
+        }
     }
 }
 
@@ -83,7 +107,7 @@ pub fn refuse_development_secrets(secrets: &[SecretSetting<'_>]) -> Result<(), S
         return Ok(());
     }
     Err(SettingsError::Invalid(format!(
-        "APP_ENVIRONMENT={PRODUCTION} refuses the public development value or an empty value of {}; \
+        "APP_ENVIRONMENT={PRODUCTION} refuses the public development value, an empty or a missing value of {}; \
          set each from a secret",
         refused.join(", ")
     )))

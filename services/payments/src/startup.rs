@@ -68,6 +68,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         idempotency,
         &platform_server::auth::token_validator(&settings.auth, &settings.dapr)?,
         &settings.reconciliation.binding,
+        &settings.dapr,
     );
     // No background loops: reconciliation runs when the cron binding calls.
     let background = BackgroundTasks::new();

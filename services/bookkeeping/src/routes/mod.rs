@@ -9,6 +9,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
 use platform_dapr::Sidecar;
+use platform_server::app_token::dapr_facing;
+use platform_settings::DaprSettings;
 
 use crate::booking::{Bookkeeper, EventBatcher};
 use crate::jobs::statement_export::StatementExports;
@@ -26,10 +28,9 @@ pub(crate) struct AppState {
 }
 
 /// The API behind scopes (`bookkeeping:read`, `bookkeeping:write`); the
-/// routes Dapr calls (subscriptions, jobs) are not behind tokens: they are
-/// reached only through the sidecar on loopback (in Kubernetes, protect the
-/// app channel with Dapr's app API token).
-pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+/// routes Dapr calls (subscriptions, jobs) accept only this service's
+/// sidecar (its app token, `platform_server::app_token`).
+pub(crate) fn router(state: AppState, validator: &Validator, dapr: &DaprSettings) -> Router {
     let read = RequireScope::new(validator, "bookkeeping:read");
     let write = RequireScope::new(validator, "bookkeeping:write");
     let reads = Router::new()
@@ -46,11 +47,12 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         .route("/v1/entries/{id}/reversal", post(ledger::reverse_entry))
         .route("/v1/statements", post(statements::request))
         .route_layer(write);
-    Router::new()
+    let from_sidecar = Router::new()
         .route("/events/payments", post(events::payments))
         .route("/jobs/statements", post(statements::worker))
+        .merge(platform_consumer::declarative_subscriptions());
+    dapr_facing(from_sidecar, dapr)
         .merge(reads)
         .merge(writes)
-        .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
 }

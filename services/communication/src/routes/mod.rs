@@ -12,6 +12,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
+use platform_server::app_token::dapr_facing;
+use platform_settings::DaprSettings;
 use platform_signature::Verifier;
 use sqlx::PgPool;
 
@@ -32,9 +34,10 @@ pub(crate) struct AppState {
 }
 
 /// The API behind scopes (`communication:read`, `communication:write`); the
-/// routes Dapr calls are reached only through the sidecar on loopback;
-/// provider receipts are authenticated by their signature.
-pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+/// routes Dapr calls accept only this service's sidecar (its app token,
+/// `platform_server::app_token`); provider receipts are authenticated by
+/// their signature.
+pub(crate) fn router(state: AppState, validator: &Validator, dapr: &DaprSettings) -> Router {
     let read = RequireScope::new(validator, "communication:read");
     let write = RequireScope::new(validator, "communication:write");
     let reads = Router::new()
@@ -53,16 +56,17 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
             axum::routing::put(recipients::put_preferences),
         )
         .route_layer(write);
-    Router::new()
+    let from_sidecar = Router::new()
         .route("/events/payments", post(events::payments))
         .route("/events/bookkeeping", post(events::bookkeeping))
         .route("/jobs/send", post(jobs::send))
         .route("/jobs/send-failed", post(jobs::send_failed))
+        .merge(platform_consumer::declarative_subscriptions());
+    dapr_facing(from_sidecar, dapr)
         // Providers post receipts without a token (no account with our
         // issuer); the body's signature authenticates them (receipts.rs).
         .route("/v1/providers/{provider}/receipts", post(receipts::receive))
         .merge(reads)
         .merge(writes)
-        .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
 }

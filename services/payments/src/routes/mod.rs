@@ -7,6 +7,8 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
+use platform_server::app_token::dapr_facing;
+use platform_settings::DaprSettings;
 use platform_signature::Verifier;
 
 use crate::gateway::Gateway;
@@ -24,12 +26,14 @@ pub(crate) struct AppState {
 /// `payments:write` to change, `payments:read` to read. Every write honours
 /// `Idempotency-Key`. The provider's webhook is authenticated by its
 /// signature; the reconciliation trigger comes from the sidecar's cron
-/// binding (`/<binding>`).
+/// binding (`/<binding>`) and accepts only this service's sidecar (its app
+/// token, `platform_server::app_token`).
 pub(crate) fn router(
     state: AppState,
     idempotency: Idempotency,
     validator: &Validator,
     reconcile_binding: &str,
+    dapr: &DaprSettings,
 ) -> Router {
     let writes = Router::new()
         .route("/v1/payments", post(payments::create))
@@ -46,11 +50,14 @@ pub(crate) fn router(
         .route("/v1/payments", get(payments::list))
         .route("/v1/payments/{id}", get(payments::get))
         .route_layer(RequireScope::new(validator, "payments:read"));
-    let provider = Router::new()
-        .route("/v1/webhooks/psp", post(provider_events::webhook))
-        .route(
-            &format!("/{reconcile_binding}"),
-            post(provider_events::reconcile),
-        );
-    writes.merge(reads).merge(provider).with_state(state)
+    let provider = Router::new().route("/v1/webhooks/psp", post(provider_events::webhook));
+    let from_sidecar = Router::new().route(
+        &format!("/{reconcile_binding}"),
+        post(provider_events::reconcile),
+    );
+    writes
+        .merge(reads)
+        .merge(provider)
+        .merge(dapr_facing(from_sidecar, dapr))
+        .with_state(state)
 }
