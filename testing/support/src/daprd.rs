@@ -35,6 +35,9 @@ pub struct DaprdOptions {
     /// Instead of the repository's `components/local`, only these
     /// folders (a sidecar without an app that only publishes, say).
     pub only_resources: Option<Vec<PathBuf>>,
+    /// mTLS through the test process's sentry (on by default; off only to
+    /// prove that a sidecar without it is refused).
+    pub mtls: bool,
 }
 
 impl DaprdOptions {
@@ -50,6 +53,7 @@ impl DaprdOptions {
             api_token: crate::random_token(),
             app_token: crate::random_token(),
             only_resources: None,
+            mtls: true,
         })
     }
     /// Points a service at this sidecar: its ports and both tokens go into
@@ -173,7 +177,9 @@ impl Daprd {
                 "127.0.0.1".into(),
             ]);
         }
-        args.extend(mtls.daprd_args.iter().cloned());
+        if options.mtls {
+            args.extend(mtls.daprd_args.iter().cloned());
+        }
         args.extend([
             "--dapr-internal-grpc-listen-address".into(),
             "127.0.0.1".into(),
