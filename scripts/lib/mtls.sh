@@ -103,8 +103,15 @@ mtls_start_sentry() {
 
 # mtls_export_env: what every sidecar started from this shell needs.
 mtls_export_env() {
-  DAPR_TRUST_ANCHORS="$(mtls_trust_anchors)"
+  DAPR_TRUST_ANCHORS="$(mtls_trust_anchors "$mtls_dir")"
   export DAPR_TRUST_ANCHORS
+}
+
+# mtls_up RUN_DIR LOG_DIR BIN_DIR: the bundle, sentry, DAPR_TRUST_ANCHORS
+# (the one hook scripts/stack.sh calls before starting sidecars).
+mtls_up() {
+  mtls_start_sentry "$@"
+  mtls_export_env
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

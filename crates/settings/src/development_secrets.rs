@@ -34,10 +34,6 @@ pub const DEVELOPMENT_SECRETS: &[&str] = &[
     "bookkeeping",
     "communication",
     "postgres",
-    // The sidecars' API and app tokens in docker-compose.yml (`make up` and
-    // the tests generate random ones).
-    "local-only-dapr-api-token",
-    "local-only-app-api-token",
 ];
 
 /// A secret setting, named by its key (`provider.webhook_secret`).
@@ -47,6 +43,8 @@ pub struct SecretSetting<'a> {
     value: Option<&'a SecretString>,
     /// Unset is refused too (in production).
     required: bool,
+    /// The variable that sets it, when not `APP__SECTION__KEY`.
+    variable: Option<&'static str>,
 }
 
 impl<'a> SecretSetting<'a> {
@@ -55,6 +53,7 @@ impl<'a> SecretSetting<'a> {
             key,
             value: Some(value),
             required: true,
+            variable: None,
         }
     }
 
@@ -65,6 +64,7 @@ impl<'a> SecretSetting<'a> {
             key,
             value,
             required: true,
+            variable: None,
         }
     }
 
@@ -75,12 +75,24 @@ impl<'a> SecretSetting<'a> {
             key,
             value,
             required: false,
+            variable: None,
         }
+    }
+
+    /// Set by `variable` rather than `APP__SECTION__KEY` (e.g. Dapr's own
+    /// `DAPR_API_TOKEN`).
+    #[must_use]
+    pub fn set_by(mut self, variable: &'static str) -> Self {
+        self.variable = Some(variable);
+        self
     }
 
     /// The variable that sets it: `APP__PROVIDER__WEBHOOK_SECRET`.
     pub fn variable(&self) -> String {
-        format!("APP__{}", self.key.to_ascii_uppercase().replace('.', "__"))
+        self.variable.map_or_else(
+            || format!("APP__{}", self.key.to_ascii_uppercase().replace('.', "__")),
+            ToOwned::to_owned,
+        )
     }
 
     fn is_development(&self) -> bool {

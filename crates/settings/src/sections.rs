@@ -79,8 +79,10 @@ impl DaprSettings {
     /// them unset, empty or holding a development value.
     pub fn secrets(&self) -> [SecretSetting<'_>; 2] {
         [
-            SecretSetting::required("dapr.api_token", self.api_token.as_ref()),
-            SecretSetting::required("dapr.app_token", self.app_token.as_ref()),
+            SecretSetting::required("dapr.api_token", self.api_token.as_ref())
+                .set_by("DAPR_API_TOKEN"),
+            SecretSetting::required("dapr.app_token", self.app_token.as_ref())
+                .set_by("APP_API_TOKEN"),
         ]
     }
 

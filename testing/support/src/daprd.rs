@@ -404,9 +404,22 @@ impl Daprd {
     }
 
     /// A sidecar for `app_id` without an app, loading only the pub/sub
-    /// components and the secret store, on this sidecar's Redis.
+    /// component and the secret store: publishes on the test's Redis as
+    /// `app_id` (pub/sub scopes allow each app only its own topics).
+    pub async fn publisher(env: &TestEnv, app_id: &str) -> anyhow::Result<Daprd> {
+        Self::start_publisher_in(Self::test_env(env)?, env.dir(), app_id).await
+    }
+
     async fn start_publisher(&self, app_id: &str) -> anyhow::Result<Daprd> {
         let log_dir = self.log.parent().unwrap_or(std::path::Path::new("."));
+        Self::start_publisher_in(self.env.clone(), log_dir, app_id).await
+    }
+
+    async fn start_publisher_in(
+        envs: Vec<(String, String)>,
+        log_dir: &std::path::Path,
+        app_id: &str,
+    ) -> anyhow::Result<Daprd> {
         let dir = log_dir.join(format!("publisher-{app_id}"));
         std::fs::create_dir_all(&dir)?;
         for file in ["pubsub.yaml", "secretstore.yaml"] {
@@ -417,7 +430,7 @@ impl Daprd {
         }
         let mut options = DaprdOptions::new(app_id)?;
         options.only_resources = Some(vec![dir]);
-        Box::pin(Self::start_inner(self.env.clone(), log_dir, options, None)).await
+        Box::pin(Self::start_inner(envs, log_dir, options, None)).await
     }
 
     /// Sum of a Prometheus counter over the series whose labels contain every

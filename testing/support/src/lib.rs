@@ -88,8 +88,8 @@ impl TestEnv {
         let file = self.dir.path().join("secrets.json");
         if !file.exists() {
             let secrets = serde_json::json!({
-                "redis": {"password": ""},
-                "payments-state": {"password": "payments"},
+                "REDIS_PASSWORD": "",
+                "PAYMENTS_STATE_PASSWORD": "payments",
             });
             std::fs::write(&file, serde_json::to_vec_pretty(&secrets)?)?;
         }
