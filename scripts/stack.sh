@@ -86,7 +86,8 @@ living_in_group() {
 start_scheduler() {
   if alive "$run_dir/scheduler.pid" scheduler; then log "scheduler already running"; return; fi
   mkdir -p "$run_dir/scheduler"
-  setsid "$bin_dir/scheduler" --port 4506 --listen-address 127.0.0.1 \
+  # shellcheck disable=SC2046 # one flag per line, no spaces
+  setsid "$bin_dir/scheduler" --port 4506 --listen-address 127.0.0.1 $(mtls_control_plane_flags "$mtls_sentry_address") \
     --healthz-port 8086 --healthz-listen-address 127.0.0.1 \
     --metrics-port 9096 --metrics-listen-address 127.0.0.1 \
     --etcd-data-dir "$run_dir/scheduler/data" --etcd-client-port 4379 \
@@ -147,8 +148,8 @@ up() {
   if alive "$run_dir/dapr-run.pid" "run -f"; then
     log "the platform is already running (make down to stop it)"
   else
-    start_scheduler
     mtls_up "$run_dir" "$log_dir" "$bin_dir" || { down; exit 1; }
+    start_scheduler
     secrets_up "$run_dir"
     log "starting every service with its sidecar (dapr run -f dapr.yaml)"
     setsid dapr run -f dapr.yaml >"$log_dir/stack.log" 2>&1 < /dev/null &

@@ -82,6 +82,15 @@ mtls_daprd_flags() {
     --control-plane-namespace default
 }
 
+# The flags of a Dapr control-plane service (the scheduler) whose gRPC
+# server the sidecars reach with mTLS once they have it, one per line.
+mtls_control_plane_flags() {
+  printf '%s\n' --tls-enabled \
+    --sentry-address "${1:-$mtls_sentry_address}" \
+    --trust-anchors-file "$mtls_dir/ca.crt" \
+    --trust-domain "$mtls_trust_domain"
+}
+
 # mtls_start_sentry RUN_DIR LOG_DIR BIN_DIR: sentry on loopback with the
 # bundle; pid in RUN_DIR/sentry.pid. Needs `alive` and `wait_until`/`http_ok`
 # (scripts/lib/processes.sh, readiness.sh).
