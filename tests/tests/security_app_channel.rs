@@ -10,40 +10,39 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 /// Rows of the tables a delivery could write, per service.
-async fn rows(conn: &mut PgConnection, tables: &[&str]) -> Vec<(String, i64)> {
+async fn rows(conn: &mut PgConnection, tables: &[&str]) -> anyhow::Result<Vec<(String, i64)>> {
     let mut counts = Vec::new();
     for table in tables {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&mut *conn)
-            .await
-            .unwrap_or_else(|e| panic!("count {table}: {e}"));
+            .await?;
         counts.push(((*table).to_owned(), n));
     }
-    counts
+    Ok(counts)
 }
 
 const BOOKKEEPING_TABLES: &[&str] = &["entries", "postings", "inbox", "accounts", "statements"];
 const COMMUNICATION_TABLES: &[&str] = &["notifications", "inbox", "outbox", "recipients"];
 const PAYMENTS_TABLES: &[&str] = &["payments_state"];
 
-async fn snapshot(platform: &Platform) -> Vec<Vec<(String, i64)>> {
-    vec![
+async fn snapshot(platform: &Platform) -> anyhow::Result<Vec<Vec<(String, i64)>>> {
+    Ok(vec![
         rows(
-            &mut platform.bookkeeping.db.connect().await.unwrap(),
+            &mut platform.bookkeeping.db.connect().await?,
             BOOKKEEPING_TABLES,
         )
-        .await,
+        .await?,
         rows(
-            &mut platform.communication.db.connect().await.unwrap(),
+            &mut platform.communication.db.connect().await?,
             COMMUNICATION_TABLES,
         )
-        .await,
+        .await?,
         rows(
-            &mut platform.payments.state_db.connect().await.unwrap(),
+            &mut platform.payments.state_db.connect().await?,
             PAYMENTS_TABLES,
         )
-        .await,
-    ]
+        .await?,
+    ])
 }
 
 /// The forged event of the issue: a 999,999.99 EUR payment "succeeded",
@@ -80,7 +79,7 @@ async fn dapr_facing_routes_refuse_anyone_but_their_own_sidecar_and_change_nothi
     let issuer = TestIssuer::start().await.unwrap();
     let platform = start_platform(&env, &issuer).await.unwrap();
     let http = reqwest::Client::new();
-    let before = snapshot(&platform).await;
+    let before = snapshot(&platform).await.unwrap();
 
     // First case: the forged payment posted straight to bookkeeping's port,
     // without a token, with a made-up one, with another sidecar's app token
@@ -154,7 +153,11 @@ async fn dapr_facing_routes_refuse_anyone_but_their_own_sidecar_and_change_nothi
             .unwrap();
         assert_refused(res, &format!("{method} {path}")).await;
     }
-    assert_eq!(snapshot(&platform).await, before, "nothing was written");
+    assert_eq!(
+        snapshot(&platform).await.unwrap(),
+        before,
+        "nothing was written"
+    );
 
     // The control: the same event with bookkeeping's own app token (what
     // its sidecar sends) is booked, so the counts above would have seen it.
@@ -167,6 +170,6 @@ async fn dapr_facing_routes_refuse_anyone_but_their_own_sidecar_and_change_nothi
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let after = snapshot(&platform).await;
+    let after = snapshot(&platform).await.unwrap();
     assert_ne!(after[0], before[0], "the sidecar's token lets the event in");
 }

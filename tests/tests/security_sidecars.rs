@@ -77,16 +77,21 @@ fn matrix() -> Vec<(&'static str, Method, &'static str, Vec<&'static str>)> {
 }
 
 /// A sidecar without an app and without components, as `app_id`.
-async fn bare_sidecar(env: &TestEnv, app_id: &str, mtls: bool) -> Daprd {
+async fn bare_sidecar(env: &TestEnv, app_id: &str, mtls: bool) -> anyhow::Result<Daprd> {
     let empty = env.dir().join(format!("no-components-{app_id}"));
-    std::fs::create_dir_all(&empty).unwrap();
-    let mut options = DaprdOptions::new(app_id).unwrap();
+    std::fs::create_dir_all(&empty)?;
+    let mut options = DaprdOptions::new(app_id)?;
     options.only_resources = Some(vec![empty]);
     options.mtls = mtls;
-    Daprd::start_without_app(env, options).await.unwrap()
+    Daprd::start_without_app(env, options).await
 }
 
-async fn invoke(caller: &Daprd, callee: &str, method: &Method, operation: &str) -> (u16, String) {
+async fn invoke(
+    caller: &Daprd,
+    callee: &str,
+    method: &Method,
+    operation: &str,
+) -> anyhow::Result<(u16, String)> {
     let res = caller
         .api_client()
         .request(
@@ -99,9 +104,8 @@ async fn invoke(caller: &Daprd, callee: &str, method: &Method, operation: &str) 
         .header("content-type", "application/json")
         .body("{}")
         .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap_or_default())
+        .await?;
+    Ok((res.status().as_u16(), res.text().await.unwrap_or_default()))
 }
 
 #[tokio::test]
@@ -109,7 +113,7 @@ async fn invocation_is_allowed_exactly_where_access_control_says() {
     let env = TestEnv::start().await.unwrap();
     let issuer = TestIssuer::start().await.unwrap();
     let platform = start_platform(&env, &issuer).await.unwrap();
-    let gateway = bare_sidecar(&env, "gateway", true).await;
+    let gateway = bare_sidecar(&env, "gateway", true).await.unwrap();
     let caller = |id: &str| -> &Daprd {
         match id {
             "auth" => &platform.auth.daprd,
@@ -123,7 +127,9 @@ async fn invocation_is_allowed_exactly_where_access_control_says() {
     let mut wrong = Vec::new();
     for (callee, method, operation, allowed) in matrix() {
         for from in CALLERS.into_iter().filter(|c| *c != callee) {
-            let (status, body) = invoke(caller(from), callee, &method, operation).await;
+            let (status, body) = invoke(caller(from), callee, &method, operation)
+                .await
+                .unwrap();
             let denied = status == 403 && body.contains("access control policy has denied");
             let expected_allowed = allowed.contains(&from);
             // Allowed: the callee's app answered (its own status, never a
@@ -155,13 +161,16 @@ async fn invocation_is_allowed_exactly_where_access_control_says() {
         &Method::GET,
         "oauth2/jwks",
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"keys\""), "{body}");
 
     // A sidecar without mTLS cannot even reach auth's public keys.
-    let intruder = bare_sidecar(&env, "intruder", false).await;
-    let (status, body) = invoke(&intruder, "auth", &Method::GET, "oauth2/jwks").await;
+    let intruder = bare_sidecar(&env, "intruder", false).await.unwrap();
+    let (status, body) = invoke(&intruder, "auth", &Method::GET, "oauth2/jwks")
+        .await
+        .unwrap();
     assert!(status >= 400, "a sidecar without mTLS got {status} {body}");
     assert!(!body.contains("\"keys\""), "{body}");
 }
