@@ -83,26 +83,32 @@ impl Gateway {
         money: Money,
         customer_reference: String,
         capture_method: CaptureMethod,
+        owner_client_id: String,
     ) -> Result<Payment, PaymentsError> {
-        let payment = Payment::create(
+        let mut payment = Payment::create(
             money,
             customer_reference,
             capture_method,
             OffsetDateTime::now_utc(),
         );
+        payment.owner_client_id = Some(owner_client_id);
         self.store
             .save(&payment, None, &payment.created_event())
             .await?;
         Ok(payment)
     }
 
+    /// Payments in creation order; only `owner`'s when given (ADR 0028).
     pub async fn list(
         &self,
+        owner: Option<&str>,
         customer_reference: Option<&str>,
         after: Option<u64>,
         limit: usize,
     ) -> Result<crate::store::Page, PaymentsError> {
-        self.store.list(customer_reference, after, limit).await
+        self.store
+            .list(owner, customer_reference, after, limit)
+            .await
     }
 
     pub async fn get(&self, id: PaymentId) -> Result<Payment, PaymentsError> {

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use platform_auth_token::{AccessClaims, Authenticated};
 use platform_money::{Currency, Money};
 use platform_problem::Json;
 use serde::{Deserialize, Serialize};
@@ -144,6 +145,7 @@ fn answer(outcome: Outcome) -> (StatusCode, Json<PaymentBody>) {
 #[instrument(name = "payments.create", skip_all, fields(payment.id))]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Json(body): Json<CreatePayment>,
 ) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
     let money = Money::positive(body.amount, accepted_currency(&body.currency)?)?;
@@ -156,7 +158,12 @@ pub(crate) async fn create(
     }
     let payment = state
         .gateway
-        .create(money, reference.to_owned(), body.capture_method)
+        .create(
+            money,
+            reference.to_owned(),
+            body.capture_method,
+            caller.client_id.clone(),
+        )
         .await?;
     tracing::Span::current().record("payment.id", tracing::field::display(payment.id));
     tracing::info!(payment.id = %payment.id, payment.currency = %payment.money.currency(), "payment created");
@@ -168,10 +175,12 @@ pub(crate) async fn create(
 #[instrument(name = "payments.confirm", skip_all, fields(payment.id = %id))]
 pub(crate) async fn confirm(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(body): Json<ConfirmPayment>,
 ) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
     let id = payment_id(&id)?;
+    owned(&state, &caller, id).await?;
     let card = body.card_number.trim();
     if card.len() < 12 || card.len() > 19 || !card.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PaymentsError::InvalidField {
@@ -186,10 +195,12 @@ pub(crate) async fn confirm(
 #[instrument(name = "payments.capture", skip_all, fields(payment.id = %id))]
 pub(crate) async fn capture(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(body): Json<AmountBody>,
 ) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
     let id = payment_id(&id)?;
+    owned(&state, &caller, id).await?;
     let amount = body.amount;
     Ok(answer(state.gateway.capture(id, amount).await?))
 }
@@ -198,10 +209,12 @@ pub(crate) async fn capture(
 #[instrument(name = "payments.cancel", skip_all, fields(payment.id = %id))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(_): Json<EmptyBody>,
 ) -> Result<Json<PaymentBody>, PaymentsError> {
     let id = payment_id(&id)?;
+    owned(&state, &caller, id).await?;
     Ok(Json(state.gateway.cancel(id).await?.into()))
 }
 
@@ -210,10 +223,12 @@ pub(crate) async fn cancel(
 #[instrument(name = "payments.refund", skip_all, fields(payment.id = %id))]
 pub(crate) async fn refund(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(body): Json<AmountBody>,
 ) -> Result<(StatusCode, Json<RefundBody>), PaymentsError> {
     let id = payment_id(&id)?;
+    owned(&state, &caller, id).await?;
     let amount = body.amount;
     let (outcome, number) = state.gateway.refund(id, amount).await?;
     let (status, payment) = match outcome {
@@ -231,10 +246,31 @@ pub(crate) async fn refund(
 #[instrument(name = "payments.get", skip_all, fields(payment.id = %id))]
 pub(crate) async fn get(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentBody>, PaymentsError> {
     let id = payment_id(&id)?;
-    Ok(Json(state.gateway.get(id).await?.into()))
+    Ok(Json(owned(&state, &caller, id).await?.into()))
+}
+
+/// The scope that sees and changes every client's payments (ADR 0028).
+pub(crate) const ADMIN_SCOPE: &str = "payments:admin";
+
+/// The payment, if `caller` may see it: its owner or an admin. Anyone else
+/// gets 404, as for an id that does not exist (no existence oracle).
+async fn owned(
+    state: &AppState,
+    caller: &AccessClaims,
+    id: PaymentId,
+) -> Result<crate::domain::Payment, PaymentsError> {
+    let payment = state.gateway.get(id).await?;
+    if caller.has_scope(ADMIN_SCOPE)
+        || payment.owner_client_id.as_deref() == Some(caller.client_id.as_str())
+    {
+        Ok(payment)
+    } else {
+        Err(PaymentsError::NotFound)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,6 +302,7 @@ const MAX_LIMIT: usize = 100;
 #[instrument(name = "payments.list", skip_all)]
 pub(crate) async fn list(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ListBody>, PaymentsError> {
     let Query(query) = query.map_err(|_| PaymentsError::InvalidField {
@@ -296,7 +333,9 @@ pub(crate) async fn list(
             reason: "must be 1 to 128 characters",
         });
     }
-    let page = state.gateway.list(customer, cursor, limit).await?;
+    // Only the caller's own payments, unless it is an admin (ADR 0028).
+    let owner = (!caller.has_scope(ADMIN_SCOPE)).then_some(caller.client_id.as_str());
+    let page = state.gateway.list(owner, customer, cursor, limit).await?;
     let next_cursor = page.next.map(|n| n.to_string());
     Ok(Json(ListBody {
         data: page.payments.into_iter().map(Into::into).collect(),
