@@ -35,7 +35,10 @@ async fn another_client_neither_sees_nor_changes_a_payment_and_an_admin_sees_all
         .unwrap();
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["code"], "payment_not_found", "as an unknown id: {body}");
+    assert_eq!(
+        body["code"], "payment_not_found",
+        "as an unknown id: {body}"
+    );
     for (path, body) in [
         ("confirm", json!({ "card_number": "4242424242424242" })),
         ("capture", json!({})),
