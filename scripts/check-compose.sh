@@ -12,8 +12,11 @@ command -v docker-compose >/dev/null || {
 }
 # Values a user must provide; placeholders are enough to validate the file.
 export AUTH_KEYS_ENCRYPTION_KEY="${AUTH_KEYS_ENCRYPTION_KEY:-placeholder-for-validation}"
+# A folder (the trust bundle's, scripts/lib/mtls.sh): an absolute path.
+export PLATFORM_MTLS_DIR="${PLATFORM_MTLS_DIR:-/placeholder-for-validation}"
 for var in AUTH_BOOTSTRAP_ADMIN_SECRET POSTGRES_PASSWORD AUTH_DB_PASSWORD PAYMENTS_DB_PASSWORD \
-           BOOKKEEPING_DB_PASSWORD COMMUNICATION_DB_PASSWORD PSP_WEBHOOK_SECRET NOTIFY_RECEIPT_SECRET; do
+           BOOKKEEPING_DB_PASSWORD COMMUNICATION_DB_PASSWORD PSP_WEBHOOK_SECRET NOTIFY_RECEIPT_SECRET \
+           DAPR_TRUST_ANCHORS DAPR_API_TOKEN APP_API_TOKEN REDIS_PASSWORD; do
   export "$var=${!var:-placeholder-for-validation}"
 done
 docker-compose -f docker-compose.yml config -q

@@ -25,6 +25,10 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 . "$here/scripts/lib/processes.sh"
 # shellcheck source=scripts/lib/readiness.sh
 . "$here/scripts/lib/readiness.sh"
+# shellcheck source=scripts/lib/mtls.sh
+. "$here/scripts/lib/mtls.sh"
+# shellcheck source=scripts/lib/secrets.sh
+. "$here/scripts/lib/secrets.sh"
 
 export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
@@ -82,7 +86,8 @@ living_in_group() {
 start_scheduler() {
   if alive "$run_dir/scheduler.pid" scheduler; then log "scheduler already running"; return; fi
   mkdir -p "$run_dir/scheduler"
-  setsid "$bin_dir/scheduler" --port 4506 --listen-address 127.0.0.1 \
+  # shellcheck disable=SC2046 # one flag per line, no spaces
+  setsid "$bin_dir/scheduler" --port 4506 --listen-address 127.0.0.1 $(mtls_control_plane_flags "$mtls_sentry_address") \
     --healthz-port 8086 --healthz-listen-address 127.0.0.1 \
     --metrics-port 9096 --metrics-listen-address 127.0.0.1 \
     --etcd-data-dir "$run_dir/scheduler/data" --etcd-client-port 4379 \
@@ -143,7 +148,9 @@ up() {
   if alive "$run_dir/dapr-run.pid" "run -f"; then
     log "the platform is already running (make down to stop it)"
   else
+    mtls_up "$run_dir" "$log_dir" "$bin_dir" || { down; exit 1; }
     start_scheduler
+    secrets_up "$run_dir"
     log "starting every service with its sidecar (dapr run -f dapr.yaml)"
     setsid dapr run -f dapr.yaml >"$log_dir/stack.log" 2>&1 < /dev/null &
     echo $! > "$run_dir/dapr-run.pid"
@@ -155,7 +162,8 @@ up() {
     IFS=: read -r name app_port dapr_port <<<"$s"
     printf '  %-14s %-24s %-26s %s\n' "$name" "http://127.0.0.1:$app_port" "http://127.0.0.1:$dapr_port" "/healthz /readyz /metrics"
   done
-  printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:4506\n'
+  printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:4506, sentry 127.0.0.1:50001 (mTLS)\n'
+  printf '  The sidecar APIs need their token: dapr-api-token from %s\n' "$run_dir/tokens.env"
   printf '  Sandboxes: PSP http://127.0.0.1:8010, SMS/push http://127.0.0.1:8020, SMTP catcher 127.0.0.1:2525 (mail at http://127.0.0.1:8025/api/messages)\n'
   printf '  Stop everything with: make down\n'
 }
@@ -168,6 +176,7 @@ down() {
   # it exit, so every `down` used to sit out the 15 s grace before SIGKILL.
   stop_group "$run_dir/dapr-run.pid" "services and sidecars" "run -f" leader-INT || failed=1
   stop_group "$run_dir/scheduler.pid" "scheduler" scheduler || failed=1
+  stop_group "$run_dir/sentry.pid" "sentry" sentry || failed=1
   bash scripts/pluggable.sh down || failed=1
   bash sandboxes/run.sh down || failed=1
   if [ -f "$run_dir/stack-started-infra" ]; then
@@ -181,6 +190,7 @@ down() {
 status() {
   bash scripts/infra.sh status
   alive "$run_dir/scheduler.pid" scheduler && echo "scheduler: up" || echo "scheduler: down"
+  alive "$run_dir/sentry.pid" sentry && echo "sentry: up" || echo "sentry: down"
   bash sandboxes/run.sh status
   bash scripts/pluggable.sh status
   for s in "${services[@]}"; do

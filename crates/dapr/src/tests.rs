@@ -120,6 +120,7 @@ fn sidecar(http_port: u16, grpc_port: u16) -> Sidecar {
         http_port,
         grpc_port,
         api_token: Some(SecretString::from(TOKEN.to_owned())),
+        app_token: None,
         probe_timeout_ms: 2000,
     })
     .unwrap()

@@ -91,6 +91,7 @@ mod tests {
             http_port: 1,
             grpc_port: 2,
             api_token: token.map(|t| SecretString::from(t.to_owned())),
+            app_token: None,
             probe_timeout_ms: 100,
         }
     }

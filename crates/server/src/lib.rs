@@ -1,6 +1,7 @@
 //! The HTTP scaffolding every service shares, so that a service's own crate
 //! holds only its routes and domain code:
 //!
+//! * [`app_token`]: the Dapr-facing routes accept only this service's sidecar.
 //! * [`readiness`]: `/healthz` (the process is alive) and `/readyz` (every
 //!   dependency, the Dapr sidecar included, answers), plus `/metrics`.
 //! * [`layers`]: request id, tracing span, HTTP metrics, request timeout and
@@ -9,6 +10,7 @@
 //! * [`background`]: the service's background loops, stopped after the drain.
 //! * [`database`]: which database errors mean "unavailable, try again".
 
+pub mod app_token;
 pub mod auth;
 pub mod background;
 mod bootstrap;

@@ -41,6 +41,10 @@ pub const DEVELOPMENT_SECRETS: &[&str] = &[
 pub struct SecretSetting<'a> {
     key: &'static str,
     value: Option<&'a SecretString>,
+    /// Unset is refused too (in production).
+    required: bool,
+    /// The variable that sets it, when not `APP__SECTION__KEY`.
+    variable: Option<&'static str>,
 }
 
 impl<'a> SecretSetting<'a> {
@@ -48,25 +52,57 @@ impl<'a> SecretSetting<'a> {
         Self {
             key,
             value: Some(value),
+            required: true,
+            variable: None,
+        }
+    }
+
+    /// A secret whose type allows it to be unset (outside production), but
+    /// that production requires, e.g. the sidecar tokens.
+    pub fn required(key: &'static str, value: Option<&'a SecretString>) -> Self {
+        Self {
+            key,
+            value,
+            required: true,
+            variable: None,
         }
     }
 
     /// A secret that may be left unset (the feature it enables is then off);
     /// when set, it must not be a development value either.
     pub fn optional(key: &'static str, value: Option<&'a SecretString>) -> Self {
-        Self { key, value }
+        Self {
+            key,
+            value,
+            required: false,
+            variable: None,
+        }
+    }
+
+    /// Set by `variable` rather than `APP__SECTION__KEY` (e.g. Dapr's own
+    /// `DAPR_API_TOKEN`).
+    #[must_use]
+    pub fn set_by(mut self, variable: &'static str) -> Self {
+        self.variable = Some(variable);
+        self
     }
 
     /// The variable that sets it: `APP__PROVIDER__WEBHOOK_SECRET`.
     pub fn variable(&self) -> String {
-        format!("APP__{}", self.key.to_ascii_uppercase().replace('.', "__"))
+        self.variable.map_or_else(
+            || format!("APP__{}", self.key.to_ascii_uppercase().replace('.', "__")),
+            ToOwned::to_owned,
+        )
     }
 
     fn is_development(&self) -> bool {
-        self.value.is_some_and(|value| {
-            let value = value.expose_secret().trim();
-            value.is_empty() || DEVELOPMENT_SECRETS.contains(&value)
-        })
+        match self.value {
+            None => self.required,
+            Some(value) => {
+                let value = value.expose_secret().trim();
+                value.is_empty() || DEVELOPMENT_SECRETS.contains(&value)
+            }
+        }
     }
 }
 
@@ -83,7 +119,7 @@ pub fn refuse_development_secrets(secrets: &[SecretSetting<'_>]) -> Result<(), S
         return Ok(());
     }
     Err(SettingsError::Invalid(format!(
-        "APP_ENVIRONMENT={PRODUCTION} refuses the public development value or an empty value of {}; \
+        "APP_ENVIRONMENT={PRODUCTION} refuses the public development value, an empty or a missing value of {}; \
          set each from a secret",
         refused.join(", ")
     )))

@@ -4,7 +4,8 @@
 //! 1. `<config dir>/base.toml`
 //! 2. `<config dir>/<APP_ENVIRONMENT>.toml` (`local` when unset)
 //! 3. environment variables `APP__SECTION__KEY` (e.g. `APP__SERVER__PORT=8080`)
-//! 4. Dapr's own variables: `APP_PORT`, `DAPR_HTTP_PORT`, `DAPR_GRPC_PORT`, `DAPR_API_TOKEN`
+//! 4. Dapr's own variables: `APP_PORT`, `DAPR_HTTP_PORT`, `DAPR_GRPC_PORT`, `DAPR_API_TOKEN`,
+//!    `APP_API_TOKEN`
 //!    as set by the Dapr CLI or the sidecar injector, so that ports are never hard-coded.
 //!
 //! Each service declares its own settings struct from the sections below,
@@ -117,6 +118,7 @@ pub fn load<T: DeserializeOwned>(source: &Source) -> Result<T, SettingsError> {
         ("DAPR_HTTP_PORT", "dapr.http_port"),
         ("DAPR_GRPC_PORT", "dapr.grpc_port"),
         ("DAPR_API_TOKEN", "dapr.api_token"),
+        ("APP_API_TOKEN", "dapr.app_token"),
     ] {
         if let Ok(value) = std::env::var(var) {
             builder = builder.set_override(key, value)?;

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
-use crate::SettingsError;
+use crate::{SecretSetting, SettingsError};
 
 /// The service's own HTTP listener.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,9 +70,17 @@ pub struct DaprSettings {
     pub host: String,
     pub http_port: u16,
     pub grpc_port: u16,
-    /// Sent as `dapr-api-token` when the sidecar requires one.
+    /// The sidecar's API token (`DAPR_API_TOKEN`): sent as `dapr-api-token`
+    /// on every call to the sidecar. Required in production.
     #[serde(default)]
     pub api_token: Option<SecretString>,
+    /// The app channel's token (`APP_API_TOKEN`): the sidecar sends it as
+    /// `dapr-api-token` on everything it delivers to this app, and the
+    /// Dapr-facing routes refuse a request without it
+    /// (`platform_server::app_token`). Unset: those routes refuse every
+    /// request. Required in production.
+    #[serde(default)]
+    pub app_token: Option<SecretString>,
     /// How long a readiness probe waits for the sidecar.
     pub probe_timeout_ms: u64,
 }
@@ -88,6 +96,17 @@ impl DaprSettings {
 
     pub fn probe_timeout(&self) -> Duration {
         Duration::from_millis(self.probe_timeout_ms)
+    }
+
+    /// The two tokens, for [`crate::Validate::secrets`]: production refuses
+    /// them unset, empty or holding a development value.
+    pub fn secrets(&self) -> [SecretSetting<'_>; 2] {
+        [
+            SecretSetting::required("dapr.api_token", self.api_token.as_ref())
+                .set_by("DAPR_API_TOKEN"),
+            SecretSetting::required("dapr.app_token", self.app_token.as_ref())
+                .set_by("APP_API_TOKEN"),
+        ]
     }
 
     pub fn validate(&self) -> Result<(), SettingsError> {

@@ -187,3 +187,34 @@ fn every_development_secret_is_refused_and_an_unset_optional_one_passes() {
         );
     }
 }
+
+#[test]
+fn production_requires_both_sidecar_tokens_and_names_their_variables() {
+    let mut dapr = DaprSettings {
+        host: "127.0.0.1".into(),
+        http_port: 3500,
+        grpc_port: 50001,
+        api_token: None,
+        app_token: None,
+        probe_timeout_ms: 1000,
+    };
+    let Err(SettingsError::Invalid(message)) = refuse_development_secrets(&dapr.secrets()) else {
+        panic!("production accepted sidecars without tokens");
+    };
+    assert!(
+        message.contains("dapr.api_token (set DAPR_API_TOKEN)")
+            && message.contains("dapr.app_token (set APP_API_TOKEN)"),
+        "{message}"
+    );
+    dapr.api_token = Some(SecretString::from("a-random-api-token"));
+    dapr.app_token = Some(SecretString::from(" "));
+    let Err(SettingsError::Invalid(message)) = refuse_development_secrets(&dapr.secrets()) else {
+        panic!("production accepted an empty app token");
+    };
+    assert!(
+        message.contains("dapr.app_token") && !message.contains("dapr.api_token"),
+        "{message}"
+    );
+    dapr.app_token = Some(SecretString::from("a-random-app-token"));
+    refuse_development_secrets(&dapr.secrets()).unwrap();
+}

@@ -128,14 +128,16 @@ impl Validate for Settings {
     }
 
     fn secrets(&self) -> Vec<SecretSetting<'_>> {
-        vec![
+        let mut secrets = vec![
             SecretSetting::new("database.password", &self.database.password),
             SecretSetting::new("keys.encryption_key", &self.keys.encryption_key),
             SecretSetting::optional(
                 "oauth.bootstrap_admin_secret",
                 self.oauth.bootstrap_admin_secret.as_ref(),
             ),
-        ]
+        ];
+        secrets.extend(self.dapr.secrets());
+        secrets
     }
 }
 
@@ -322,6 +324,7 @@ mod development_secret_tests {
     fn production_with_real_secrets_passes_and_without_a_bootstrap_admin_too() {
         let (production, defaults) = production();
         let mut s = with_real_secrets(defaults);
+        platform_test_support::sidecar_tokens(&mut s.dapr);
         production.validate(&s).unwrap();
         s.oauth.bootstrap_admin_secret = None;
         production.validate(&s).unwrap();

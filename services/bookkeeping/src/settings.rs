@@ -80,10 +80,12 @@ impl Validate for Settings {
     }
 
     fn secrets(&self) -> Vec<SecretSetting<'_>> {
-        vec![SecretSetting::new(
+        let mut secrets = vec![SecretSetting::new(
             "database.password",
             &self.database.password,
-        )]
+        )];
+        secrets.extend(self.dapr.secrets());
+        secrets
     }
 }
 
@@ -103,6 +105,7 @@ mod development_secret_tests {
             "{error}"
         );
         s.database.password = SecretString::from("db-password-from-the-store");
+        platform_test_support::sidecar_tokens(&mut s.dapr);
         production.validate(&s).unwrap();
     }
 }

@@ -75,6 +75,11 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         Duration::from_millis(settings.statements.sweep_interval_ms),
     );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
-    let routes = routes::router(state, &validator, settings.events.route_timeout());
+    let routes = routes::router(
+        state,
+        &validator,
+        &settings.dapr,
+        settings.events.route_timeout(),
+    );
     Ok(Server::bind_service(&settings.server, routes, readiness, metrics, background).await?)
 }

@@ -210,10 +210,12 @@ impl Validate for Settings {
     }
 
     fn secrets(&self) -> Vec<SecretSetting<'_>> {
-        vec![
+        let mut secrets = vec![
             SecretSetting::new("database.password", &self.database.password),
             SecretSetting::new("providers.receipt_secret", &self.providers.receipt_secret),
-        ]
+        ];
+        secrets.extend(self.dapr.secrets());
+        secrets
     }
 }
 
@@ -252,6 +254,7 @@ mod development_secret_tests {
         let (production, mut s) = production_settings::<Settings>(env!("CARGO_MANIFEST_DIR"));
         s.database.password = SecretString::from("db-password-from-the-store");
         s.providers.receipt_secret = SecretString::from("receipt-secret-from-the-store");
+        platform_test_support::sidecar_tokens(&mut s.dapr);
         production.validate(&s).unwrap();
     }
 }

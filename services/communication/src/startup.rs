@@ -89,6 +89,6 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         settings.sending.clone(),
     );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
-    let routes = routes::router(state, &validator);
+    let routes = routes::router(state, &validator, &settings.dapr);
     Ok(Server::bind_service(&settings.server, routes, readiness, metrics, background).await?)
 }

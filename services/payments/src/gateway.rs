@@ -98,15 +98,17 @@ impl Gateway {
         customer_reference: String,
         capture_method: CaptureMethod,
         idempotency_key: Option<&str>,
+        owner_client_id: String,
     ) -> Result<Created, PaymentsError> {
         let id = idempotency_key.map_or_else(PaymentId::new, PaymentId::for_idempotency_key);
-        let payment = Payment::create(
+        let mut payment = Payment::create(
             id,
             money,
             customer_reference,
             capture_method,
             OffsetDateTime::now_utc(),
         );
+        payment.owner_client_id = Some(owner_client_id);
         match self
             .store
             .save(&payment, None, &payment.created_event(), Intent::Keep)
@@ -115,7 +117,8 @@ impl Gateway {
             Ok(()) => {}
             Err(PaymentsError::Conflict) if idempotency_key.is_some() => {
                 let existing = self.get(id).await?;
-                let same = existing.money == payment.money
+                let same = existing.owner_client_id == payment.owner_client_id
+                    && existing.money == payment.money
                     && existing.customer_reference == payment.customer_reference
                     && existing.capture_method == payment.capture_method;
                 return if same {
@@ -130,13 +133,17 @@ impl Gateway {
         Ok(Created::New(payment))
     }
 
+    /// Payments in creation order; only `owner`'s when given (ADR 0028).
     pub async fn list(
         &self,
+        owner: Option<&str>,
         customer_reference: Option<&str>,
         after: Option<u64>,
         limit: usize,
     ) -> Result<crate::store::Page, PaymentsError> {
-        self.store.list(customer_reference, after, limit).await
+        self.store
+            .list(owner, customer_reference, after, limit)
+            .await
     }
 
     pub async fn get(&self, id: PaymentId) -> Result<Payment, PaymentsError> {

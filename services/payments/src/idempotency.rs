@@ -119,10 +119,12 @@ pub async fn layer(State(idem): State<Idempotency>, request: Request, next: Next
             .into_response();
         }
     };
+    // The client and the subject scope the key: two callers never share a
+    // key, so none can replay another's answer (ADR 0028).
     let subject = request
         .extensions()
         .get::<Authenticated>()
-        .map(|a| a.0.sub.clone())
+        .map(|a| format!("{}\n{}", a.0.client_id, a.0.sub))
         .unwrap_or_default();
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {

@@ -154,10 +154,12 @@ impl Validate for Settings {
     }
 
     fn secrets(&self) -> Vec<SecretSetting<'_>> {
-        vec![SecretSetting::new(
+        let mut secrets = vec![SecretSetting::new(
             "provider.webhook_secret",
             &self.provider.webhook_secret,
-        )]
+        )];
+        secrets.extend(self.dapr.secrets());
+        secrets
     }
 }
 
@@ -178,6 +180,7 @@ mod development_secret_tests {
             "{error}"
         );
         s.provider.webhook_secret = SecretString::from("whsec_from_the_store");
+        platform_test_support::sidecar_tokens(&mut s.dapr);
         production.validate(&s).unwrap();
     }
 }

@@ -90,6 +90,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         &platform_server::auth::token_validator(&settings.auth, &settings.dapr)?,
         &settings.reconciliation.binding,
         settings.provider.route_timeout(),
+        &settings.dapr,
     );
     // Reconciliation runs when the cron binding calls; the relay is ours.
     let mut background = BackgroundTasks::new();

@@ -187,6 +187,7 @@ impl PaymentStore {
     #[instrument(name = "payments.list", skip_all, fields(limit))]
     pub async fn list(
         &self,
+        owner: Option<&str>,
         customer_reference: Option<&str>,
         after: Option<u64>,
         limit: usize,
@@ -194,6 +195,10 @@ impl PaymentStore {
         // Only payment records: the outbox keeps its markers in the same
         // table, without a `status`.
         let mut conditions = vec![json!({ "NEQ": { "status": "" } })];
+        // In the query, so that pages stay full and cursors valid.
+        if let Some(owner) = owner {
+            conditions.push(json!({ "EQ": { "owner_client_id": owner } }));
+        }
         if let Some(customer) = customer_reference {
             conditions.push(json!({ "EQ": { "customer_reference": customer } }));
         }

@@ -1,5 +1,8 @@
 //! A real `daprd` sidecar for one app, with the repository's components,
-//! Resiliency, Subscriptions and Configuration.
+//! Resiliency, Subscriptions and Configuration (the app's own,
+//! `dapr-config/local/<app id>.yaml`, with its access control), talking
+//! mTLS through this process's sentry, with an API token and an app token
+//! of its own.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -23,6 +26,18 @@ pub struct DaprdOptions {
     /// Extra `--resources-path` folders (components or resources a test
     /// generates), loaded after the repository's own.
     pub extra_resources: Vec<PathBuf>,
+    /// `DAPR_API_TOKEN`: what a client of this sidecar's API must send
+    /// (random per sidecar).
+    pub api_token: String,
+    /// `APP_API_TOKEN`: what this sidecar sends to its app, and what the
+    /// app's Dapr-facing routes require (random per sidecar).
+    pub app_token: String,
+    /// Instead of the repository's `components/local`, only these
+    /// folders (a sidecar without an app that only publishes, say).
+    pub only_resources: Option<Vec<PathBuf>>,
+    /// mTLS through the test process's sentry (on by default; off only to
+    /// prove that a sidecar without it is refused).
+    pub mtls: bool,
 }
 
 impl DaprdOptions {
@@ -35,13 +50,19 @@ impl DaprdOptions {
             metrics_port: free_port()?,
             env: Vec::new(),
             extra_resources: Vec::new(),
+            api_token: crate::random_token(),
+            app_token: crate::random_token(),
+            only_resources: None,
+            mtls: true,
         })
     }
-    /// Points a service at this sidecar: its ports go into the service's
-    /// `dapr` settings.
+    /// Points a service at this sidecar: its ports and both tokens go into
+    /// the service's `dapr` settings.
     pub fn apply_to(&self, dapr: &mut platform_settings::DaprSettings) {
         dapr.http_port = self.http_port;
         dapr.grpc_port = self.grpc_port;
+        dapr.api_token = Some(self.api_token.clone().into());
+        dapr.app_token = Some(self.app_token.clone().into());
     }
 }
 
@@ -50,7 +71,13 @@ pub struct Daprd {
     pub options: DaprdOptions,
     log: PathBuf,
     process: ChildGuard,
+    /// Sends this sidecar's API token with every request.
     http: reqwest::Client,
+    /// What it was started with, for the publishers it starts on demand.
+    env: Vec<(String, String)>,
+    /// Sidecars of the apps that may publish to a topic this app may not
+    /// (pub/sub scopes), started on first use: tests publish "as" them.
+    publishers: tokio::sync::Mutex<Vec<Daprd>>,
 }
 
 /// `$DAPR_BIN_DIR/daprd` or `~/.dapr/bin/daprd`.
@@ -95,18 +122,83 @@ impl Daprd {
         options: DaprdOptions,
         app_port: u16,
     ) -> anyhow::Result<Self> {
+        Self::start_inner(Self::test_env(env)?, env.dir(), options, Some(app_port)).await
+    }
+
+    /// A sidecar without an app (e.g. to publish or invoke as `app_id`).
+    pub async fn start_without_app(env: &TestEnv, options: DaprdOptions) -> anyhow::Result<Self> {
+        Self::start_inner(Self::test_env(env)?, env.dir(), options, None).await
+    }
+
+    /// What every sidecar of the test gets in its environment: the test's
+    /// Redis, name resolution, files folder and secrets file.
+    fn test_env(env: &TestEnv) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(vec![
+            ("REDIS_HOST".to_owned(), env.redis.host()),
+            (
+                "PLATFORM_NAME_RESOLUTION_DB".to_owned(),
+                env.name_resolution_db().display().to_string(),
+            ),
+            (
+                "STATEMENTS_DIR".to_owned(),
+                env.files_dir().display().to_string(),
+            ),
+            (
+                "PLATFORM_SECRETS_FILE".to_owned(),
+                env.secrets_file()?.display().to_string(),
+            ),
+        ])
+    }
+
+    async fn start_inner(
+        mut envs: Vec<(String, String)>,
+        log_dir: &std::path::Path,
+        options: DaprdOptions,
+        app_port: Option<u16>,
+    ) -> anyhow::Result<Self> {
         check_binary_version()?;
+        let mtls = crate::mtls::mtls()?;
         let root = repo_root();
         let path = |p: &str| root.join(p).display().to_string();
-        let mut args: Vec<String> = vec![
-            "--app-id".into(),
-            options.app_id.clone(),
-            "--app-port".into(),
-            app_port.to_string(),
-            "--app-protocol".into(),
-            "http".into(),
-            "--app-channel-address".into(),
+        let app_config = format!("dapr-config/local/{}.yaml", options.app_id);
+        let config = if root.join(&app_config).is_file() {
+            path(&app_config)
+        } else {
+            path("dapr-config/local/config.yaml")
+        };
+        let mut args: Vec<String> = vec!["--app-id".into(), options.app_id.clone()];
+        if let Some(app_port) = app_port {
+            args.extend([
+                "--app-port".into(),
+                app_port.to_string(),
+                "--app-protocol".into(),
+                "http".into(),
+                "--app-channel-address".into(),
+                "127.0.0.1".into(),
+            ]);
+        }
+        if options.mtls {
+            args.extend(mtls.daprd_args.iter().cloned());
+        }
+        args.extend([
+            "--dapr-internal-grpc-listen-address".into(),
             "127.0.0.1".into(),
+            "--metrics-listen-address".into(),
+            "127.0.0.1".into(),
+        ]);
+        let resources: Vec<String> = match &options.only_resources {
+            Some(only) => only.iter().map(|p| p.display().to_string()).collect(),
+            None => vec![
+                path("components/local"),
+                path("dapr-config/resiliency"),
+                path("dapr-config/subscriptions"),
+            ],
+        };
+        for folder in resources {
+            args.push("--resources-path".into());
+            args.push(folder);
+        }
+        args.extend([
             "--dapr-listen-addresses".into(),
             "127.0.0.1".into(),
             "--dapr-http-port".into(),
@@ -117,34 +209,23 @@ impl Daprd {
             options.internal_grpc_port.to_string(),
             "--metrics-port".into(),
             options.metrics_port.to_string(),
-            "--resources-path".into(),
-            path("components/local"),
-            "--resources-path".into(),
-            path("dapr-config/resiliency"),
-            "--resources-path".into(),
-            path("dapr-config/subscriptions"),
             "--config".into(),
-            path("dapr-config/local/config.yaml"),
+            config,
             "--log-level".into(),
             "info".into(),
-        ];
+        ]);
         for extra in &options.extra_resources {
             args.push("--resources-path".into());
             args.push(extra.display().to_string());
         }
-        let mut envs = vec![
-            ("REDIS_HOST".to_owned(), env.redis.host()),
-            (
-                "PLATFORM_NAME_RESOLUTION_DB".to_owned(),
-                env.name_resolution_db().display().to_string(),
-            ),
-            (
-                "STATEMENTS_DIR".to_owned(),
-                env.files_dir().display().to_string(),
-            ),
-        ];
+        let base = envs.clone();
+        envs.extend([
+            ("DAPR_TRUST_ANCHORS".to_owned(), mtls.trust_anchors.clone()),
+            ("DAPR_API_TOKEN".to_owned(), options.api_token.clone()),
+            ("APP_API_TOKEN".to_owned(), options.app_token.clone()),
+        ]);
         envs.extend(options.env.iter().cloned());
-        let log = env.dir().join(format!("daprd-{}.log", options.app_id));
+        let log = unique_log(log_dir, &options.app_id);
         let process = ChildGuard::spawn(
             format!("daprd {}", options.app_id),
             &daprd_binary(),
@@ -152,11 +233,14 @@ impl Daprd {
             &envs,
             &log,
         )?;
+        let http = crate::client_with_header("dapr-api-token", &options.api_token)?;
         let mut daprd = Self {
             options,
             log,
             process,
-            http: reqwest::Client::new(),
+            http,
+            env: base,
+            publishers: tokio::sync::Mutex::new(Vec::new()),
         };
         daprd.wait_healthy(Duration::from_secs(60)).await?;
         let version = daprd.runtime_version().await?;
@@ -203,6 +287,16 @@ impl Daprd {
         format!("http://127.0.0.1:{}", self.options.http_port)
     }
 
+    /// A client of this sidecar's API: sends its API token.
+    pub fn api_client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// This sidecar's app id.
+    pub fn app_id(&self) -> &str {
+        &self.options.app_id
+    }
+
     /// Stops the sidecar and waits until it is gone.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.process.stop().await
@@ -235,9 +329,10 @@ impl Daprd {
         topic: &str,
         event: &serde_json::Value,
     ) -> anyhow::Result<()> {
-        let url = format!("{}/v1.0/publish/{pubsub}/{topic}", self.http_base());
         self.post_publish(
-            url,
+            pubsub,
+            topic,
+            "",
             "application/cloudevents+json",
             serde_json::to_vec(event)?,
         )
@@ -252,20 +347,47 @@ impl Daprd {
         content_type: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<()> {
-        let url = format!(
-            "{}/v1.0/publish/{pubsub}/{topic}?metadata.rawPayload=true",
-            self.http_base()
-        );
-        self.post_publish(url, content_type, body).await
+        self.post_publish(
+            pubsub,
+            topic,
+            "?metadata.rawPayload=true",
+            content_type,
+            body,
+        )
+        .await
     }
 
+    /// Publishes through this sidecar when its app may publish to `topic`
+    /// (`publishingScopes` of `components/local/pubsub.yaml`), otherwise
+    /// through the sidecar of an app that may, started on first use: what
+    /// a test publishes then arrives the way the producer's events do.
     async fn post_publish(
         &self,
-        url: String,
+        pubsub: &str,
+        topic: &str,
+        query: &str,
         content_type: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<()> {
-        let res = self
+        let publisher = crate::pubsub_scopes::publisher_of(pubsub, topic)?;
+        let mut publishers = self.publishers.lock().await;
+        let through = match publisher {
+            Some(app) if app != self.options.app_id => {
+                if !publishers.iter().any(|p| p.options.app_id == app) {
+                    publishers.push(self.start_publisher(&app).await?);
+                }
+                publishers
+                    .iter()
+                    .find(|p| p.options.app_id == app)
+                    .ok_or_else(|| anyhow::anyhow!("publisher {app} vanished"))?
+            }
+            _ => self,
+        };
+        let url = format!(
+            "{}/v1.0/publish/{pubsub}/{topic}{query}",
+            through.http_base()
+        );
+        let res = through
             .http
             .post(url)
             .header("content-type", content_type)
@@ -279,6 +401,36 @@ impl Daprd {
             res.text().await?
         );
         Ok(())
+    }
+
+    /// A sidecar for `app_id` without an app, loading only the pub/sub
+    /// component and the secret store: publishes on the test's Redis as
+    /// `app_id` (pub/sub scopes allow each app only its own topics).
+    pub async fn publisher(env: &TestEnv, app_id: &str) -> anyhow::Result<Daprd> {
+        Self::start_publisher_in(Self::test_env(env)?, env.dir(), app_id).await
+    }
+
+    async fn start_publisher(&self, app_id: &str) -> anyhow::Result<Daprd> {
+        let log_dir = self.log.parent().unwrap_or(std::path::Path::new("."));
+        Self::start_publisher_in(self.env.clone(), log_dir, app_id).await
+    }
+
+    async fn start_publisher_in(
+        envs: Vec<(String, String)>,
+        log_dir: &std::path::Path,
+        app_id: &str,
+    ) -> anyhow::Result<Daprd> {
+        let dir = log_dir.join(format!("publisher-{app_id}"));
+        std::fs::create_dir_all(&dir)?;
+        for file in ["pubsub.yaml", "secretstore.yaml"] {
+            std::fs::copy(
+                repo_root().join("components/local").join(file),
+                dir.join(file),
+            )?;
+        }
+        let mut options = DaprdOptions::new(app_id)?;
+        options.only_resources = Some(vec![dir]);
+        Box::pin(Self::start_inner(envs, log_dir, options, None)).await
     }
 
     /// Sum of a Prometheus counter over the series whose labels contain every
@@ -318,6 +470,19 @@ impl Daprd {
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log, lines)
     }
+}
+
+/// `daprd-<app id>.log`, or `daprd-<app id>-2.log`… when a test starts
+/// several sidecars of one app id.
+fn unique_log(dir: &std::path::Path, app_id: &str) -> PathBuf {
+    let first = dir.join(format!("daprd-{app_id}.log"));
+    if !first.exists() {
+        return first;
+    }
+    (2..)
+        .map(|n| dir.join(format!("daprd-{app_id}-{n}.log")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
 }
 
 fn sum_metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {

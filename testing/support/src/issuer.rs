@@ -78,13 +78,29 @@ impl TestIssuer {
 
     /// As [`TestIssuer::token`], expiring `lifetime_secs` from now (negative: expired).
     pub fn token_with(&self, audience: &str, scopes: &[&str], lifetime_secs: i64) -> String {
+        self.token_of("test-client", audience, scopes, lifetime_secs)
+    }
+
+    /// As [`TestIssuer::token`], issued to the OAuth client `client_id`
+    /// (also the subject, as for a client-credentials token).
+    pub fn token_for(&self, client_id: &str, audience: &str, scopes: &[&str]) -> String {
+        self.token_of(client_id, audience, scopes, 300)
+    }
+
+    fn token_of(
+        &self,
+        client_id: &str,
+        audience: &str,
+        scopes: &[&str],
+        lifetime_secs: i64,
+    ) -> String {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let now = i64::try_from(now).unwrap_or(i64::MAX);
         let header = json!({ "alg": "ES256", "typ": "at+jwt", "kid": self.kid });
         let claims = json!({
-            "iss": self.issuer, "sub": "test-client", "aud": audience, "client_id": "test-client",
+            "iss": self.issuer, "sub": client_id, "aud": audience, "client_id": client_id,
             "iat": now, "exp": now + lifetime_secs, "jti": uuid::Uuid::new_v4().to_string(),
             "scope": scopes.join(" "),
         });

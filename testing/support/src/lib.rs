@@ -14,12 +14,14 @@ pub mod bench;
 mod binary;
 mod daprd;
 mod issuer;
+mod mtls;
 mod notify;
 mod ports;
 mod postgres;
 mod process;
 mod production;
 mod psp;
+mod pubsub_scopes;
 mod redis;
 mod repo;
 mod sandbox_http;
@@ -38,8 +40,9 @@ pub use issuer::TestIssuer;
 pub use notify::NotifySandbox;
 pub use ports::free_port;
 pub use postgres::TestDatabase;
-pub use production::{production_settings, refusal};
+pub use production::{production_settings, refusal, sidecar_tokens};
 pub use psp::PspSandbox;
+pub use pubsub_scopes::topics_published_by;
 pub use redis::TestRedis;
 pub use repo::{pinned_dapr_version, repo_root};
 pub use smtp::{SmtpCatcher, smtp_send};
@@ -75,6 +78,44 @@ impl TestEnv {
     pub fn name_resolution_db(&self) -> PathBuf {
         self.dir.path().join("name-resolution.db")
     }
+
+    /// This test's secrets file, read by the `platform-secrets` store
+    /// (`PLATFORM_SECRETS_FILE`): the local values `make up` uses too
+    /// (scripts/lib/secrets.sh): the test Redis has no password, and each
+    /// service's database role's password is its name
+    /// (scripts/sql/service-databases.sql, [`TestDatabase::create_for`]).
+    pub fn secrets_file(&self) -> anyhow::Result<PathBuf> {
+        let file = self.dir.path().join("secrets.json");
+        if !file.exists() {
+            let secrets = serde_json::json!({
+                "REDIS_PASSWORD": "",
+                "PAYMENTS_STATE_PASSWORD": "payments",
+            });
+            std::fs::write(&file, serde_json::to_vec_pretty(&secrets)?)?;
+        }
+        Ok(file)
+    }
+}
+
+/// A random token for a sidecar's API or app token: two random (v4)
+/// UUIDs, 244 random bits, hex.
+pub fn random_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// A client that sends `name: value` on every request (marked sensitive).
+pub fn client_with_header(name: &'static str, value: &str) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(value)?;
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::HeaderName::from_static(name), value);
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout`.

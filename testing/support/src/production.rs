@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use platform_settings::{PRODUCTION, Source, Validate};
+use platform_settings::{DaprSettings, PRODUCTION, Source, Validate};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 /// The production overlay of the service in `manifest_dir` (its
@@ -25,4 +26,12 @@ pub fn refusal<S: Validate>(source: &Source, settings: &S) -> String {
         Ok(()) => panic!("production accepted settings it must refuse"),
         Err(error) => error.to_string(),
     }
+}
+
+/// Gives `dapr` the sidecar tokens a production deployment sets
+/// (`DAPR_API_TOKEN`, `APP_API_TOKEN`), random and not development values,
+/// so that a test of another secret's refusal is not refused for them.
+pub fn sidecar_tokens(dapr: &mut DaprSettings) {
+    dapr.api_token = Some(SecretString::from(crate::random_token()));
+    dapr.app_token = Some(SecretString::from(crate::random_token()));
 }

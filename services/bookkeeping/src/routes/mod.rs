@@ -12,6 +12,8 @@ use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
 use platform_consumer::parking_lot::{self, ParkingLot};
 use platform_dapr::Sidecar;
+use platform_server::app_token::dapr_facing;
+use platform_settings::DaprSettings;
 
 use crate::booking::{Bookkeeper, EventBatcher};
 use crate::jobs::statement_export::StatementExports;
@@ -30,13 +32,13 @@ pub(crate) struct AppState {
 }
 
 /// The API behind scopes (`bookkeeping:read`, `bookkeeping:write`, the
-/// parking lot's operator routes `bookkeeping:admin`); the
-/// routes Dapr calls (subscriptions, jobs) are not behind tokens: they are
-/// reached only through the sidecar on loopback (in Kubernetes, protect the
-/// app channel with Dapr's app API token).
+/// parking lot's operator routes `bookkeeping:admin`); the routes Dapr calls
+/// (subscriptions, jobs, dead letters) accept only this service's sidecar
+/// (its app token, `platform_server::app_token`).
 pub(crate) fn router(
     state: AppState,
     validator: &Validator,
+    dapr: &DaprSettings,
     deliveries_deadline: Duration,
 ) -> Router {
     let read = RequireScope::new(validator, "bookkeeping:read");
@@ -58,7 +60,8 @@ pub(crate) fn router(
     let admin = parking_lot::admin::router(state.parking_lot.clone())
         .route_layer(RequireScope::new(validator, "bookkeeping:admin"));
     // Dapr's routes run under their own deadline, below the inbound timeout
-    // of `pubsub` (docs/adr/0026-timeout-hierarchy.md).
+    // of `pubsub` (docs/adr/0026-timeout-hierarchy.md), and only for the
+    // sidecar's app token.
     let deliveries = platform_server::layers::with_route_deadline(
         Router::new()
             .route("/events/payments", post(events::payments))
@@ -70,11 +73,12 @@ pub(crate) fn router(
             )),
         deliveries_deadline,
     );
+    let from_sidecar =
+        dapr_facing(deliveries.merge(platform_consumer::declarative_subscriptions()), dapr);
     Router::new()
         .merge(reads)
         .merge(writes)
-        .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
-        .merge(deliveries)
+        .merge(from_sidecar)
         .merge(admin)
 }

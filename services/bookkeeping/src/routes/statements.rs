@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use platform_auth_token::{AccessClaims, Authenticated};
 use platform_consumer::{CloudEvent, TopicResponse};
 use platform_problem::{Json, Problem};
 use serde::Serialize;
@@ -42,8 +43,10 @@ impl From<Statement> for StatementBody {
 /// `POST /v1/statements`: records the job and queues it; 202 with its id.
 pub(crate) async fn request(
     State(state): State<AppState>,
-    Json(new): Json<NewStatement>,
+    Authenticated(caller): Authenticated,
+    Json(mut new): Json<NewStatement>,
 ) -> Result<(StatusCode, Json<StatementBody>), BookkeepingError> {
+    new.owner_client_id = Some(caller.client_id.clone());
     if new.format != "csv" {
         return Err(EntryError {
             field: "format".into(),
@@ -62,8 +65,17 @@ pub(crate) async fn request(
     Ok((StatusCode::ACCEPTED, Json(statement.into())))
 }
 
+/// The scope that reads every client's statements (ADR 0028).
+pub(crate) const ADMIN_SCOPE: &str = "bookkeeping:admin";
+
+/// Another client's statement is 404, as an unknown id (ADR 0028).
+fn visible(statement: &Statement, caller: &AccessClaims) -> bool {
+    statement.visible_to(&caller.client_id, caller.has_scope(ADMIN_SCOPE))
+}
+
 pub(crate) async fn get(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<StatementBody>, BookkeepingError> {
     let id = Uuid::parse_str(&id).map_err(|_| BookkeepingError::NotFound("statement"))?;
@@ -71,18 +83,23 @@ pub(crate) async fn get(
         .statements
         .get(id)
         .await?
+        .filter(|s| visible(s, &caller))
         .ok_or(BookkeepingError::NotFound("statement"))?;
     Ok(Json(statement.into()))
 }
 
 /// `GET /v1/statements/{id}/download`: the CSV, streamed part by part.
-pub(crate) async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
         return BookkeepingError::NotFound("statement").into_response();
     };
     let statement = match state.statements.get(id).await {
-        Ok(Some(statement)) => statement,
-        Ok(None) => return BookkeepingError::NotFound("statement").into_response(),
+        Ok(Some(statement)) if visible(&statement, &caller) => statement,
+        Ok(_) => return BookkeepingError::NotFound("statement").into_response(),
         Err(error) => return BookkeepingError::from(error).into_response(),
     };
     if statement.status != StatementStatus::Ready {

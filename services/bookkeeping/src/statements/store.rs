@@ -31,6 +31,10 @@ pub struct NewStatement {
     pub to: OffsetDateTime,
     #[serde(default = "csv")]
     pub format: String,
+    /// The client whose token requested it (ADR 0028); set by the route,
+    /// never by the body.
+    #[serde(skip)]
+    pub owner_client_id: Option<String>,
 }
 
 fn csv() -> String {
@@ -57,6 +61,17 @@ pub struct Statement {
     pub requested_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub completed_at: Option<OffsetDateTime>,
+    /// The client that requested it; None: requested before owners were
+    /// recorded (admin only).
+    #[serde(skip)]
+    pub owner_client_id: Option<String>,
+}
+
+impl Statement {
+    /// Whether `client_id` may see it: its owner, or an admin.
+    pub fn visible_to(&self, client_id: &str, admin: bool) -> bool {
+        admin || self.owner_client_id.as_deref() == Some(client_id)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +80,7 @@ pub struct Statements {
 }
 
 const COLUMNS: &str = "id, account_id, period_from, period_to, format, status, attempts, parts, rows_written, \
-                       bytes_written, error, requested_at, completed_at";
+                       bytes_written, error, requested_at, completed_at, owner_client_id";
 
 fn from_row(r: &sqlx::postgres::PgRow) -> Statement {
     Statement {
@@ -82,6 +97,7 @@ fn from_row(r: &sqlx::postgres::PgRow) -> Statement {
         error: r.get("error"),
         requested_at: r.get("requested_at"),
         completed_at: r.get("completed_at"),
+        owner_client_id: r.get("owner_client_id"),
     }
 }
 
@@ -99,14 +115,15 @@ impl Statements {
     /// parameters is a conflict naming the field.
     pub async fn create(&self, new: &NewStatement) -> Result<(Statement, bool), StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO statements (id, account_id, period_from, period_to, format)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO statements (id, account_id, period_from, period_to, format, owner_client_id)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         )
         .bind(new.id)
         .bind(new.account_id)
         .bind(new.from)
         .bind(new.to)
         .bind(&new.format)
+        .bind(&new.owner_client_id)
         .execute(&self.pool)
         .await
         .map_err(
@@ -126,6 +143,8 @@ impl Statements {
             .ok_or(StoreError::NotFound("statement"))?;
         if !inserted {
             let differing = [
+                // Another client's id is taken, not theirs to read.
+                ("id", existing.owner_client_id != new.owner_client_id),
                 ("account_id", existing.account_id != new.account_id),
                 ("from", micros(existing.from) != micros(new.from)),
                 ("to", micros(existing.to) != micros(new.to)),

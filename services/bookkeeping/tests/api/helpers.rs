@@ -171,6 +171,8 @@ impl TestApp {
         let res = self
             .http
             .post(self.app.url(path))
+            // As the sidecar does, for the Dapr-facing routes.
+            .header("dapr-api-token", &self.daprd.options.app_token)
             .json(body)
             .send()
             .await

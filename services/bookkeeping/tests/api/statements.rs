@@ -136,7 +136,9 @@ async fn a_job_whose_message_was_lost_is_queued_again_by_the_sweeper() {
     let id = new_id();
     let mut conn = app.db.connect().await.unwrap();
     sqlx::query(
-        "INSERT INTO statements (id, account_id, period_from, period_to, format) VALUES ($1::uuid, $2::uuid, $3, $4, 'csv')",
+        // Owned by the test's client, which then reads it (ADR 0028).
+        "INSERT INTO statements (id, account_id, period_from, period_to, format, owner_client_id)
+         VALUES ($1::uuid, $2::uuid, $3, $4, 'csv', 'test-client')",
     )
     .bind(&id)
     .bind(&cash)
@@ -211,4 +213,66 @@ async fn a_million_posting_statement_streams_in_bounded_memory() {
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     assert_eq!(on_disk, u64::try_from(bytes).unwrap());
+}
+
+/// Statements belong to the client that requested them (ADR 0028): another
+/// client gets 404 for it and its download, as for an unknown id, cannot
+/// take its id; `bookkeeping:admin` reads it.
+#[tokio::test]
+async fn another_client_neither_reads_nor_downloads_a_statement_and_an_admin_does() {
+    let app = TestApp::spawn().await;
+    let cash = app.account("asset", "EUR", None).await;
+    let id = new_id();
+    let request = json!({ "id": id, "account_id": cash, "from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z" });
+    let (status, body) = app.post_json("/v1/statements", &request).await;
+    assert_eq!(status, 202, "{body}");
+    wait_ready(&app, &id, Duration::from_secs(30)).await;
+
+    let other = platform_test_support::authorized_client(&app.issuer.token_for(
+        "other-shop",
+        "bookkeeping",
+        &["bookkeeping:read", "bookkeeping:write"],
+    ))
+    .unwrap();
+    let unknown: Value = other
+        .get(app.app.url(&format!("/v1/statements/{}", new_id())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        format!("/v1/statements/{id}"),
+        format!("/v1/statements/{id}/download"),
+    ] {
+        let res = other.get(app.app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem, unknown, "{path}: as an unknown id");
+    }
+    // Its id is not theirs to take either.
+    let res = other
+        .post(app.app.url("/v1/statements"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409, "{}", res.text().await.unwrap());
+
+    let admin = platform_test_support::authorized_client(&app.issuer.token_for(
+        "operator",
+        "bookkeeping",
+        &["bookkeeping:read", "bookkeeping:admin"],
+    ))
+    .unwrap();
+    for path in [
+        format!("/v1/statements/{id}"),
+        format!("/v1/statements/{id}/download"),
+    ] {
+        let res = admin.get(app.app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let (status, _) = app.get_json(&format!("/v1/statements/{id}")).await;
+    assert_eq!(status, 200, "the owner still reads it");
 }

@@ -13,6 +13,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
 use platform_consumer::parking_lot::{self, ParkingLot};
+use platform_server::app_token::dapr_facing;
+use platform_settings::DaprSettings;
 use platform_signature::Verifier;
 use sqlx::PgPool;
 
@@ -35,10 +37,11 @@ pub(crate) struct AppState {
 }
 
 /// The API behind scopes (`communication:read`, `communication:write`, the
-/// parking lot's operator routes `communication:admin`); the
-/// routes Dapr calls are reached only through the sidecar on loopback;
-/// provider receipts are authenticated by their signature.
-pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+/// parking lot's operator routes `communication:admin`); the routes Dapr
+/// calls accept only this service's sidecar (its app token,
+/// `platform_server::app_token`); provider receipts are authenticated by
+/// their signature.
+pub(crate) fn router(state: AppState, validator: &Validator, dapr: &DaprSettings) -> Router {
     let read = RequireScope::new(validator, "communication:read");
     let write = RequireScope::new(validator, "communication:write");
     let reads = Router::new()
@@ -78,18 +81,23 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
     let jobs = platform_server::layers::with_route_deadline(
         Router::new()
             .route("/jobs/send", post(jobs::send))
-            .route("/jobs/send-failed", post(jobs::send_failed)),
+            .route("/jobs/send-failed", post(jobs::send_failed))
+            .with_state(state.clone()),
         state.settings.sending.route_timeout(),
     );
+    let from_sidecar = dapr_facing(
+        events
+            .merge(jobs)
+            .merge(platform_consumer::declarative_subscriptions()),
+        dapr,
+    );
     Router::new()
-        .merge(jobs)
         // Providers post receipts without a token (no account with our
         // issuer); the body's signature authenticates them (receipts.rs).
         .route("/v1/providers/{provider}/receipts", post(receipts::receive))
         .merge(reads)
         .merge(writes)
-        .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
-        .merge(events)
+        .merge(from_sidecar)
         .merge(admin)
 }

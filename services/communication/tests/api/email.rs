@@ -251,9 +251,14 @@ async fn a_restart_mid_batch_loses_nothing_and_sends_nothing_twice() {
         )
         .await;
     }
-    let publish_url = format!("{}/v1.0/publish/pubsub/payments", app.daprd.http_base());
+    // Published as payments (the only app pub/sub lets publish there),
+    // through a sidecar that outlives communication's restart.
+    let publisher = platform_test_support::Daprd::publisher(&app.env, "payments")
+        .await
+        .unwrap();
+    let publish_url = format!("{}/v1.0/publish/pubsub/payments", publisher.http_base());
+    let client = publisher.api_client().clone();
     let publishing = tokio::spawn(async move {
-        let client = reqwest::Client::new();
         for i in 0..N {
             let event = json!({
                 "specversion": "1.0", "id": new_id("evt"), "source": "payments",

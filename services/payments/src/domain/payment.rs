@@ -321,6 +321,11 @@ pub struct Payment {
     pub created_at_us: i64,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
+    /// The OAuth client whose token created it (ADR 0028): only that client
+    /// (or a `payments:admin` token) sees or changes it. None: created
+    /// before owners were recorded, admin only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_client_id: Option<String>,
 }
 
 /// The result of applying a fact: `None` when it changed nothing (a
@@ -349,6 +354,7 @@ impl Payment {
             created_at: now,
             created_at_us: i64::try_from(now.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX),
             updated_at: None,
+            owner_client_id: None,
         }
     }
 

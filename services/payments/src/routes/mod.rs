@@ -9,6 +9,8 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 use platform_auth_token::{RequireScope, Validator};
+use platform_server::app_token::dapr_facing;
+use platform_settings::DaprSettings;
 use platform_signature::Verifier;
 
 use crate::gateway::Gateway;
@@ -33,12 +35,15 @@ pub(crate) struct AppState {
 /// sidecar's Resiliency budget for one provider call (timeouts × attempts +
 /// back-off) is longer than that, and cancelling the handler while the
 /// provider may still succeed would drop its answer (ADR 0026).
+/// The cron binding's route accepts only this service's sidecar (its app
+/// token, `platform_server::app_token`).
 pub(crate) fn router(
     state: AppState,
     idempotency: Idempotency,
     validator: &Validator,
     reconcile_binding: &str,
     provider_deadline: Duration,
+    dapr: &DaprSettings,
 ) -> Router {
     let provider_writes = platform_server::layers::with_route_deadline(
         Router::new()
@@ -61,13 +66,19 @@ pub(crate) fn router(
         .route("/v1/payments/{id}", get(payments::get))
         .route_layer(RequireScope::new(validator, "payments:read"));
     let provider = platform_server::layers::with_route_deadline(
-        Router::new()
-            .route("/v1/webhooks/psp", post(provider_events::webhook))
-            .route(
-                &format!("/{reconcile_binding}"),
-                post(provider_events::reconcile),
-            ),
+        Router::new().route("/v1/webhooks/psp", post(provider_events::webhook)),
         provider_deadline,
     );
-    writes.merge(reads).merge(provider).with_state(state)
+    let from_sidecar = platform_server::layers::with_route_deadline(
+        Router::new().route(
+            &format!("/{reconcile_binding}"),
+            post(provider_events::reconcile),
+        ),
+        provider_deadline,
+    );
+    writes
+        .merge(reads)
+        .merge(provider)
+        .merge(dapr_facing(from_sidecar, dapr))
+        .with_state(state)
 }

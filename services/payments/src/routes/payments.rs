@@ -3,6 +3,7 @@
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use platform_auth_token::{AccessClaims, Authenticated};
 use platform_money::{Currency, Money};
 use platform_problem::Json;
 use serde::{Deserialize, Serialize};
@@ -158,6 +159,7 @@ fn answer(outcome: Outcome) -> (StatusCode, Json<PaymentBody>) {
 pub(crate) async fn create(
     State(state): State<AppState>,
     scope: Option<Extension<IdempotencyScope>>,
+    Authenticated(caller): Authenticated,
     Json(body): Json<CreatePayment>,
 ) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
     plain_text("customer_reference", &body.customer_reference)?;
@@ -177,6 +179,7 @@ pub(crate) async fn create(
             reference.to_owned(),
             body.capture_method,
             scope.as_ref().map(|Extension(s)| s.0.as_str()),
+            caller.client_id.clone(),
         )
         .await?;
     let payment = match created {
@@ -198,10 +201,12 @@ pub(crate) async fn create(
 #[instrument(name = "payments.confirm", skip_all, fields(payment.id = %id))]
 pub(crate) async fn confirm(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(body): Json<ConfirmPayment>,
 ) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
     let id = payment_id(&id)?;
+    owned(&state, &caller, id).await?;
     let card = body.card_number.trim();
     if card.len() < 12 || card.len() > 19 || !card.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PaymentsError::InvalidField {
@@ -216,10 +221,12 @@ pub(crate) async fn confirm(
 #[instrument(name = "payments.capture", skip_all, fields(payment.id = %id))]
 pub(crate) async fn capture(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(body): Json<AmountBody>,
 ) -> Result<(StatusCode, Json<PaymentBody>), PaymentsError> {
     let id = payment_id(&id)?;
+    owned(&state, &caller, id).await?;
     let amount = body.amount;
     Ok(answer(state.gateway.capture(id, amount).await?))
 }
@@ -228,10 +235,12 @@ pub(crate) async fn capture(
 #[instrument(name = "payments.cancel", skip_all, fields(payment.id = %id))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(_): Json<EmptyBody>,
 ) -> Result<Json<PaymentBody>, PaymentsError> {
     let id = payment_id(&id)?;
+    owned(&state, &caller, id).await?;
     Ok(Json(state.gateway.cancel(id).await?.into()))
 }
 
@@ -240,10 +249,12 @@ pub(crate) async fn cancel(
 #[instrument(name = "payments.refund", skip_all, fields(payment.id = %id))]
 pub(crate) async fn refund(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(body): Json<AmountBody>,
 ) -> Result<(StatusCode, Json<RefundBody>), PaymentsError> {
     let id = payment_id(&id)?;
+    owned(&state, &caller, id).await?;
     let amount = body.amount;
     let (outcome, number) = state.gateway.refund(id, amount).await?;
     let (status, payment) = match outcome {
@@ -261,10 +272,31 @@ pub(crate) async fn refund(
 #[instrument(name = "payments.get", skip_all, fields(payment.id = %id))]
 pub(crate) async fn get(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentBody>, PaymentsError> {
     let id = payment_id(&id)?;
-    Ok(Json(state.gateway.get(id).await?.into()))
+    Ok(Json(owned(&state, &caller, id).await?.into()))
+}
+
+/// The scope that sees and changes every client's payments (ADR 0028).
+pub(crate) const ADMIN_SCOPE: &str = "payments:admin";
+
+/// The payment, if `caller` may see it: its owner or an admin. Anyone else
+/// gets 404, as for an id that does not exist (no existence oracle).
+async fn owned(
+    state: &AppState,
+    caller: &AccessClaims,
+    id: PaymentId,
+) -> Result<crate::domain::Payment, PaymentsError> {
+    let payment = state.gateway.get(id).await?;
+    if caller.has_scope(ADMIN_SCOPE)
+        || payment.owner_client_id.as_deref() == Some(caller.client_id.as_str())
+    {
+        Ok(payment)
+    } else {
+        Err(PaymentsError::NotFound)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +328,7 @@ const MAX_LIMIT: usize = 100;
 #[instrument(name = "payments.list", skip_all)]
 pub(crate) async fn list(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ListBody>, PaymentsError> {
     let Query(query) = query.map_err(|_| PaymentsError::InvalidField {
@@ -329,7 +362,9 @@ pub(crate) async fn list(
             reason: "must be 1 to 128 characters",
         });
     }
-    let page = state.gateway.list(customer, cursor, limit).await?;
+    // Only the caller's own payments, unless it is an admin (ADR 0028).
+    let owner = (!caller.has_scope(ADMIN_SCOPE)).then_some(caller.client_id.as_str());
+    let page = state.gateway.list(owner, customer, cursor, limit).await?;
     let next_cursor = page.next.map(|n| n.to_string());
     Ok(Json(ListBody {
         data: page.payments.into_iter().map(Into::into).collect(),
