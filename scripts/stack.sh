@@ -25,6 +25,7 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 . "$here/scripts/lib/processes.sh"
 # shellcheck source=scripts/lib/readiness.sh
 . "$here/scripts/lib/readiness.sh"
+. "$here/scripts/lib/gateway.sh" # edge gateway: Caddy :8000 + gateway daprds (ADR 0025)
 
 export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
@@ -149,6 +150,7 @@ up() {
     echo $! > "$run_dir/dapr-run.pid"
   fi
   if ! wait_ready; then down; exit 1; fi
+  gateway_up || { down; exit 1; }
   printf '\nThe platform is up. Logs: %s\n\n' "$log_dir"
   printf '  %-14s %-24s %-26s %s\n' service API sidecar "health"
   for s in "${services[@]}"; do
@@ -162,6 +164,7 @@ up() {
 
 down() {
   local failed=0
+  gateway_down || failed=1
   # SIGINT to `dapr run -f` alone: it stops its apps and sidecars and exits
   # within a second. It ignores SIGTERM, and neither after `dapr stop -f` nor
   # with its apps signalled at the same time (SIGINT to the whole group) did
@@ -183,6 +186,7 @@ status() {
   alive "$run_dir/scheduler.pid" scheduler && echo "scheduler: up" || echo "scheduler: down"
   bash sandboxes/run.sh status
   bash scripts/pluggable.sh status
+  gateway_status
   for s in "${services[@]}"; do
     IFS=: read -r name app_port _ <<<"$s"
     if http_ok "http://127.0.0.1:$app_port/readyz"; then echo "$name: ready"; else echo "$name: not ready"; fi
