@@ -82,3 +82,13 @@ bench-auth: infra ## auth benchmark: client-credentials grants/s with p50/p99, a
 .PHONY: bench-smtp-catcher
 bench-smtp-catcher: ## SMTP catcher benchmark: mails/s over SMTP (one connection per mail) with p50/p99
 	cargo bench -p platform-test-support --bench smtp_catcher
+
+# --- gateway ---
+# The edge gateway (ADR 0025) is started by `make up` (scripts/lib/gateway.sh);
+# its tests are tests/tests/edge_*.rs (run by rust-test).
+.PHONY: caddy bench-gateway
+caddy: ## Install the pinned Caddy (Debian package) the edge gateway runs on
+	@scripts/install-caddy.sh
+
+bench-gateway: infra dapr caddy ## Edge gateway benchmark: p50/p99 and req/s of GET /payments/v1/payments/{id} through the gateway vs directly (vegeta)
+	VEGETA="$$(scripts/install-vegeta.sh)" cargo bench -p platform-tests --bench gateway
