@@ -32,7 +32,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps fmt-check clippy rust-test compose-check stack-smoke ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check stack-smoke ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
@@ -91,3 +91,12 @@ bench-redis-fsync: ## Redis appendfsync always vs everysec: XADD/s, p50/p99 and 
 .PHONY: redrive
 redrive: ## Re-drive parked dead letters: SERVICE=bookkeeping|communication [ID=<letter id>] (TOKEN, or CLIENT_SECRET of the `operations` client)
 	@SERVICE="$(SERVICE)" ID="$(ID)" scripts/redrive.sh
+# --- gateway ---
+# The edge gateway (ADR 0025) is started by `make up` (scripts/lib/gateway.sh);
+# its tests are tests/tests/edge_*.rs (run by rust-test).
+.PHONY: caddy bench-gateway
+caddy: ## Install the pinned Caddy (Debian package) the edge gateway runs on
+	@scripts/install-caddy.sh
+
+bench-gateway: infra dapr caddy ## Edge gateway benchmark: p50/p99 and req/s of GET /payments/v1/payments/{id} through the gateway vs directly (vegeta)
+	VEGETA="$$(scripts/install-vegeta.sh)" cargo bench -p platform-tests --bench gateway

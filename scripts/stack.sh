@@ -29,6 +29,7 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 . "$here/scripts/lib/mtls.sh"
 # shellcheck source=scripts/lib/secrets.sh
 . "$here/scripts/lib/secrets.sh"
+. "$here/scripts/lib/gateway.sh" # edge gateway: Caddy :8000 + gateway daprds (ADR 0025)
 
 export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
@@ -156,6 +157,7 @@ up() {
     echo $! > "$run_dir/dapr-run.pid"
   fi
   if ! wait_ready; then down; exit 1; fi
+  gateway_up || { down; exit 1; }
   printf '\nThe platform is up. Logs: %s\n\n' "$log_dir"
   printf '  %-14s %-24s %-26s %s\n' service API sidecar "health"
   for s in "${services[@]}"; do
@@ -170,6 +172,7 @@ up() {
 
 down() {
   local failed=0
+  gateway_down || failed=1
   # SIGINT to `dapr run -f` alone: it stops its apps and sidecars and exits
   # within a second. It ignores SIGTERM, and neither after `dapr stop -f` nor
   # with its apps signalled at the same time (SIGINT to the whole group) did
@@ -193,6 +196,7 @@ status() {
   alive "$run_dir/sentry.pid" sentry && echo "sentry: up" || echo "sentry: down"
   bash sandboxes/run.sh status
   bash scripts/pluggable.sh status
+  gateway_status
   for s in "${services[@]}"; do
     IFS=: read -r name app_port _ <<<"$s"
     if http_ok "http://127.0.0.1:$app_port/readyz"; then echo "$name: ready"; else echo "$name: not ready"; fi

@@ -13,6 +13,7 @@ mod app;
 pub mod bench;
 mod binary;
 mod daprd;
+mod gateway;
 mod issuer;
 mod mtls;
 mod notify;
@@ -36,6 +37,7 @@ pub use app::{
 };
 pub use binary::run_until_exit;
 pub use daprd::{Daprd, DaprdOptions};
+pub use gateway::{EdgeGateway, EdgeOptions, RotatingIssuer};
 pub use issuer::TestIssuer;
 pub use notify::NotifySandbox;
 pub use ports::free_port;

@@ -1,0 +1,227 @@
+//! `make bench-gateway`: what the edge gateway (ADR 0025) adds to
+//! `GET /payments/v1/payments/{id}`, measured against the same request sent
+//! straight to payments, in the same run, with vegeta (pinned, built by
+//! scripts/install-vegeta.sh; its path in `VEGETA`).
+//!
+//! Set-up as in the edge tests: real payments with its sidecar (state in
+//! PostgreSQL, `make infra`), real Caddy and gateway daprds from the
+//! repository's configuration; the per-client limit is raised out of the
+//! way (the limiter still runs on every request).
+//!
+//! Two measurements per target, targets alternating:
+//! * latency at a fixed rate (`BENCH_RATE`/s, default 100, for
+//!   `BENCH_SECS`, default 10): p50, p99 from vegeta's report;
+//! * throughput: as fast as `BENCH_WORKERS` (default 16) workers go, for
+//!   `BENCH_SECS`: successful requests per second.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use platform_test_support::bench::machine;
+use platform_test_support::{EdgeGateway, EdgeOptions, RotatingIssuer, TestEnv, TestIssuer};
+use platform_tests::start_payments;
+use serde_json::{Value, json};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Report {
+    p50_ms: f64,
+    p99_ms: f64,
+    throughput: f64,
+    success: f64,
+    requests: u64,
+}
+
+/// One vegeta attack on `url`; `rate` 0 = as fast as the workers go.
+fn attack(vegeta: &str, url: &str, token: &str, rate: u64, workers: u64, secs: u64) -> Report {
+    let mut args = vec![
+        "attack".to_owned(),
+        format!("-duration={secs}s"),
+        format!("-rate={rate}/s"),
+        "-timeout=10s".to_owned(),
+        format!("-header=Authorization: Bearer {token}"),
+    ];
+    if rate == 0 {
+        args.push(format!("-max-workers={workers}"));
+        args.push(format!("-workers={workers}"));
+    }
+    let mut child = Command::new(vegeta)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("vegeta attack (scripts/install-vegeta.sh)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("GET {url}\n").as_bytes())
+        .expect("target");
+    let results = child.wait_with_output().expect("vegeta attack");
+    let mut report = Command::new(vegeta)
+        .args(["report", "-type=json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("vegeta report");
+    report
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&results.stdout)
+        .expect("results");
+    let out = report.wait_with_output().expect("vegeta report");
+    let r: Value = serde_json::from_slice(&out.stdout).expect("vegeta's JSON report");
+    let ns = |v: &Value| v.as_f64().unwrap_or(f64::NAN) / 1e6;
+    let report = Report {
+        p50_ms: ns(&r["latencies"]["50th"]),
+        p99_ms: ns(&r["latencies"]["99th"]),
+        throughput: r["throughput"].as_f64().unwrap_or(0.0),
+        success: r["success"].as_f64().unwrap_or(0.0),
+        requests: r["requests"].as_u64().unwrap_or(0),
+    };
+    assert!(
+        report.success > 0.99,
+        "{url}: only {:.1} % of {} requests succeeded: {}",
+        report.success * 100.0,
+        report.requests,
+        r["status_codes"]
+    );
+    report
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+#[tokio::main]
+async fn main() {
+    let vegeta = std::env::var("VEGETA").unwrap_or_else(|_| {
+        let out = Command::new("bash")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../scripts/install-vegeta.sh"
+            ))
+            .output()
+            .expect("scripts/install-vegeta.sh");
+        String::from_utf8(out.stdout)
+            .expect("path")
+            .trim()
+            .to_owned()
+    });
+    let rate = env_or("BENCH_RATE", 100);
+    let secs = env_or("BENCH_SECS", 10);
+    let workers = env_or("BENCH_WORKERS", 16);
+
+    let env = TestEnv::start().await.expect("test env");
+    let issuer = RotatingIssuer::start().await.expect("issuer");
+    let unused = TestIssuer::start().await.expect("issuer");
+    let payments = start_payments(&env, &unused, |settings, _| {
+        issuer.apply_to(&mut settings.auth);
+        settings.telemetry.log_filter = "warn".into();
+    })
+    .await
+    .expect("payments with its sidecar (make infra)");
+    payments
+        .app
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .expect("payments ready");
+    let gateway = EdgeGateway::start(
+        &env,
+        EdgeOptions {
+            issuer: issuer.issuer().to_owned(),
+            jwks_url: issuer.jwks_url().to_owned(),
+            services: vec!["payments".into()],
+            client_rps: 1_000_000,
+            ip_rps: 1_000_000,
+        },
+    )
+    .await
+    .expect("gateway");
+
+    let token = issuer.token(
+        0,
+        "payments",
+        "bench",
+        &["payments:read", "payments:write"],
+        3600,
+    );
+    let created: Value = reqwest::Client::new()
+        .post(payments.app.url("/v1/payments"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "bench-gateway")
+        .json(&json!({ "amount": 1250, "currency": "EUR", "customer_reference": "cus_bench" }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("created");
+    let id = created["id"].as_str().expect("payment id").to_owned();
+    let direct = payments.app.url(&format!("/v1/payments/{id}"));
+    let through = gateway.url(&format!("/payments/v1/payments/{id}"));
+
+    println!("bench-gateway: GET /payments/v1/payments/{{id}} through the gateway vs directly");
+    println!(
+        "machine: {}; load average before: {}",
+        machine(),
+        load_average()
+    );
+    println!(
+        "vegeta {}; latency at {rate}/s for {secs} s, throughput with {workers} workers for {secs} s",
+        vegeta
+    );
+    // Warm-up: connections, JWKS, caches.
+    let _ = attack(&vegeta, &direct, &token, 50, 0, 2);
+    let _ = attack(&vegeta, &through, &token, 50, 0, 2);
+
+    let v = vegeta.clone();
+    let (t, d, g) = (token.clone(), direct.clone(), through.clone());
+    let (lat_direct, lat_gateway, tp_direct, tp_gateway) = tokio::task::spawn_blocking(move || {
+        let lat_direct = attack(&v, &d, &t, rate, 0, secs);
+        let lat_gateway = attack(&v, &g, &t, rate, 0, secs);
+        let tp_gateway = attack(&v, &g, &t, 0, workers, secs);
+        let tp_direct = attack(&v, &d, &t, 0, workers, secs);
+        (lat_direct, lat_gateway, tp_direct, tp_gateway)
+    })
+    .await
+    .expect("attacks");
+
+    println!();
+    println!(
+        "{:<28} {:>9} {:>9} {:>12} {:>12}",
+        "", "p50 ms", "p99 ms", "req/s max", "p99 at max"
+    );
+    for (name, lat, tp) in [
+        ("direct (payments app)", lat_direct, tp_direct),
+        ("through the gateway", lat_gateway, tp_gateway),
+    ] {
+        println!(
+            "{name:<28} {:>9.2} {:>9.2} {:>12.0} {:>12.2}",
+            lat.p50_ms, lat.p99_ms, tp.throughput, tp.p99_ms
+        );
+    }
+    let added_p50 = lat_gateway.p50_ms - lat_direct.p50_ms;
+    let added_p99 = lat_gateway.p99_ms - lat_direct.p99_ms;
+    let ratio = tp_gateway.throughput / tp_direct.throughput;
+    println!();
+    println!(
+        "added p50 {added_p50:.2} ms, added p99 {added_p99:.2} ms (goal ≤ 2 ms): {}",
+        if added_p99 <= 2.0 { "met" } else { "NOT met" }
+    );
+    println!(
+        "throughput ratio gateway/direct {ratio:.2} (goal ≥ 0.80): {}",
+        if ratio >= 0.8 { "met" } else { "NOT met" }
+    );
+    println!("load average after: {}", load_average());
+}
