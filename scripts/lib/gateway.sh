@@ -41,7 +41,10 @@ gateway_daprd_flags() {
     --resources-path "$here/components/gateway/$resources" \
     --resources-path "$here/dapr-config/gateway/resiliency" \
     --max-body-size 2Mi --log-level warn
-  # mTLS (issue #11 §2) is added here, one line: e.g. mtls_daprd_flags gateway
+  # mTLS (issue #11 §2, ADR 0027) is added here as one line printing one flag
+  # per line (callers read this output with mapfile), e.g.:
+  # mtls_daprd_flags gateway | tr ' ' '\n'
+  # The test harness (testing/support/src/gateway.rs) calls this function too.
 }
 
 gateway_up() {
@@ -53,7 +56,9 @@ gateway_up() {
     pidfile="$run_dir/gateway/daprd-$name.pid"
     alive "$pidfile" "dapr-http-port $http" && continue
     mapfile -t flags < <(gateway_daprd_flags "$name" "$http" "$grpc" "$internal" "$metrics" "$health")
-    GATEWAY_AUDIENCE="$aud" setsid "$bin_dir/daprd" "${flags[@]}" \
+    # No DAPR_API_TOKEN even if the stack exports one: daprd checks it before
+    # the pipeline, so every client request would be refused (ADR 0025).
+    env -u DAPR_API_TOKEN -u APP_API_TOKEN GATEWAY_AUDIENCE="$aud" setsid "$bin_dir/daprd" "${flags[@]}" \
       >"$log_dir/gateway-$name.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
   done

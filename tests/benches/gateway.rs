@@ -14,6 +14,12 @@
 //! * throughput: as fast as `BENCH_WORKERS` (default 16) workers go, for
 //!   `BENCH_SECS`: successful requests per second.
 
+#![expect(
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark: prints its figures, failures end the run loudly"
+)]
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
