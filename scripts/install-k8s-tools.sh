@@ -2,12 +2,13 @@
 # Builds/installs the pinned tools that prove deploy/ here (`make k8s-check`):
 #   kube-apiserver + etcd   from tools/kubernetes and tools/etcd (wrapper modules)
 #   kustomize, helm, kubeconform, actionlint   with `go install pkg@version`
-#   keda operator           from tools/keda (wrapper module), optional
+#   keda operator           from tools/keda (wrapper module), for make k8s-keda-check
+#   cargo-deny              with `cargo install --locked` (make deny)
 # Everything lands under ~/.cache/lisasports-platform/k8s/<tool>/<version>/,
 # so a pin change builds next to the old one and nothing is rebuilt when present.
 # Long builds print a heartbeat (packages compiled, elapsed time, what they wait for).
 #
-# Usage: scripts/install-k8s-tools.sh [all|apiserver|etcd|cli|keda|print-env]
+# Usage: scripts/install-k8s-tools.sh [all|apiserver|etcd|cli|keda|cargo-deny|print-env]
 #   print-env prints shell assignments (KUBE_APISERVER=... etc.) for other scripts.
 set -euo pipefail
 
@@ -28,6 +29,7 @@ KUSTOMIZE_VERSION=v5.7.1
 HELM_VERSION=v4.3.2
 KUBECONFORM_VERSION=v0.8.0
 ACTIONLINT_VERSION=v1.7.12
+CARGO_DENY_VERSION=0.20.2
 
 log() { printf '[install-k8s-tools] %s\n' "$*" >&2; }
 
@@ -121,6 +123,17 @@ build_keda() {
   mv -f "$dir/keda-operator.tmp" "$dir/keda-operator"
 }
 
+# cargo-deny (make deny): crates.io, built with the machine's Rust.
+install_cargo_deny() {
+  local dir="$cache/cargo-deny/$CARGO_DENY_VERSION"
+  if [ -x "$dir/bin/cargo-deny" ]; then log "cargo-deny $CARGO_DENY_VERSION already in $dir"; return 0; fi
+  mkdir -p "$dir"
+  log "installing cargo-deny $CARGO_DENY_VERSION (cargo install --locked; cold: ~5-15 min)"
+  go_build_progress "cargo-deny $CARGO_DENY_VERSION" "$dir/build.log" \
+    env -u CARGO_TARGET_DIR CARGO_INCREMENTAL=0 cargo install --locked --root "$dir" \
+      --version "$CARGO_DENY_VERSION" cargo-deny
+}
+
 print_env() {
   cat <<EOF
 KUBE_APISERVER=$cache/kubernetes/$k8s_version/kube-apiserver
@@ -131,6 +144,7 @@ KUBECONFORM=$cache/kubeconform/$KUBECONFORM_VERSION/kubeconform
 ACTIONLINT=$cache/actionlint/$ACTIONLINT_VERSION/actionlint
 KEDA_OPERATOR=$cache/keda/$keda_version/keda-operator
 K8S_VERSION=$k8s_version
+CARGO_DENY=$cache/cargo-deny/$CARGO_DENY_VERSION/bin/cargo-deny
 EOF
 }
 
@@ -139,7 +153,8 @@ case "${1:-all}" in
   etcd) build_etcd ;;
   cli) install_cli ;;
   keda) build_keda ;;
+  cargo-deny) install_cargo_deny ;;
   print-env) print_env ;;
   all) build_etcd; install_cli; build_apiserver ;;
-  *) echo "usage: $0 [all|apiserver|etcd|cli|keda|print-env]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|apiserver|etcd|cli|keda|cargo-deny|print-env]" >&2; exit 2 ;;
 esac
