@@ -32,7 +32,8 @@ secret platform-stores redis-host=redis:6379 "redis-password=$(rand)" \
   postgres-host=postgres "postgres-admin-password=$(rand)"
 for svc in auth payments bookkeeping communication; do
   case "$svc" in
-    auth) secret auth-secrets "database-password=$(rand)" "keys-encryption-key=$(key32)" ;;
+    auth) secret auth-secrets "database-password=$(rand)" "keys-encryption-key=$(key32)" \
+            "bootstrap-admin-secret=$(rand)" ;;
     payments) secret payments-secrets "database-password=$(rand)" "webhook-secret=whsec_$(rand)" ;;
     communication) secret communication-secrets "database-password=$(rand)" "receipt-secret=$(rand)" ;;
     *) secret "$svc-secrets" "database-password=$(rand)" ;;
