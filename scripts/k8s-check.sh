@@ -59,7 +59,11 @@ log "$("$KUBECTL" get crd --no-headers | wc -l) CRDs established"
 # Namespaces must exist for a namespaced dry-run; they are created for real.
 failures=0
 dry_run() { # <label> <file>
-  if "$KUBECTL" apply --dry-run=server --validate=strict -f "$2" >"$work/out" 2>&1; then
+  # Warnings fail too: Pod Security Admission (`restricted` on the
+  # namespaces) only warns for workloads, and a warning is a pod the
+  # cluster would refuse to start.
+  if "$KUBECTL" apply --dry-run=server --validate=strict -f "$2" >"$work/out" 2>&1 \
+     && ! grep -q '^Warning:' "$work/out"; then
     log "$1: $(grep -c . "$work/out") objects accepted by the API server (dry-run)"
   else
     cat "$work/out" >&2; log "$1: REJECTED by the API server"; failures=$((failures + 1))

@@ -6,8 +6,8 @@ Usage: k8s-openapi-schemas.py <openapi-v2.json> <out-dir>
 kubeconform normally downloads its schemas from GitHub, which is not
 reachable here; the API server started by scripts/k8s-check.sh serves the same
 definitions (built-in kinds and every installed CRD), so each kind's schema is
-written as <kind>-<group>-<version>.json (lower-case kind, empty group for the
-core API) with the definitions it references. Integer-or-string fields accept
+written as <kind>-<group>-<version>.json (lower-case kind; the group is "v1"
+for the core API, as kubeconform names it) with the definitions it references. Integer-or-string fields accept
 both, as the API server does; objects without `additionalProperties` are
 closed, so kubeconform -strict reports unknown fields.
 """
@@ -68,7 +68,9 @@ def main():
             # apiVersion and kind are open strings in the definitions.
             schema = dict(defs[name])
             schema["definitions"] = {n: defs[n] for n in closure(name, defs)}
-            fname = "%s-%s-%s.json" % (gvk["kind"].lower(), gvk.get("group", ""), gvk["version"])
+            # kubeconform's {{ .Group }} is the apiVersion's first part:
+            # "apps" for apps/v1, "v1" for the core API's v1.
+            fname = "%s-%s-%s.json" % (gvk["kind"].lower(), gvk.get("group") or gvk["version"], gvk["version"])
             with open(os.path.join(out_dir, fname), "w") as f:
                 json.dump(schema, f)
             written += 1
