@@ -112,4 +112,4 @@ deny: ## cargo deny: licenses, bans, sources, duplicates (deny.toml); advisories
 
 actionlint: ## Lint .github/workflows with the pinned actionlint
 	@scripts/install-k8s-tools.sh cli
-	@eval "$$(scripts/install-k8s-tools.sh print-env)"; $$ACTIONLINT -version | head -n1; $$ACTIONLINT -color=never && echo "actionlint: .github/workflows clean"
+	@eval "$$(scripts/install-k8s-tools.sh print-env)"; $$ACTIONLINT -version | head -n1; $$ACTIONLINT -no-color && echo "actionlint: .github/workflows clean"
