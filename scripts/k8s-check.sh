@@ -82,6 +82,30 @@ EOF
   dry_run "overlay $name" "$work/$name.yaml"
 done
 
+# The gate itself can fail: the dev overlay with one known defect at a time
+# must be rejected (a Deployment whose selector does not match its pod
+# labels, which schema linters miss; an unknown field in a ScaledObject).
+for defect in selector unknown-field; do
+  python3 - "$work/dev.yaml" "$defect" > "$work/defect.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+defect = sys.argv[2]
+for d in docs:
+    if defect == "selector" and d["kind"] == "Deployment":
+        d["spec"]["selector"]["matchLabels"] = {"app.kubernetes.io/name": "not-" + d["metadata"]["name"]}
+        break
+    if defect == "unknown-field" and d["kind"] == "ScaledObject":
+        d["spec"]["minReplicas"] = 1
+        break
+print(yaml.safe_dump_all(docs))
+EOF
+  if "$KUBECTL" apply --dry-run=server --validate=strict -f "$work/defect.yaml" >"$work/out" 2>&1; then
+    cat "$work/out" >&2; log "self-test: the dev overlay with defect '$defect' was ACCEPTED"; failures=$((failures + 1))
+  else
+    log "self-test: defect '$defect' rejected: $(grep -m1 -iE 'invalid|unknown|error' "$work/out" | cut -c1-160)"
+  fi
+done
+
 # The Dapr control plane, as Helm renders its chart from the pinned module
 # (mTLS on, HA), offline.
 "$KUBECTL" create namespace dapr-system >/dev/null
