@@ -107,7 +107,7 @@ deny: ## cargo deny: licenses, bans, sources, duplicates (deny.toml); advisories
 	@scripts/install-k8s-tools.sh cargo-deny
 	@eval "$$(scripts/install-k8s-tools.sh print-env)"; \
 	  $$CARGO_DENY --version; \
-	  $$CARGO_DENY check --locked licenses bans sources; \
+	  $$CARGO_DENY --locked check licenses bans sources; \
 	  echo "deny: advisories SKIPPED here (the RustSec advisory database cannot be fetched on this machine); the pipeline runs 'cargo deny check advisories'"
 
 actionlint: ## Lint .github/workflows with the pinned actionlint
