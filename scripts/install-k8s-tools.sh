@@ -36,30 +36,13 @@ log() { printf '[install-k8s-tools] %s\n' "$*" >&2; }
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 export CGO_ENABLED=0
 
-# go_build_progress <label> <logfile> <cmd...>: runs a Go build with -v
-# (one line per compiled package) in the background and prints every 20 s how
-# many packages it has compiled and which one it is on, so a cold build of
-# many minutes is never silent.
+# shellcheck source=scripts/lib/progress.sh
+. "$here/scripts/lib/progress.sh"
+# go_build_progress <label> <logfile> <cmd...>: a Go or cargo build with
+# -v output in <logfile> and a progress line every 20 s (scripts/lib/progress.sh).
 go_build_progress() {
-  local label="$1" logf="$2"; shift 2
-  local start; start=$(date +%s)
-  "$@" >"$logf" 2>&1 &
-  local pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -0 "$pid" 2>/dev/null || break
-    local n last
-    n=$(grep -cvE '^(go: |#)' "$logf" 2>/dev/null || true)
-    last=$(grep -vE '^(go: |#)' "$logf" 2>/dev/null | tail -n1)
-    if grep -q '^go: downloading' "$logf" && [ "${n:-0}" -eq 0 ]; then
-      log "$label: downloading modules from the Go proxy ($(grep -c '^go: downloading' "$logf") so far, $(( $(date +%s) - start ))s)"
-    else
-      log "$label: compiling, ${n:-0} packages done ($(( $(date +%s) - start ))s elapsed; now ${last:-linking})"
-    fi
-  done
-  if ! wait "$pid"; then
-    log "$label FAILED; last lines of $logf:"; tail -n 30 "$logf" >&2; return 1
-  fi
+  local label="$1" start; start=$(date +%s)
+  run_with_progress "$@"
   log "$label built in $(( $(date +%s) - start ))s"
 }
 
