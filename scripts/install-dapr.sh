@@ -19,6 +19,8 @@ cli_version="$(awk '$1=="github.com/dapr/cli" {print $2; exit}' "$cli_wrapper/go
 cli_version="${cli_version#v}"
 
 log() { printf '[install-dapr] %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/progress.sh
+. "$here/scripts/lib/progress.sh"
 
 installed_version() { # $1 = binary; prints its version or nothing
   [ -x "$1" ] || return 0
@@ -52,8 +54,9 @@ else
   for b in "${runtime_bins[@]}"; do
     log "building $b $dapr_version (the first build takes minutes; Go caches it)"
     start=$(date +%s)
-    (cd "$wrapper" && go build -trimpath -tags allcomponents -ldflags "$ldflags" \
-      -o "$bin_dir/$b.tmp" "github.com/dapr/dapr/cmd/$b")
+    run_with_progress "go build $b" "$bin_dir/.build-$b.log" \
+      bash -c 'cd "$1" && go build -v -trimpath -tags allcomponents -ldflags "$2" -o "$3" "$4"' _ \
+      "$wrapper" "$ldflags" "$bin_dir/$b.tmp" "github.com/dapr/dapr/cmd/$b"
     mv -f "$bin_dir/$b.tmp" "$bin_dir/$b"
     log "built $b in $(( $(date +%s) - start ))s"
   done
@@ -66,9 +69,9 @@ if [ "$cli_installed" = "$cli_version" ]; then
   log "Dapr CLI $cli_version already in $bin_dir"
 else
   log "building Dapr CLI $cli_version"
-  (cd "$cli_wrapper" && go build -trimpath \
-    -ldflags "-s -w -X main.version=$cli_version -X main.apiVersion=1.0" \
-    -o "$bin_dir/dapr.tmp" github.com/dapr/cli)
+  run_with_progress "go build dapr CLI" "$bin_dir/.build-dapr-cli.log" \
+    bash -c 'cd "$1" && go build -v -trimpath -ldflags "$2" -o "$3" github.com/dapr/cli' _ \
+    "$cli_wrapper" "-s -w -X main.version=$cli_version -X main.apiVersion=1.0" "$bin_dir/dapr.tmp"
   mv -f "$bin_dir/dapr.tmp" "$bin_dir/dapr"
 fi
 

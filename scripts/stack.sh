@@ -132,8 +132,10 @@ up() {
   fi
   bash scripts/infra.sh up
   bash scripts/install-dapr.sh
-  log "building the services"
-  cargo build --quiet --bins
+  log "building the services (first build on a fresh machine: ~20 min; progress every 20 s)"
+  # shellcheck source=scripts/lib/progress.sh
+  . scripts/lib/progress.sh
+  run_with_progress "cargo build --bins" "$log_dir/cargo-build.log" cargo build --bins
   # dapr.yaml starts .run/bin/<service>; link the fresh builds there, wherever
   # CARGO_TARGET_DIR puts them.
   local target_dir
