@@ -1,0 +1,101 @@
+//! Typed settings of the bookings service.
+
+use std::time::Duration;
+
+use platform_settings::{
+    AuthSettings, DaprSettings, DatabaseSettings, SecretSetting, ServerSettings, SettingsError,
+    TelemetrySettings, Validate,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub dapr: DaprSettings,
+    pub telemetry: TelemetrySettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub bookings: BookingSettings,
+    pub payments: PaymentsSettings,
+    pub saga: SagaSettings,
+    pub cache: CacheSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BookingSettings {
+    /// How long a reservation holds its place while the payment is open.
+    pub hold_secs: i64,
+    /// Pub/sub component and topic of bookings' own events.
+    pub pubsub: String,
+    pub topic: String,
+}
+
+/// How bookings reaches payments: service invocation of `app_id` through
+/// the sidecar, with an access token obtained from auth (client
+/// credentials, audience `payments`) by invoking `auth_app_id`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentsSettings {
+    pub app_id: String,
+    pub auth_app_id: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub timeout_ms: u64,
+}
+
+impl PaymentsSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SagaSettings {
+    /// The saga worker runs pending commands when woken and at least this
+    /// often (commands whose call failed are retried at this pace).
+    pub worker_interval_ms: u64,
+    /// Commands run in one round.
+    pub batch: i64,
+    /// Published outbox rows per round.
+    pub relay_batch: i64,
+}
+
+/// The catalogue cache (ADR 0038): a Dapr state store with TTL.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    pub store: String,
+    /// The longest a cached catalogue page (and its "places left") can be
+    /// stale; also the `Cache-Control: max-age` given to clients.
+    pub ttl_secs: u32,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.server.validate()?;
+        self.dapr.validate()?;
+        self.database.validate()?;
+        self.auth.validate()?;
+        let invalid = |m: &str| Err(SettingsError::Invalid(m.into()));
+        if !(60..=86_400).contains(&self.bookings.hold_secs) {
+            return invalid("bookings.hold_secs must be 60..=86400");
+        }
+        if self.payments.timeout_ms == 0 || self.saga.worker_interval_ms == 0 {
+            return invalid("payments.timeout_ms and saga.worker_interval_ms must be > 0");
+        }
+        if self.saga.batch < 1 || self.saga.relay_batch < 1 {
+            return invalid("saga.batch and saga.relay_batch must be >= 1");
+        }
+        if !(1..=300).contains(&self.cache.ttl_secs) {
+            return invalid("cache.ttl_secs must be 1..=300");
+        }
+        Ok(())
+    }
+
+    fn secrets(&self) -> Vec<SecretSetting<'_>> {
+        vec![
+            SecretSetting::new("database.password", &self.database.password),
+            SecretSetting::new("payments.client_secret", &self.payments.client_secret),
+        ]
+    }
+}
