@@ -13,7 +13,8 @@ command -v docker-compose >/dev/null || {
 # Values a user must provide; placeholders are enough to validate the file.
 export AUTH_KEYS_ENCRYPTION_KEY="${AUTH_KEYS_ENCRYPTION_KEY:-placeholder-for-validation}"
 for var in AUTH_BOOTSTRAP_ADMIN_SECRET POSTGRES_PASSWORD AUTH_DB_PASSWORD PAYMENTS_DB_PASSWORD \
-           BOOKKEEPING_DB_PASSWORD COMMUNICATION_DB_PASSWORD PSP_WEBHOOK_SECRET NOTIFY_RECEIPT_SECRET; do
+           BOOKKEEPING_DB_PASSWORD COMMUNICATION_DB_PASSWORD PSP_WEBHOOK_SECRET NOTIFY_RECEIPT_SECRET \
+           BOOKINGS_DB_PASSWORD BOOKINGS_CLIENT_SECRET; do
   export "$var=${!var:-placeholder-for-validation}"
 done
 docker-compose -f docker-compose.yml config -q

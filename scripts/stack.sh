@@ -149,6 +149,7 @@ up() {
     echo $! > "$run_dir/dapr-run.pid"
   fi
   if ! wait_ready; then down; exit 1; fi
+  bash scripts/lib/bookings.sh || log "bookings: local client secret not set (see scripts/lib/bookings.sh)"
   printf '\nThe platform is up. Logs: %s\n\n' "$log_dir"
   printf '  %-14s %-24s %-26s %s\n' service API sidecar "health"
   for s in "${services[@]}"; do
