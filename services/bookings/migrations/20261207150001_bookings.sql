@@ -67,7 +67,7 @@ CREATE INDEX booking_history_booking ON booking_history (booking_id, id);
 CREATE TABLE saga_commands (
     id          uuid        PRIMARY KEY,
     booking_id  uuid        NOT NULL REFERENCES bookings (id),
-    command     text        NOT NULL CHECK (command IN ('schedule_deadline', 'cancel_payment', 'refund')),
+    command     text        NOT NULL CHECK (command IN ('schedule_deadline', 'create_payment', 'cancel_payment', 'refund')),
     amount      bigint,
     attempts    integer     NOT NULL DEFAULT 0,
     last_error  text,

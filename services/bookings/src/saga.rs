@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::domain::{BookingState, Command, Decision, Fact, RefundPolicy};
 use crate::error::BookingsError;
-use crate::payments::{PaymentsClient, PaymentsError};
+use crate::payments::PaymentsClient;
 use crate::settings::BookingSettings;
 use crate::store::bookings::{self, Booking, NewBooking};
 use crate::store::{commands, offerings, outbox};
@@ -58,6 +58,8 @@ pub struct Saga {
     sidecar: Sidecar,
     payments: PaymentsClient,
     settings: Arc<BookingSettings>,
+    /// Commands run per round.
+    batch: i64,
     /// Wakes the worker (pending commands) and the relay (outbox).
     wake: Arc<Notify>,
 }
@@ -78,12 +80,14 @@ impl Saga {
         sidecar: Sidecar,
         payments: PaymentsClient,
         settings: BookingSettings,
+        batch: i64,
     ) -> Self {
         Self {
             pool,
             sidecar,
             payments,
             settings: Arc::new(settings),
+            batch,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -132,16 +136,20 @@ impl Saga {
         if booking.request_hash != hash {
             return Err(BookingsError::IdempotencyConflict);
         }
-        if created {
-            self.wake.notify_waiters();
-            // The deadline first: a reservation must never outlive its hold
-            // time because payments was slow. Left to the worker if the
-            // scheduler is away.
+        // The deadline and the payment are the saga's first calls: made
+        // here so the answer carries the payment, and by the worker if
+        // the scheduler or payments is away (the reservation stands; its
+        // hold time bounds it). A repeat of the request retries them.
+        if booking.payment_id.is_none() && booking.state == BookingState::Reserved {
             if let Err(error) = self.run_commands(Some(booking.id)).await {
-                tracing::warn!(%error, booking.id = %booking.id, "deadline not scheduled yet; the worker retries");
+                tracing::warn!(%error, booking.id = %booking.id, "saga calls left to the worker");
             }
+            self.wake.notify_waiters();
         }
-        let booking = self.ensure_payment(booking).await?;
+        let mut conn = self.pool.acquire().await?;
+        let booking = bookings::get(&mut conn, booking.id)
+            .await?
+            .ok_or(BookingsError::NotFound("booking"))?;
         Ok((booking, created))
     }
 
@@ -179,37 +187,11 @@ impl Saga {
         )
         .await?;
         commands::insert(&mut tx, booking.id, "schedule_deadline", None).await?;
+        commands::insert(&mut tx, booking.id, "create_payment", None).await?;
         self.announce(&mut tx, &booking, BookingState::Reserved, "reserved")
             .await?;
         tx.commit().await?;
         Ok((booking, true))
-    }
-
-    /// Creates the booking's payment if it has none yet (Idempotency-Key:
-    /// the booking id, so a retry never creates a second one).
-    async fn ensure_payment(&self, booking: Booking) -> Result<Booking, BookingsError> {
-        if booking.payment_id.is_some() || booking.state != BookingState::Reserved {
-            return Ok(booking);
-        }
-        let payment = self
-            .payments
-            .create(
-                &format!("booking-{}", booking.id),
-                booking.amount,
-                &booking.currency,
-                &booking.participant,
-            )
-            .await
-            .map_err(|e| match e {
-                PaymentsError::Unavailable(why) => BookingsError::PaymentsUnavailable(why),
-                PaymentsError::Refused(why) => BookingsError::PaymentsRefused(why),
-            })?;
-        let mut conn = self.pool.acquire().await?;
-        bookings::set_payment(&mut conn, booking.id, &payment.id).await?;
-        Ok(Booking {
-            payment_id: Some(payment.id),
-            ..booking
-        })
     }
 
     /// A booking with its saga history.
@@ -437,42 +419,71 @@ impl Saga {
         .await
     }
 
-    /// Runs pending commands (of one booking, or up to `limit` of any),
-    /// each in its own transaction holding its row lock during the call, so
-    /// no two runners make the same call at once; its Idempotency-Key makes
-    /// a repeat after a crash harmless. Returns how many were done.
+    /// Runs pending commands (of one booking, or up to `saga.batch` of
+    /// any), in a transaction holding their row locks during the calls, so
+    /// no two runners make the same call at once; each call's
+    /// Idempotency-Key makes a repeat after a crash harmless. A failed call
+    /// stays pending for the worker. Returns how many were done.
     pub async fn run_commands(&self, booking: Option<Uuid>) -> Result<usize, sqlx::Error> {
         let mut done = 0;
         loop {
             let mut tx = self.pool.begin().await?;
-            let Some(command) = commands::claim_pending(&mut tx, booking, 1).await?.pop() else {
+            let pending = commands::claim_pending(&mut tx, booking, self.batch).await?;
+            if pending.is_empty() {
                 return Ok(done);
-            };
-            match self.call(&command).await {
-                Ok(()) => {
-                    commands::mark_done(&mut tx, command.id).await?;
-                    done += 1;
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        %error,
-                        saga.command = %command.command,
-                        booking.id = %command.booking_id,
-                        attempts = command.attempts + 1,
-                        "saga command failed; retried by the worker"
-                    );
-                    commands::mark_failed(&mut tx, command.id, &error).await?;
-                    tx.commit().await?;
-                    return Ok(done);
+            }
+            let mut done_now = 0;
+            for command in &pending {
+                match self.call(&mut tx, command).await {
+                    Ok(()) => {
+                        commands::mark_done(&mut tx, command.id).await?;
+                        done_now += 1;
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            %error,
+                            saga.command = %command.command,
+                            booking.id = %command.booking_id,
+                            attempts = command.attempts + 1,
+                            "saga command failed; retried by the worker"
+                        );
+                        commands::mark_failed(&mut tx, command.id, &error).await?;
+                    }
                 }
             }
             tx.commit().await?;
+            done += done_now;
+            if done_now < pending.len() {
+                return Ok(done);
+            }
         }
     }
 
-    async fn call(&self, command: &commands::PendingCommand) -> Result<(), String> {
+    async fn call(
+        &self,
+        conn: &mut PgConnection,
+        command: &commands::PendingCommand,
+    ) -> Result<(), String> {
         let key = format!("booking-command-{}", command.id);
         match (command.command.as_str(), command.payment_id.as_deref()) {
+            // Released before its payment was made: none is wanted any more.
+            ("create_payment", _) if command.state != BookingState::Reserved.as_str() => Ok(()),
+            ("create_payment", Some(_)) => Ok(()),
+            ("create_payment", None) => {
+                let payment = self
+                    .payments
+                    .create(
+                        &format!("booking-{}", command.booking_id),
+                        command.price,
+                        &command.currency,
+                        &command.participant,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                bookings::set_payment(conn, command.booking_id, &payment.id)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             ("schedule_deadline", _) => {
                 let due = command
                     .hold_until

@@ -39,6 +39,7 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         sidecar.clone(),
         payments,
         settings.bookings.clone(),
+        settings.saga.batch,
     );
     let catalogue = Catalogue::new(
         Offerings::new(pool.clone()),

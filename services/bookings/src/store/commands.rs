@@ -11,9 +11,15 @@ pub struct PendingCommand {
     pub booking_id: Uuid,
     pub command: String,
     pub amount: Option<i64>,
+    pub attempts: i32,
+    /// The booking as it is now (its state decides whether a call is
+    /// still wanted).
+    pub state: String,
     pub payment_id: Option<String>,
     pub hold_until: time::OffsetDateTime,
-    pub attempts: i32,
+    pub price: i64,
+    pub currency: String,
+    pub participant: String,
 }
 
 /// Records a command; a booking has each command at most once (the saga
@@ -45,7 +51,8 @@ pub async fn claim_pending(
     limit: i64,
 ) -> Result<Vec<PendingCommand>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT c.id, c.booking_id, c.command, c.amount, c.attempts, b.payment_id, b.hold_until
+        "SELECT c.id, c.booking_id, c.command, c.amount, c.attempts, b.state, b.payment_id,
+                b.hold_until, b.amount AS price, b.currency, b.participant
            FROM saga_commands c JOIN bookings b ON b.id = c.booking_id
           WHERE c.done_at IS NULL AND ($1::uuid IS NULL OR c.booking_id = $1)
           ORDER BY c.created_at
@@ -63,9 +70,13 @@ pub async fn claim_pending(
                 booking_id: row.try_get("booking_id")?,
                 command: row.try_get("command")?,
                 amount: row.try_get("amount")?,
+                attempts: row.try_get("attempts")?,
+                state: row.try_get("state")?,
                 payment_id: row.try_get("payment_id")?,
                 hold_until: row.try_get("hold_until")?,
-                attempts: row.try_get("attempts")?,
+                price: row.try_get("price")?,
+                currency: row.try_get("currency")?,
+                participant: row.try_get("participant")?,
             })
         })
         .collect()
