@@ -141,8 +141,18 @@ impl Saga {
         // the scheduler or payments is away (the reservation stands; its
         // hold time bounds it). A repeat of the request retries them.
         if booking.payment_id.is_none() && booking.state == BookingState::Reserved {
-            if let Err(error) = self.run_commands(Some(booking.id)).await {
-                tracing::warn!(%error, booking.id = %booking.id, "saga calls left to the worker");
+            let wait = std::time::Duration::from_millis(self.settings.inline_calls_ms);
+            match tokio::time::timeout(wait, self.run_commands(Some(booking.id))).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, booking.id = %booking.id, "saga calls left to the worker");
+                }
+                // Cut short: its transaction rolls back, the calls stay
+                // pending, and a repeat at payments is the same payment
+                // (Idempotency-Key).
+                Err(_) => {
+                    tracing::warn!(booking.id = %booking.id, "saga calls slow; left to the worker")
+                }
             }
             self.wake.notify_waiters();
         }

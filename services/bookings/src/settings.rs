@@ -29,6 +29,10 @@ pub struct BookingSettings {
     /// Pub/sub component and topic of bookings' own events.
     pub pubsub: String,
     pub topic: String,
+    /// How long a booking request waits for the saga's first calls
+    /// (deadline, payment) before answering without the payment; the
+    /// worker makes them then.
+    pub inline_calls_ms: u64,
 }
 
 /// How bookings reaches payments: service invocation of `app_id` through
