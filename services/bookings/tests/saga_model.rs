@@ -80,7 +80,7 @@ impl World {
         } = decide(booking.state, fact, PRICE)
         {
             assert!(
-                !(frees_place && !booking.state.holds_place()),
+                !frees_place || booking.state.holds_place(),
                 "freed a place it did not hold"
             );
             if frees_place {
@@ -123,17 +123,15 @@ impl World {
     fn step(&mut self, step: Step) {
         let n = self.bookings.len();
         match step {
-            Step::Reserve => {
-                if self.taken < CAPACITY && !self.organiser_cancelled {
-                    self.taken += 1;
-                    self.bookings.push(BookingModel {
-                        state: BookingState::Reserved,
-                        payment: PaymentModel::default(),
-                        pending: Vec::new(),
-                        to_deliver: Vec::new(),
-                        refund: None,
-                    });
-                }
+            Step::Reserve if self.taken < CAPACITY && !self.organiser_cancelled => {
+                self.taken += 1;
+                self.bookings.push(BookingModel {
+                    state: BookingState::Reserved,
+                    payment: PaymentModel::default(),
+                    pending: Vec::new(),
+                    to_deliver: Vec::new(),
+                    refund: None,
+                });
             }
             Step::PayOk(b) if b < n => {
                 // The member pays: payments captures it unless canceled.
@@ -170,13 +168,11 @@ impl World {
                     self.bookings[b].pending.remove(0);
                 }
             }
-            Step::Deliver(b, twice) if b < n => {
-                if !self.bookings[b].to_deliver.is_empty() {
-                    let fact = self.bookings[b].to_deliver.remove(0);
+            Step::Deliver(b, twice) if b < n && !self.bookings[b].to_deliver.is_empty() => {
+                let fact = self.bookings[b].to_deliver.remove(0);
+                self.apply(b, fact);
+                if twice {
                     self.apply(b, fact);
-                    if twice {
-                        self.apply(b, fact);
-                    }
                 }
             }
             _ => {}

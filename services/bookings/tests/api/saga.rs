@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, World, payment_data};
 
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
 async fn reserve(app: &TestApp, offering_id: &str, key: &str) -> String {
     let res = app.book(offering_id, key).await;
     assert_eq!(res.status(), 201);
@@ -16,6 +17,7 @@ async fn reserve(app: &TestApp, offering_id: &str, key: &str) -> String {
     booking["id"].as_str().unwrap().to_owned()
 }
 
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
 fn causes(booking: &Value) -> Vec<String> {
     booking["history"]
         .as_array()
