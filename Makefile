@@ -82,3 +82,11 @@ bench-auth: infra ## auth benchmark: client-credentials grants/s with p50/p99, a
 .PHONY: bench-smtp-catcher
 bench-smtp-catcher: ## SMTP catcher benchmark: mails/s over SMTP (one connection per mail) with p50/p99
 	cargo bench -p platform-test-support --bench smtp_catcher
+
+# --- bookings ---
+.PHONY: bench-bookings test-bookings
+bench-bookings: infra dapr ## bookings benchmark: catalogue cached vs bypassed (reads/s, p50/p99, hit ratio), 1,000 bookers on 100 places, deadline lateness
+	cargo bench -p bookings --bench bookings
+
+test-bookings: infra dapr ## bookings' integration tests (real daprd, scheduler, Redis, PostgreSQL) and its saga property test
+	cargo test -p bookings

@@ -71,11 +71,13 @@ CREATE TABLE saga_commands (
     amount      bigint,
     attempts    integer     NOT NULL DEFAULT 0,
     last_error  text,
+    -- A failed call is tried again from then on (exponential back-off).
+    next_at     timestamptz NOT NULL DEFAULT now(),
     done_at     timestamptz,
     created_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT saga_commands_once UNIQUE (booking_id, command)
 );
-CREATE INDEX saga_commands_pending ON saga_commands (created_at) WHERE done_at IS NULL;
+CREATE INDEX saga_commands_pending ON saga_commands (next_at) WHERE done_at IS NULL;
 
 -- Events this service has consumed (platform_consumer::inbox::MIGRATION).
 CREATE TABLE inbox (

@@ -2,16 +2,20 @@
 //! announced through the outbox) and read by everyone through a shared
 //! cache (ADR 0038).
 //!
-//! The cache is a Dapr state store (Redis) holding each catalogue page's
-//! JSON for `cache.ttl_secs`. Its keys carry a *generation*, itself a key in
-//! the store: consuming one of bookings' own `bookings.offering.*` events
-//! writes a new generation, so every page cached before the change is no
-//! longer read (and expires on its own). A reservation does not invalidate:
-//! "places left" on a cached page is at most `ttl_secs` old, and a place is
-//! never sold from the cache (the reservation is decided in the database).
+//! The shared tier is a Dapr state store (Redis) holding each catalogue
+//! page's JSON for `cache.ttl_secs`; in front of it each instance keeps the
+//! pages it served for `cache.local_ttl_ms`. Keys carry a *generation*,
+//! itself a key in the store: consuming one of bookings' own
+//! `bookings.offering.*` events writes a new generation, so no page cached
+//! before the change is read again by any replica once it has re-read the
+//! generation (at most `cache.generation_refresh_ms` later). A reservation
+//! does not invalidate: "places left" on a cached page is at most
+//! `ttl_secs + local_ttl_ms` old, and a place is never sold from the cache
+//! (the reservation is decided in the database).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use platform_dapr::{Sidecar, WriteMode};
 use serde::Serialize;
@@ -44,12 +48,24 @@ struct PageBody<'a> {
     next_cursor: Option<String>,
 }
 
+/// Most pages an instance keeps in memory (cleared when full).
+const LOCAL_PAGES: usize = 1024;
+
+/// The instance's own tier in front of the shared store: pages by key
+/// (which carries the generation), and the generation as last read.
+#[derive(Debug, Default)]
+struct Local {
+    generation: Option<(String, Instant)>,
+    pages: HashMap<String, (Instant, Vec<u8>)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     offerings: Offerings,
     sidecar: Sidecar,
     cache: Arc<CacheSettings>,
     topic: Arc<str>,
+    local: Arc<Mutex<Local>>,
 }
 
 impl Catalogue {
@@ -59,6 +75,7 @@ impl Catalogue {
             sidecar,
             cache: Arc::new(cache),
             topic: topic.into(),
+            local: Arc::new(Mutex::new(Local::default())),
         }
     }
 
@@ -116,8 +133,10 @@ impl Catalogue {
 
     /// One page of the catalogue: from the cache unless `bypass` (the
     /// client sent `Cache-Control: no-cache`) or the cache is off or away;
-    /// a miss is read from the database and cached. The cache never fails a
-    /// read: when the store is away the database answers.
+    /// a miss is read from the database and cached. Two tiers: this
+    /// instance's memory (`cache.local_ttl_ms`), then the shared Dapr state
+    /// store (`cache.ttl_secs`). The cache never fails a read: when the
+    /// store is away the database answers.
     pub async fn page(&self, query: &CatalogueQuery, bypass: bool) -> Result<Page, BookingsError> {
         let use_cache = self.cache.enabled && !bypass;
         let key = if use_cache {
@@ -125,11 +144,18 @@ impl Catalogue {
         } else {
             None
         };
-        if let Some(key) = &key
-            && let Ok(Some(hit)) = self.sidecar.get_state(&self.cache.store, key).await
-        {
-            metrics::counter!("catalogue_cache_total", "result" => "hit").increment(1);
-            return Ok(page(hit.value, true));
+        if let Some(key) = &key {
+            if let Some(body) = self.local_get(key) {
+                metrics::counter!("catalogue_cache_total", "result" => "hit", "tier" => "local")
+                    .increment(1);
+                return Ok(page(body, true));
+            }
+            if let Ok(Some(hit)) = self.sidecar.get_state(&self.cache.store, key).await {
+                metrics::counter!("catalogue_cache_total", "result" => "hit", "tier" => "shared")
+                    .increment(1);
+                self.local_put(key, hit.value.clone());
+                return Ok(page(hit.value, true));
+            }
         }
         let items = self.offerings.list(query).await?;
         let next_cursor = (items.len() as i64 == query.limit)
@@ -143,7 +169,7 @@ impl Catalogue {
         if let Some(key) = key {
             metrics::counter!("catalogue_cache_total", "result" => "miss").increment(1);
             let ttl = Some(Duration::from_secs(u64::from(self.cache.ttl_secs)));
-            if let Err(error) = self
+            match self
                 .sidecar
                 .save_state(
                     &self.cache.store,
@@ -154,7 +180,8 @@ impl Catalogue {
                 )
                 .await
             {
-                tracing::warn!(%error, "catalogue page not cached");
+                Ok(()) => self.local_put(&key, body.clone()),
+                Err(error) => tracing::warn!(%error, "catalogue page not cached"),
             }
         } else {
             metrics::counter!("catalogue_cache_total", "result" => "bypass").increment(1);
@@ -162,26 +189,68 @@ impl Catalogue {
         Ok(page(body, false))
     }
 
-    /// The cache key of `query` under the current generation; `None` when
-    /// the store cannot be read (the database answers then).
+    fn local_get(&self, key: &str) -> Option<Vec<u8>> {
+        let local = self.local.lock().ok()?;
+        let max_age = Duration::from_millis(self.cache.local_ttl_ms);
+        local
+            .pages
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, body)| body.clone())
+    }
+
+    fn local_put(&self, key: &str, body: Vec<u8>) {
+        if self.cache.local_ttl_ms == 0 {
+            return;
+        }
+        if let Ok(mut local) = self.local.lock() {
+            if local.pages.len() >= LOCAL_PAGES {
+                local.pages.clear();
+            }
+            local.pages.insert(key.to_owned(), (Instant::now(), body));
+        }
+    }
+
+    /// The cache key of `query` under the current generation, which this
+    /// instance re-reads from the shared store at most every
+    /// `cache.generation_refresh_ms` (so an invalidation reaches every
+    /// replica within that time); `None` when the store cannot be read
+    /// (the database answers then).
     async fn key(&self, query: &CatalogueQuery) -> Option<String> {
-        let generation = match self
-            .sidecar
-            .get_state(&self.cache.store, GENERATION_KEY)
-            .await
-        {
-            Ok(Some(entry)) => String::from_utf8_lossy(&entry.value).into_owned(),
-            Ok(None) => "0".to_owned(),
-            Err(error) => {
-                tracing::warn!(%error, "catalogue cache unavailable; reading the database");
-                return None;
+        let refresh = Duration::from_millis(self.cache.generation_refresh_ms);
+        let known = self.local.lock().ok().and_then(|l| {
+            l.generation
+                .as_ref()
+                .filter(|(_, at)| at.elapsed() < refresh)
+                .map(|(g, _)| g.clone())
+        });
+        let generation = match known {
+            Some(generation) => generation,
+            None => {
+                let generation = match self
+                    .sidecar
+                    .get_state(&self.cache.store, GENERATION_KEY)
+                    .await
+                {
+                    Ok(Some(entry)) => String::from_utf8_lossy(&entry.value)
+                        .trim_matches('"')
+                        .to_owned(),
+                    Ok(None) => "0".to_owned(),
+                    Err(error) => {
+                        tracing::warn!(%error, "catalogue cache unavailable; reading the database");
+                        return None;
+                    }
+                };
+                if let Ok(mut local) = self.local.lock() {
+                    local.generation = Some((generation.clone(), Instant::now()));
+                }
+                generation
             }
         };
         let mut hash = Sha256::new();
         hash.update(format!("{query:?}").as_bytes());
         Some(format!(
-            "catalogue-{}-{}",
-            generation.trim_matches('"'),
+            "catalogue-{generation}-{}",
             hex::encode(&hash.finalize()[..12])
         ))
     }

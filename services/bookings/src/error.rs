@@ -26,6 +26,8 @@ pub enum BookingsError {
     SoldOut,
     #[error("the offering is not open for bookings now")]
     BookingClosed,
+    #[error("the offering's price changed while booking; try again")]
+    TermsChanged,
     #[error("the booking is {0} and cannot be cancelled")]
     NotCancellable(String),
     #[error("payments could not be reached: {0}")]
@@ -51,7 +53,9 @@ impl BookingsError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
-            Self::SoldOut | Self::BookingClosed | Self::NotCancellable(_) => StatusCode::CONFLICT,
+            Self::SoldOut | Self::BookingClosed | Self::TermsChanged | Self::NotCancellable(_) => {
+                StatusCode::CONFLICT
+            }
             Self::PaymentsUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PaymentsRefused(_) => StatusCode::BAD_GATEWAY,
             Self::Database(e) if database::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +72,7 @@ impl BookingsError {
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::SoldOut => "sold_out",
             Self::BookingClosed => "booking_closed",
+            Self::TermsChanged => "terms_changed",
             Self::NotCancellable(_) => "not_cancellable",
             Self::PaymentsUnavailable(_) => DEPENDENCY_UNAVAILABLE,
             Self::PaymentsRefused(_) => "payments_refused",

@@ -176,10 +176,13 @@ impl Saga {
         {
             return Ok((existing, false));
         }
+        // Everything is written first and the place taken last, so the
+        // offering's row lock (which every booker of it waits for) is held
+        // only for that UPDATE and the commit.
         let now = OffsetDateTime::now_utc();
-        let (amount, currency) = offerings::take_place(&mut tx, request.offering_id, now)
+        let (amount, currency) = offerings::terms(&mut tx, request.offering_id)
             .await?
-            .ok_or(BookingsError::NotFound("offering"))??;
+            .ok_or(BookingsError::NotFound("offering"))?;
         let booking = bookings::insert(
             &mut tx,
             &NewBooking {
@@ -200,6 +203,9 @@ impl Saga {
         commands::insert(&mut tx, booking.id, "create_payment", None).await?;
         self.announce(&mut tx, &booking, BookingState::Reserved, "reserved")
             .await?;
+        offerings::take_place(&mut tx, request.offering_id, now, amount, &currency)
+            .await?
+            .ok_or(BookingsError::NotFound("offering"))??;
         tx.commit().await?;
         Ok((booking, true))
     }
@@ -429,44 +435,39 @@ impl Saga {
         .await
     }
 
-    /// Runs pending commands (of one booking, or up to `saga.batch` of
-    /// any), in a transaction holding their row locks during the calls, so
-    /// no two runners make the same call at once; each call's
+    /// Runs pending commands that are due (of one booking, or up to
+    /// `saga.batch` of any), each in its own transaction holding only its
+    /// row lock during its call, so no two runners make the same call at
+    /// once and nobody else waits on a slow call; the call's
     /// Idempotency-Key makes a repeat after a crash harmless. A failed call
-    /// stays pending for the worker. Returns how many were done.
+    /// is tried again after an exponential back-off (at most 60 s).
+    /// Returns how many were done.
     pub async fn run_commands(&self, booking: Option<Uuid>) -> Result<usize, sqlx::Error> {
         let mut done = 0;
-        loop {
+        for _ in 0..self.batch {
             let mut tx = self.pool.begin().await?;
-            let pending = commands::claim_pending(&mut tx, booking, self.batch).await?;
-            if pending.is_empty() {
-                return Ok(done);
-            }
-            let mut done_now = 0;
-            for command in &pending {
-                match self.call(&mut tx, command).await {
-                    Ok(()) => {
-                        commands::mark_done(&mut tx, command.id).await?;
-                        done_now += 1;
-                    }
-                    Err(error) => {
-                        tracing::warn!(
-                            %error,
-                            saga.command = %command.command,
-                            booking.id = %command.booking_id,
-                            attempts = command.attempts + 1,
-                            "saga command failed; retried by the worker"
-                        );
-                        commands::mark_failed(&mut tx, command.id, &error).await?;
-                    }
+            let Some(command) = commands::claim_pending(&mut tx, booking, 1).await?.pop() else {
+                break;
+            };
+            match self.call(&mut tx, &command).await {
+                Ok(()) => {
+                    commands::mark_done(&mut tx, command.id).await?;
+                    done += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        saga.command = %command.command,
+                        booking.id = %command.booking_id,
+                        attempts = command.attempts + 1,
+                        "saga command failed; retried after a back-off"
+                    );
+                    commands::mark_failed(&mut tx, command.id, &error).await?;
                 }
             }
             tx.commit().await?;
-            done += done_now;
-            if done_now < pending.len() {
-                return Ok(done);
-            }
         }
+        Ok(done)
     }
 
     async fn call(

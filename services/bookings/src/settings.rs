@@ -72,6 +72,11 @@ pub struct CacheSettings {
     /// The longest a cached catalogue page (and its "places left") can be
     /// stale; also the `Cache-Control: max-age` given to clients.
     pub ttl_secs: u32,
+    /// How long an instance serves a page from its own memory (0: never).
+    pub local_ttl_ms: u64,
+    /// How often an instance re-reads the cache generation: the delay
+    /// before an invalidation reaches every replica.
+    pub generation_refresh_ms: u64,
 }
 
 impl Validate for Settings {

@@ -54,8 +54,9 @@ pub async fn claim_pending(
         "SELECT c.id, c.booking_id, c.command, c.amount, c.attempts, b.state, b.payment_id,
                 b.hold_until, b.amount AS price, b.currency, b.participant
            FROM saga_commands c JOIN bookings b ON b.id = c.booking_id
-          WHERE c.done_at IS NULL AND ($1::uuid IS NULL OR c.booking_id = $1)
-          ORDER BY c.created_at
+          WHERE c.done_at IS NULL AND c.next_at <= now()
+            AND ($1::uuid IS NULL OR c.booking_id = $1)
+          ORDER BY c.next_at
           LIMIT $2
           FOR UPDATE OF c SKIP LOCKED",
     )
@@ -96,7 +97,9 @@ pub async fn mark_failed(
     error: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE saga_commands SET attempts = attempts + 1, last_error = left($2, 500) WHERE id = $1",
+        "UPDATE saga_commands SET attempts = attempts + 1, last_error = left($2, 500),
+             next_at = now() + make_interval(secs => least(60, power(2, attempts)))
+          WHERE id = $1",
     )
     .bind(id)
     .bind(error)

@@ -201,42 +201,61 @@ impl Offerings {
     }
 }
 
-/// Takes one place if one is left and the booking window is open at `now`:
-/// one conditional UPDATE, so concurrent bookers serialise on the row and
-/// the last place goes to exactly one of them. `None`: the offering does
-/// not exist; `Some(Err)`: why no place was taken.
+/// The price a booking made now pays: the offering's amount and currency.
+pub async fn terms(
+    conn: &mut PgConnection,
+    offering_id: Uuid,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT price_amount, currency FROM offerings WHERE id = $1")
+        .bind(offering_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Takes one place if one is left, the booking window is open at `now` and
+/// the price is still `amount` `currency`: one conditional UPDATE, so
+/// concurrent bookers serialise on the row and the last place goes to
+/// exactly one of them. `None`: the offering does not exist;
+/// `Some(Err)`: why no place was taken.
 pub async fn take_place(
     conn: &mut PgConnection,
     offering_id: Uuid,
     now: OffsetDateTime,
-) -> Result<Option<Result<(i64, String), BookingsError>>, sqlx::Error> {
+    amount: i64,
+    currency: &str,
+) -> Result<Option<Result<(), BookingsError>>, sqlx::Error> {
     let taken = sqlx::query(
         "UPDATE offerings SET taken = taken + 1
           WHERE id = $1 AND status = 'open' AND taken < capacity
             AND booking_opens_at <= $2 AND $2 < booking_closes_at
-         RETURNING price_amount, currency",
+            AND price_amount = $3 AND currency = $4",
     )
     .bind(offering_id)
     .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = taken {
-        return Ok(Some(Ok((row.try_get(0)?, row.try_get(1)?))));
+    .bind(amount)
+    .bind(currency)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if taken == 1 {
+        return Ok(Some(Ok(())));
     }
-    let why = sqlx::query(
-        "SELECT status = 'open' AND booking_opens_at <= $2 AND $2 < booking_closes_at
+    let why: Option<(bool, bool)> = sqlx::query_as(
+        "SELECT status = 'open' AND booking_opens_at <= $2 AND $2 < booking_closes_at,
+                taken < capacity
            FROM offerings WHERE id = $1",
     )
     .bind(offering_id)
     .bind(now)
     .fetch_optional(conn)
     .await?;
-    Ok(why.map(|row| {
-        if row.try_get::<bool, _>(0).unwrap_or(false) {
-            Err(BookingsError::SoldOut)
-        } else {
-            Err(BookingsError::BookingClosed)
-        }
+    Ok(why.map(|(open, places_left)| {
+        Err(match (open, places_left) {
+            (false, _) => BookingsError::BookingClosed,
+            (true, false) => BookingsError::SoldOut,
+            // Open with places, so the price changed since it was read.
+            (true, true) => BookingsError::TermsChanged,
+        })
     }))
 }
 

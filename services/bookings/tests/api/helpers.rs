@@ -133,12 +133,21 @@ impl TestApp {
     /// bookings with its sidecar in `world`; `hold_secs` short so deadlines
     /// fire within a test.
     pub async fn spawn(world: &World, hold_secs: i64) -> Self {
+        Self::spawn_with(world, hold_secs, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        world: &World,
+        hold_secs: i64,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = settings();
         settings.database = world.db.settings().clone();
         settings.server.port = 0;
         settings.bookings.hold_secs = hold_secs;
         settings.saga.worker_interval_ms = 300;
         world.issuer.apply_to(&mut settings.auth);
+        adjust(&mut settings);
         let mut options = DaprdOptions::new("bookings").expect("ports");
         options.env.push((
             "DAPR_SCHEDULER_HOST_ADDRESS_DNS_A".into(),
