@@ -108,3 +108,36 @@ impl Validate for Settings {
         ]
     }
 }
+
+#[cfg(test)]
+mod development_secret_tests {
+    use platform_test_support::{production_settings, refusal};
+    use secrecy::SecretString;
+
+    use super::Settings;
+
+    #[test]
+    fn production_refuses_the_development_secrets_and_takes_real_ones() {
+        let (production, mut s) = production_settings::<Settings>(env!("CARGO_MANIFEST_DIR"));
+        let error = refusal(&production, &s);
+        for variable in ["APP__DATABASE__PASSWORD", "APP__PAYMENTS__CLIENT_SECRET"] {
+            assert!(error.contains(variable), "{error}");
+        }
+        s.database.password = SecretString::from("db-password-from-the-store");
+        s.payments.client_secret = SecretString::from("client-secret-from-the-store");
+        production.validate(&s).unwrap();
+    }
+
+    #[test]
+    fn the_base_settings_are_valid() {
+        use platform_settings::Validate;
+        let (_, s) = production_settings::<Settings>(env!("CARGO_MANIFEST_DIR"));
+        s.validate().unwrap();
+        let mut bad = s.clone();
+        bad.bookings.hold_secs = 5;
+        assert!(bad.validate().is_err());
+        let mut bad = s;
+        bad.cache.ttl_secs = 0;
+        assert!(bad.validate().is_err());
+    }
+}
