@@ -260,7 +260,23 @@ impl Saga {
         };
         if booking.state == BookingState::Reserved && OffsetDateTime::now_utc() < booking.hold_until
         {
-            // Fired early (a clock between hosts): the saga's own clock decides.
+            // Fired early (the scheduler's clock ahead of ours): the saga's
+            // own clock decides, and the deadline is set again so that the
+            // hold still ends. If that fails the job is answered 503 and
+            // fired again by its failure policy.
+            drop(tx);
+            let due = booking
+                .hold_until
+                .format(&Rfc3339)
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            self.sidecar
+                .schedule_job(
+                    &hold_job(booking.id),
+                    &due,
+                    &json!({ "booking_id": booking.id }),
+                )
+                .await
+                .map_err(|e| sqlx::Error::Protocol(format!("rescheduling the hold: {e}")))?;
             return Ok(Applied::Unchanged);
         }
         let applied = self.apply(&mut tx, &booking, Fact::HoldExpired).await?;

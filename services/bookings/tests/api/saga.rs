@@ -218,3 +218,27 @@ async fn an_organiser_cancellation_refunds_every_paid_booking_and_releases_the_r
     // Closed for new bookings.
     assert_eq!(app.book(offering_id, "late").await.status(), 409);
 }
+
+#[tokio::test]
+async fn a_deadline_fired_early_changes_nothing_and_is_set_again() {
+    let world = World::start().await;
+    let app = TestApp::spawn(&world, 900).await;
+    let offering = app.create_offering(1).await;
+    let id = reserve(&app, offering["id"].as_str().unwrap(), "early").await;
+    let job = format!("{}/v1.0/jobs/booking-hold-{id}", app.daprd.http_base());
+    let http = reqwest::Client::new();
+    http.delete(&job).send().await.unwrap();
+    // What the sidecar delivers when the job fires, ahead of the hold's end.
+    let fired = http
+        .post(app.app.url(&format!("/job/booking-hold-{id}")))
+        .json(&serde_json::json!({ "booking_id": id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fired.status(), 200);
+    assert_eq!(app.booking(&id).await["state"], "reserved");
+    let scheduled = http.get(&job).send().await.unwrap();
+    assert_eq!(scheduled.status(), 200, "the hold's job is scheduled again");
+    let body: Value = scheduled.json().await.unwrap();
+    assert!(body["dueTime"].is_string(), "{body}");
+}
