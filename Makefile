@@ -130,3 +130,10 @@ deny: ## cargo deny: licenses, bans, sources, duplicates (deny.toml); advisories
 actionlint: ## Lint .github/workflows with the pinned actionlint
 	@scripts/install-k8s-tools.sh cli
 	@eval "$$(scripts/install-k8s-tools.sh print-env)"; $$ACTIONLINT -version | head -n1; $$ACTIONLINT -no-color && echo "actionlint: .github/workflows clean"
+# --- bookings ---
+.PHONY: bench-bookings test-bookings
+bench-bookings: infra dapr ## bookings benchmark: catalogue cached vs bypassed (reads/s, p50/p99, hit ratio), 1,000 bookers on 100 places, deadline lateness
+	cargo bench -p bookings --bench bookings
+
+test-bookings: infra dapr ## bookings' integration tests (real daprd, scheduler, Redis, PostgreSQL) and its saga property test
+	cargo test -p bookings

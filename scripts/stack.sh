@@ -18,7 +18,7 @@ bin_dir="${DAPR_BIN_DIR:-$HOME/.dapr/bin}"
 ready_timeout="${STACK_READY_TIMEOUT:-120}"
 scheduler_timeout="${SCHEDULER_READY_TIMEOUT:-60}"
 # name:app-port:sidecar-http-port, as in dapr.yaml
-services=(auth:8001:3501 payments:8002:3502 bookkeeping:8003:3503 communication:8004:3504)
+services=(auth:8001:3501 payments:8002:3502 bookkeeping:8003:3503 communication:8004:3504 bookings:8005:3505)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 # shellcheck source=scripts/lib/processes.sh
@@ -159,6 +159,7 @@ up() {
     echo $! > "$run_dir/dapr-run.pid"
   fi
   if ! wait_ready; then down; exit 1; fi
+  bash scripts/lib/bookings.sh || log "bookings: local client secret not set (see scripts/lib/bookings.sh)"
   gateway_up || { down; exit 1; }
   printf '\nThe platform is up. Logs: %s\n\n' "$log_dir"
   printf '  %-14s %-24s %-26s %s\n' service API sidecar "health"

@@ -15,6 +15,7 @@ mod binding;
 mod client;
 mod error;
 mod invoke;
+mod jobs;
 mod pubsub;
 mod state;
 mod token;

@@ -26,6 +26,8 @@ pub const DEVELOPMENT_SECRETS: &[&str] = &[
     "whsec_local_sandbox",
     // communication: the notify sandbox's receipt secret.
     "notify_local_sandbox",
+    // bookings: its client secret at auth (auth's bookings-client migration).
+    "local-only-bookings-secret",
     // Database passwords: each service's role is named and keyed like its
     // database (scripts/sql/service-databases.sql); `postgres` is the
     // superuser's in docker-compose.yml.
@@ -33,6 +35,7 @@ pub const DEVELOPMENT_SECRETS: &[&str] = &[
     "payments",
     "bookkeeping",
     "communication",
+    "bookings",
     "postgres",
 ];
 

@@ -1,0 +1,9 @@
+//! bookings against a real daprd, a real Dapr scheduler, Redis and
+//! PostgreSQL (ADR 0004).
+
+mod auth;
+mod capacity;
+#[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
+mod helpers;
+mod offerings;
+mod saga;
