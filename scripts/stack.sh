@@ -18,7 +18,7 @@ bin_dir="${DAPR_BIN_DIR:-$HOME/.dapr/bin}"
 ready_timeout="${STACK_READY_TIMEOUT:-120}"
 scheduler_timeout="${SCHEDULER_READY_TIMEOUT:-60}"
 # name:app-port:sidecar-http-port, as in dapr.yaml
-services=(auth:8001:3501 payments:8002:3502 bookkeeping:8003:3503 communication:8004:3504 bookings:8005:3505)
+services=(auth:8001:3501 payments:8002:3502 bookkeeping:8003:3503 communication:8004:3504 bookings:8005:3510)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 # shellcheck source=scripts/lib/processes.sh
