@@ -59,7 +59,8 @@ fn start() -> anyhow::Result<Mtls> {
     let port = free_port()?;
     let healthz = free_port()?;
     let metrics = free_port()?;
-    let log = std::env::temp_dir().join(format!("platform-test-sentry-{}.log", std::process::id()));
+    // One file for every test process (appended; sentry logs warnings only).
+    let log = std::env::temp_dir().join("platform-test-sentry.log");
     let args: Vec<String> = vec![
         "--issuer-credentials".into(),
         bundle.display().to_string(),
@@ -92,7 +93,10 @@ fn start() -> anyhow::Result<Mtls> {
         .name("sentry".into())
         .spawn(move || {
             let spawned = (|| -> anyhow::Result<std::process::Child> {
-                let out = std::fs::File::create(&log_file)?;
+                let out = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log_file)?;
                 let err = out.try_clone()?;
                 Ok(Command::new("setpriv")
                     .arg("--pdeathsig")
