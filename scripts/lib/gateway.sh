@@ -26,6 +26,10 @@ export GATEWAY_IP_RPS="${GATEWAY_IP_RPS:-10}"
 export GATEWAY_ISSUER="${GATEWAY_ISSUER:-http://127.0.0.1:8001}"
 export GATEWAY_JWKS_URL="${GATEWAY_JWKS_URL:-http://127.0.0.1:8001/oauth2/jwks}"
 
+# mTLS flags (mtls_daprd_flags): the gateway's sidecars talk mTLS to the
+# services' sidecars like every other sidecar (ADR 0027).
+declare -F mtls_daprd_flags >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/mtls.sh"
+
 # gateway_daprd_flags <name> <http> <grpc> <internal> <metrics> <health>:
 # every daprd flag of a gateway sidecar, in one place. Everything listens on
 # loopback; only Caddy is public.
@@ -41,10 +45,10 @@ gateway_daprd_flags() {
     --resources-path "$here/components/gateway/$resources" \
     --resources-path "$here/dapr-config/gateway/resiliency" \
     --max-body-size 2Mi --log-level warn
-  # mTLS (issue #11 §2, ADR 0027) is added here as one line printing one flag
-  # per line (callers read this output with mapfile), e.g.:
-  # mtls_daprd_flags gateway | tr ' ' '\n'
-  # The test harness (testing/support/src/gateway.rs) calls this function too.
+  # mTLS through sentry (MTLS_SENTRY_ADDRESS; the tests pass their own),
+  # one flag per line like the rest (callers read this with mapfile). The
+  # test harness (testing/support/src/gateway.rs) calls this function too.
+  mtls_daprd_flags
 }
 
 gateway_up() {

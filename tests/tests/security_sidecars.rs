@@ -37,9 +37,9 @@ fn matrix() -> Vec<(&'static str, Method, &'static str, Vec<&'static str>)> {
         ),
         ("auth", Method::POST, "oauth2/token", vec!["gateway"]),
         ("auth", Method::POST, "v1/users", vec!["gateway"]),
-        ("auth", Method::GET, "admin/clients/x", vec![]),
+        ("auth", Method::GET, "admin/clients/x", vec!["gateway"]),
         ("auth", Method::GET, "oauth2/token", vec![]),
-        ("auth", Method::POST, "admin/keys/rotate", vec![]),
+        ("auth", Method::POST, "admin/keys/rotate", vec!["gateway"]),
         (
             "payments",
             Method::GET,

@@ -102,10 +102,12 @@ impl Validate for Settings {
     }
 
     fn secrets(&self) -> Vec<SecretSetting<'_>> {
-        vec![
+        let mut secrets = vec![
             SecretSetting::new("database.password", &self.database.password),
             SecretSetting::new("payments.client_secret", &self.payments.client_secret),
-        ]
+        ];
+        secrets.extend(self.dapr.secrets());
+        secrets
     }
 }
 

@@ -62,6 +62,6 @@ pub async fn build(settings: Settings) -> Result<Server, StartupError> {
         interval,
     );
     let validator = platform_server::auth::token_validator(&settings.auth, &settings.dapr)?;
-    let routes = routes::router(AppState { catalogue, saga }, &validator);
+    let routes = routes::router(AppState { catalogue, saga }, &validator, &settings.dapr);
     Ok(Server::bind_service(&settings.server, routes, readiness, metrics, background).await?)
 }

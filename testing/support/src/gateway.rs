@@ -195,7 +195,16 @@ fn daprd_binary() -> PathBuf {
 
 /// The daprd flags `make up` uses for this gateway daprd.
 fn daprd_flags(root: &Path, d: &GatewayDaprd) -> anyhow::Result<Vec<String>> {
+    // This test process's sentry, not make up's (testing/support/src/mtls.rs).
+    let mtls = crate::mtls::mtls()?;
+    let sentry = mtls
+        .daprd_args
+        .iter()
+        .skip_while(|a| a.as_str() != "--sentry-address")
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("no --sentry-address in the mTLS flags"))?;
     let out = std::process::Command::new("bash")
+        .env("MTLS_SENTRY_ADDRESS", sentry)
         .arg("-c")
         .arg(r#"here="$1"; shift; . "$here/scripts/lib/gateway.sh"; gateway_daprd_flags "$@""#)
         .arg("gateway-flags")
@@ -308,6 +317,10 @@ impl EdgeGateway {
                 (
                     "PLATFORM_NAME_RESOLUTION_DB".to_owned(),
                     self.name_resolution_db.display().to_string(),
+                ),
+                (
+                    "DAPR_TRUST_ANCHORS".to_owned(),
+                    crate::mtls::mtls()?.trust_anchors.clone(),
                 ),
             ];
             let flags = daprd_flags(&root, d)?;

@@ -8,6 +8,8 @@ mod offerings;
 
 use axum::Router;
 use axum::routing::{get, post, put};
+use platform_server::app_token::dapr_facing;
+use platform_settings::DaprSettings;
 use platform_auth_token::{RequireScope, Validator};
 
 use crate::catalogue::Catalogue;
@@ -26,7 +28,7 @@ pub(crate) struct AppState {
 /// calls (subscriptions, jobs) are reached only through the sidecar on
 /// loopback, like every service's (app tokens on those routes come with
 /// the platform's zero-trust work).
-pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
+pub(crate) fn router(state: AppState, validator: &Validator, dapr: &DaprSettings) -> Router {
     let admin = Router::new()
         .route("/v1/offerings", post(offerings::create))
         .route("/v1/offerings/{id}", put(offerings::replace))
@@ -41,13 +43,16 @@ pub(crate) fn router(state: AppState, validator: &Validator) -> Router {
         .route("/v1/bookings", post(bookings::create))
         .route("/v1/bookings/{id}/cancel", post(bookings::cancel))
         .route_layer(RequireScope::new(validator, "bookings:write"));
-    Router::new()
+    // The routes Dapr calls (subscriptions, job triggers) accept only this
+    // service's sidecar (its app token, `platform_server::app_token`).
+    let from_sidecar = Router::new()
         .route("/events/payments", post(events::payments))
         .route("/events/bookings", post(events::bookings))
         .route("/job/{name}", post(jobs::fire))
+        .merge(platform_consumer::declarative_subscriptions());
+    dapr_facing(from_sidecar, dapr)
         .merge(admin)
         .merge(reads)
         .merge(writes)
-        .merge(platform_consumer::declarative_subscriptions())
         .with_state(state)
 }
