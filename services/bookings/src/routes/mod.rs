@@ -8,9 +8,9 @@ mod offerings;
 
 use axum::Router;
 use axum::routing::{get, post, put};
+use platform_auth_token::{RequireScope, Validator};
 use platform_server::app_token::dapr_facing;
 use platform_settings::DaprSettings;
-use platform_auth_token::{RequireScope, Validator};
 
 use crate::catalogue::Catalogue;
 use crate::saga::Saga;

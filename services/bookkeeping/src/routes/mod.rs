@@ -73,8 +73,10 @@ pub(crate) fn router(
             )),
         deliveries_deadline,
     );
-    let from_sidecar =
-        dapr_facing(deliveries.merge(platform_consumer::declarative_subscriptions()), dapr);
+    let from_sidecar = dapr_facing(
+        deliveries.merge(platform_consumer::declarative_subscriptions()),
+        dapr,
+    );
     Router::new()
         .merge(reads)
         .merge(writes)
