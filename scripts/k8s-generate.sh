@@ -76,6 +76,13 @@ patches:
   - target:
       kind: Configuration
     path: kubernetes-patches.yaml
+  # The platform's secret store is the cluster's Secrets there (ADR 0027),
+  # not the one-host secrets file: same component name, so every
+  # secretKeyRef resolves unchanged.
+  - target:
+      kind: Component
+      name: platform-secrets
+    path: kubernetes-secretstore.yaml
 FTR
 } > "$out/kustomization.yaml"
 
@@ -83,6 +90,16 @@ cat > "$out/kubernetes-patches.yaml" <<'EOP'
 # Applied to every generated Dapr Configuration (scripts/k8s-generate.sh).
 - op: remove
   path: /spec/nameResolution
+EOP
+
+cat > "$out/kubernetes-secretstore.yaml" <<'EOP'
+# Applied to the generated platform-secrets component (scripts/k8s-generate.sh).
+- op: replace
+  path: /spec/type
+  value: secretstores.kubernetes
+- op: replace
+  path: /spec/metadata
+  value: []
 EOP
 
 initdb_final="$here/deploy/overlays/dev/stores/initdb"

@@ -5,13 +5,13 @@
 -- with secrets from their secret store.
 -- CREATEDB lets the test harness create a database per test for the role.
 SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', svc, svc)
-  FROM unnest(ARRAY['auth', 'bookkeeping', 'communication', 'payments']) AS svc
+  FROM unnest(ARRAY['auth', 'bookings', 'bookkeeping', 'communication', 'payments']) AS svc
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = svc)\gexec
 
 SELECT format('CREATE DATABASE %I OWNER %I', svc, svc)
-  FROM unnest(ARRAY['auth', 'bookkeeping', 'communication', 'payments']) AS svc
+  FROM unnest(ARRAY['auth', 'bookings', 'bookkeeping', 'communication', 'payments']) AS svc
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = svc)\gexec
 
 -- Converge roles created before CREATEDB was granted.
 SELECT format('ALTER ROLE %I CREATEDB', svc)
-  FROM unnest(ARRAY['auth', 'bookkeeping', 'communication', 'payments']) AS svc\gexec
+  FROM unnest(ARRAY['auth', 'bookings', 'bookkeeping', 'communication', 'payments']) AS svc\gexec
