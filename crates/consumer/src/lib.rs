@@ -23,7 +23,7 @@ mod outcome;
 pub mod parking_lot;
 mod subscribe;
 
-pub use cloudevent::{CloudEvent, TopicResponse};
+pub use cloudevent::{CloudEvent, EVENT_AGE, TopicResponse};
 pub use dead_letter::DeadLetter;
 pub use outcome::{EVENTS_HANDLED, Outcome};
 pub use subscribe::declarative_subscriptions;
