@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-tracing`: the cost of tracing, measured in one run against one
 # running platform. Alternating phases of the same load (vegeta, as fast as
-# 16 workers go, create + read payment): every request's `traceparent` says
+# BENCH_WORKERS (4) go, create + read payment): every request's `traceparent` says
 # "sampled" (every hop records and exports its spans to the trace backend:
 # tracing on at sampling 1.0) or "not sampled" (parent-based sampling drops
 # the trace at every hop: nothing recorded or exported — tracing off for
@@ -12,7 +12,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
-phase="${BENCH_PHASE:-20s}"
+phase="${BENCH_PHASE:-20s}" workers="${BENCH_WORKERS:-4}"
 log() { printf '[bench-tracing] %s\n' "$*" >&2; }
 if ! curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8002/readyz; then
   if [ -z "${BENCH_UNDER_LOCK:-}" ]; then
@@ -48,9 +48,9 @@ for phase in ("on1", "off1", "on2", "off2"):
                  else m.target("GET", f"{m.PAY}/v1/payments/{pid}", tok, None, {"traceparent": tp}))
             f.write(json.dumps(t) + "\n")
 PY
-printf 'bench-tracing on %s (%s cores, shared), %s per phase, 16 workers, create+read payment\n' "$(hostname)" "$(nproc)" "$phase"
+printf 'bench-tracing on %s (%s cores, shared), %s per phase, %s workers, create+read payment\n' "$(hostname)" "$(nproc)" "$phase" "$workers"
 for p in on1 off1 on2 off2; do
-  "$obs_bin/vegeta" attack -format=json -targets="$work/$p.jsonl" -rate=0 -max-workers=16 -workers=16 \
+  "$obs_bin/vegeta" attack -format=json -targets="$work/$p.jsonl" -rate=0 -max-workers="$workers" -workers="$workers" \
     -duration="$phase" -timeout=10s > "$work/$p.bin"
   "$obs_bin/vegeta" report -type=json < "$work/$p.bin" > "$work/$p.json"
 done
