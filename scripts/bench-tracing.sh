@@ -14,7 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 phase="${BENCH_PHASE:-20s}" workers="${BENCH_WORKERS:-4}"
 log() { printf '[bench-tracing] %s\n' "$*" >&2; }
-if ! curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8002/readyz; then
+if ! curl -sS -o /dev/null --max-time 5 http://127.0.0.1:8002/healthz 2>/dev/null; then  # any answer: running (readyz may say 503 under load)
   if [ -z "${BENCH_UNDER_LOCK:-}" ]; then
     log "the platform is not running: starting it under the stack lock for this run"
     exec flock /tmp/lisasports-stack.lock env BENCH_UNDER_LOCK=1 bash -c \

@@ -16,7 +16,7 @@ cd "$here"
 rate="${1:-20}" duration="${2:-60s}"
 log() { printf '[slo] %s\n' "$*" >&2; }
 
-if ! curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8002/readyz; then
+if ! curl -sS -o /dev/null --max-time 5 http://127.0.0.1:8002/healthz 2>/dev/null; then  # any answer: running (readyz may say 503 under load)
   if [ -z "${SLO_UNDER_LOCK:-}" ]; then
     log "the platform is not running: starting it under the stack lock for this run"
     exec flock /tmp/lisasports-stack.lock env SLO_UNDER_LOCK=1 bash -c \
