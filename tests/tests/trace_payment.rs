@@ -249,8 +249,8 @@ async fn a_confirmed_payment_is_one_trace_across_services_and_sidecars() {
         match span.parent.as_deref() {
             Some(p) if by_id.contains_key(p) => {}
             Some(p) if p == edge_span => assert!(
-                who(span) == "payments" && span.name == "POST /v1/payments/{id}/confirm",
-                "only payments' server span, named after its route, hangs off the edge:\n{}",
+                who(span) == "payments",
+                "only payments' server span hangs off the edge:\n{}",
                 describe()
             ),
             other => panic!(

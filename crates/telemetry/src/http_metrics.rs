@@ -8,8 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// `axum::middleware::from_fn` layer recording `http_requests_total` and
-/// `http_request_duration_seconds`; it also names the request's span after
-/// the route template and records its trace ids for the logs.
+/// `http_request_duration_seconds`.
 pub async fn record_http_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
@@ -22,7 +21,6 @@ pub async fn record_http_metrics(request: Request, next: Next) -> Response {
     // the route template, which is what a trace view groups by.
     let span = tracing::Span::current();
     span.record("otel.name", format!("{method} {route}"));
-    crate::traces::record_trace_ids(&span);
 
     let response = next.run(request).await;
 

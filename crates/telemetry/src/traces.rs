@@ -120,14 +120,12 @@ impl Extractor for Pairs {
 }
 
 /// Makes `span` the child of the remote span named by `headers`'
-/// `traceparent` (if any, and valid). The OpenTelemetry span is not started
-/// yet, so its name (`otel.name`) can still be set; then call
-/// [`record_trace_ids`].
+/// `traceparent` (if any, and valid), then records its `trace_id` and
+/// `span_id` fields (when the span declares them) so that log lines inside
+/// it carry the ids.
 pub fn accept_http_parent(span: &Span, headers: &http::HeaderMap) {
     let cx = TraceContextPropagator::new().extract(&Headers(headers));
-    if cx.span().span_context().is_valid() {
-        let _ = span.set_parent(cx);
-    }
+    adopt(span, cx);
 }
 
 /// As [`accept_http_parent`], from a `traceparent` (and `tracestate`)
@@ -149,13 +147,6 @@ fn adopt(span: &Span, cx: opentelemetry::Context) {
     if cx.span().span_context().is_valid() {
         let _ = span.set_parent(cx);
     }
-    record_ids(span);
-}
-
-/// Records the `trace_id` and `span_id` fields of `span` (when it declares
-/// them) so that log lines inside it carry the ids. Starts the
-/// OpenTelemetry span: its name and parent are fixed from here on.
-pub fn record_trace_ids(span: &Span) {
     record_ids(span);
 }
 
@@ -218,7 +209,6 @@ mod tests {
                 span_id = tracing::field::Empty
             );
             accept_http_parent(&span, &headers);
-            record_trace_ids(&span);
             let _g = span.enter();
             let out = current_traceparent().expect("a traceparent");
             let parts: Vec<&str> = out.split('-').collect();
