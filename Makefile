@@ -32,7 +32,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps caddy fmt-check clippy rust-test compose-check k8s-check deny actionlint stack-smoke ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check slo-check k8s-check deny actionlint stack-smoke ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
@@ -137,3 +137,28 @@ bench-bookings: infra dapr ## bookings benchmark: catalogue cached vs bypassed (
 
 test-bookings: infra dapr ## bookings' integration tests (real daprd, scheduler, Redis, PostgreSQL) and its saga property test
 	cargo test -p bookings
+# --- observability ---
+# Traces (Jaeger), Prometheus, SLOs with generated burn-rate rules, dashboards
+# (docs/observability.md, docs/slo.md; ADR 0032, 0033).
+.PHONY: observability-tools slo-rules slo-check trace-check slo bench-tracing
+
+observability-tools: ## Install Prometheus/promtool (Debian) and build the pinned Jaeger and Sloth into ~/.cache
+	@scripts/install-observability.sh
+
+slo-rules: ## Generate slo/rules/ from slo/*.yaml with the pinned Sloth (commit the result)
+	@scripts/slo-rules.sh
+
+slo-check: ## Generated rules match slo/*.yaml; promtool check + test rules; dashboards' PromQL parses
+	@scripts/slo-rules.sh --check
+	@python3 scripts/check-dashboards.py
+
+trace-check: infra dapr ## Under the stack lock: make up, assert one trace per confirmed payment in the trace backend, make down
+	@flock /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test trace_payment -- --ignored; rc=$$?; scripts/stack.sh down; exit $$rc'
+
+SLO_RATE ?= 20
+SLO_DURATION ?= 60s
+slo: ## Load run (vegeta, SLO_RATE/s for SLO_DURATION) of a realistic mix, then every SLI vs its objective from Prometheus
+	@scripts/slo-run.sh $(SLO_RATE) $(SLO_DURATION)
+
+bench-tracing: infra dapr ## bench-payments with spans exported (sampling 1 and the default) vs tracing off, same run
+	@scripts/bench-tracing.sh

@@ -30,6 +30,7 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 # shellcheck source=scripts/lib/secrets.sh
 . "$here/scripts/lib/secrets.sh"
 . "$here/scripts/lib/gateway.sh" # edge gateway: Caddy :8000 + gateway daprds (ADR 0025)
+. "$here/scripts/lib/observability.sh" # trace backend + Prometheus (issue 14)
 
 export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
@@ -148,6 +149,7 @@ up() {
   bash sandboxes/run.sh up "$target_dir" || { down; exit 1; }
   # Pluggable components before the sidecars, which discover them at start.
   bash scripts/pluggable.sh up "$target_dir" || { down; exit 1; }
+  observability_up || { down; exit 1; }
   if alive "$run_dir/dapr-run.pid" "run -f"; then
     log "the platform is already running (make down to stop it)"
   else
@@ -170,6 +172,7 @@ up() {
   printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:4506, sentry 127.0.0.1:50001 (mTLS)\n'
   printf '  The sidecar APIs need their token: dapr-api-token from %s\n' "$run_dir/tokens.env"
   printf '  Sandboxes: PSP http://127.0.0.1:8010, SMS/push http://127.0.0.1:8020, SMTP catcher 127.0.0.1:2525 (mail at http://127.0.0.1:8025/api/messages)\n'
+  observability_endpoints
   printf '  Stop everything with: make down\n'
 }
 
@@ -184,6 +187,7 @@ down() {
   stop_group "$run_dir/scheduler.pid" "scheduler" scheduler || failed=1
   stop_group "$run_dir/sentry.pid" "sentry" sentry || failed=1
   bash scripts/pluggable.sh down || failed=1
+  observability_down || failed=1
   bash sandboxes/run.sh down || failed=1
   if [ -f "$run_dir/stack-started-infra" ]; then
     bash scripts/infra.sh down
@@ -200,6 +204,7 @@ status() {
   bash sandboxes/run.sh status
   bash scripts/pluggable.sh status
   gateway_status
+  observability_status
   for s in "${services[@]}"; do
     IFS=: read -r name app_port _ <<<"$s"
     if http_ok "http://127.0.0.1:$app_port/readyz"; then echo "$name: ready"; else echo "$name: not ready"; fi

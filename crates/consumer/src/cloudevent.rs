@@ -25,7 +25,33 @@ pub struct CloudEvent<T> {
     pub pubsubname: Option<String>,
     #[serde(default)]
     pub traceparent: Option<String>,
+    #[serde(default)]
+    pub tracestate: Option<String>,
+    /// When the event was published (RFC 3339; daprd sets it).
+    #[serde(default)]
+    pub time: Option<String>,
     pub data: T,
+}
+
+/// Histogram of how old an event is when its consumer handles it
+/// (`time` → now), labelled `topic`: the freshness SLIs (slo/*.yaml).
+pub const EVENT_AGE: &str = "event_age_seconds";
+
+impl<T> CloudEvent<T> {
+    /// Seconds since the event was published, if it says when (a clock
+    /// behind the publisher's counts as 0).
+    pub fn age_seconds(&self) -> Option<f64> {
+        let published = time::OffsetDateTime::parse(
+            self.time.as_deref()?,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?;
+        Some(
+            (time::OffsetDateTime::now_utc() - published)
+                .as_seconds_f64()
+                .max(0.0),
+        )
+    }
 }
 
 /// What a subscriber tells Dapr about one delivered message.
@@ -93,5 +119,29 @@ mod tests {
         assert_eq!(event.event_type, "t");
         assert_eq!(event.subject, None);
         assert_eq!(event.data["a"], 1);
+    }
+
+    #[test]
+    fn the_age_is_measured_from_the_publish_time_and_absent_without_one() {
+        let ten_s_ago = (time::OffsetDateTime::now_utc() - time::Duration::seconds(10))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let event: CloudEvent<serde_json::Value> = serde_json::from_value(serde_json::json!({
+            "id": "e1", "source": "payments", "type": "t", "specversion": "1.0",
+            "time": ten_s_ago, "data": {}
+        }))
+        .unwrap();
+        let age = event.age_seconds().unwrap();
+        assert!((10.0..60.0).contains(&age), "{age}");
+        let undated: CloudEvent<serde_json::Value> = serde_json::from_str(
+            r#"{"id":"e1","source":"s","type":"t","specversion":"1.0","data":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(undated.age_seconds(), None);
+        let garbled = CloudEvent {
+            time: Some("yesterday".into()),
+            ..undated
+        };
+        assert_eq!(garbled.age_seconds(), None);
     }
 }

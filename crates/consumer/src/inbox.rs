@@ -34,7 +34,11 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// The entry of `event`, recorded as delivered from `topic`.
+    /// Also records the event's age in [`crate::EVENT_AGE`] (freshness).
     pub fn of<T>(event: &'a CloudEvent<T>, topic: &'a str) -> Self {
+        if let Some(age) = event.age_seconds() {
+            metrics::histogram!(crate::EVENT_AGE, "topic" => topic.to_owned()).record(age);
+        }
         Self {
             source: &event.source,
             id: &event.id,

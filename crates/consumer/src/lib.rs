@@ -26,7 +26,7 @@ pub mod parking_lot;
 mod subscribe;
 mod table;
 
-pub use cloudevent::{CloudEvent, TopicResponse};
+pub use cloudevent::{CloudEvent, EVENT_AGE, TopicResponse};
 pub use dead_letter::DeadLetter;
 pub use outcome::{EVENTS_HANDLED, Outcome};
 pub use subscribe::declarative_subscriptions;

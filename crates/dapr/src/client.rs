@@ -72,14 +72,26 @@ impl Sidecar {
         if let Some(timeout) = self.call_timeout {
             request.set_timeout(timeout);
         }
+        // W3C trace context as gRPC metadata: daprd's span (and the
+        // CloudEvent it publishes, the binding it calls) joins this trace.
+        for (name, value) in platform_telemetry::current_trace_context() {
+            if let Ok(value) = value.parse() {
+                request.metadata_mut().insert(name, value);
+            }
+        }
         (self.grpc.clone(), request)
     }
 
     /// An HTTP request to the sidecar's API at `path` (`/v1.0/...`).
     pub(crate) fn http(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = self
+        let mut request = self
             .http
             .request(method, format!("{}{path}", self.http_base));
+        // W3C trace context, so that daprd's span and the call it makes
+        // (an invocation, a PSP request) join this trace.
+        for (name, value) in platform_telemetry::current_trace_context() {
+            request = request.header(name, value);
+        }
         match self.call_timeout {
             Some(timeout) => request.timeout(timeout),
             None => request,

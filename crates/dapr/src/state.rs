@@ -88,11 +88,18 @@ impl StateOperation {
         event: OutboxEvent,
     ) -> [Self; 2] {
         let key = key.into();
-        let envelope = HashMap::from([
+        let mut envelope = HashMap::from([
             ("type".to_owned(), event.event_type),
             ("subject".to_owned(), event.subject),
             ("contentType".to_owned(), JSON.to_owned()),
         ]);
+        // The trace goes with the event: daprd 1.18's outbox writes an empty
+        // `traceparent` on the envelope (the trace only as `traceid`, which
+        // delivery ignores once `traceparent` is there), and copies this
+        // metadata onto the envelope, so the consumer joins the trace.
+        for (name, value) in platform_telemetry::current_trace_context() {
+            envelope.insert(name.to_owned(), value);
+        }
         let projection = HashMap::from([
             ("outbox.projection".to_owned(), "true".to_owned()),
             ("contentType".to_owned(), JSON.to_owned()),

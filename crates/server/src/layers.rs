@@ -39,12 +39,21 @@ pub fn wrap(router: Router, request_timeout: Duration) -> Router {
                         .get(&REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
-                    tracing::info_span!(
+                    let span = tracing::info_span!(
                         "http.request",
+                        otel.kind = "server",
+                        otel.name = tracing::field::Empty,
                         http.method = %req.method(),
                         http.path = %req.uri().path(),
                         http.request_id = %request_id,
-                    )
+                        http.status_code = tracing::field::Empty,
+                        trace_id = tracing::field::Empty,
+                        span_id = tracing::field::Empty,
+                    );
+                    // W3C trace context from the caller (a client, a sidecar
+                    // delivering an event or an invocation).
+                    platform_telemetry::accept_http_parent(&span, req.headers());
+                    span
                 })
                 .on_request(())
                 .on_response(

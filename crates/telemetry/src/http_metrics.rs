@@ -17,9 +17,15 @@ pub async fn record_http_metrics(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
 
+    // The request's span (platform_server's `http.request`) is named after
+    // the route template, which is what a trace view groups by.
+    let span = tracing::Span::current();
+    span.record("otel.name", format!("{method} {route}"));
+
     let response = next.run(request).await;
 
     let status = response.status().as_u16().to_string();
+    span.record("http.status_code", status.as_str());
     let labels = [("method", method), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)

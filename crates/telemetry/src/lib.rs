@@ -5,8 +5,13 @@
 //!   (`APP__TELEMETRY__LOG_FORMAT=json`).
 //! * Metrics: a Prometheus recorder for the `metrics` facade, rendered on
 //!   `GET /metrics`, plus a middleware that records every HTTP request.
+//! * Traces: every `tracing` span is also an OpenTelemetry span, exported
+//!   over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; W3C trace context
+//!   in and out of every hop ([`traces`]). JSON log lines carry the
+//!   `trace_id`/`span_id` of the request or event they belong to.
 
 mod http_metrics;
+pub mod traces;
 
 use std::sync::OnceLock;
 
@@ -14,8 +19,13 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use platform_settings::{LogFormat, TelemetrySettings};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub use http_metrics::record_http_metrics;
+pub use traces::{
+    accept_http_parent, accept_parent, current_trace_context, current_traceparent, shutdown_tracing,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -23,6 +33,8 @@ pub enum TelemetryError {
     Filter(String),
     #[error("metrics recorder: {0}")]
     Metrics(String),
+    #[error("tracing: {0}")]
+    Tracing(String),
 }
 
 /// Installs the global `tracing` subscriber. Call once, from `main`.
@@ -36,19 +48,24 @@ pub fn init_tracing(
     }
     .map_err(|e| TelemetryError::Filter(e.to_string()))?;
 
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_span_events(FmtSpan::NONE)
         .with_target(true)
         // Colours only for a terminal; files and collectors get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(traces::layer(service)?);
     let result = match settings.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+        LogFormat::Json => registry
+            .with(
+                fmt.json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
             .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => registry.with(fmt.compact()).try_init(),
     };
     // A second initialisation (tests in one process) keeps the first subscriber.
     if result.is_ok() {
@@ -72,6 +89,14 @@ pub fn init_metrics() -> Result<PrometheusHandle, TelemetryError> {
                         10.0,
                     ],
                 )
+                .and_then(|b| {
+                    // Freshness of consumed events (platform_consumer):
+                    // publish → handled, from tens of ms to minutes.
+                    b.set_buckets_for_metric(
+                        Matcher::Full("event_age_seconds".into()),
+                        &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0],
+                    )
+                })
                 .and_then(PrometheusBuilder::install_recorder)
                 .map_err(|e| e.to_string())
         })

@@ -144,11 +144,21 @@ impl Relay {
         let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
         let entries = messages
             .into_iter()
-            .map(|m| {
+            .map(|mut m| {
                 let mut metadata = HashMap::from([
                     ("cloudevent.id".to_owned(), m.event_id),
                     ("cloudevent.type".to_owned(), m.event_type),
                 ]);
+                // A job queued inside a trace continues it: its W3C
+                // traceparent, kept with the row, goes on the CloudEvent
+                // (daprd's `cloudevent.traceparent` override), not in the data.
+                if let Some(Value::String(traceparent)) = m
+                    .payload
+                    .as_object_mut()
+                    .and_then(|o| o.remove("traceparent"))
+                {
+                    metadata.insert("cloudevent.traceparent".to_owned(), traceparent);
+                }
                 if let Some(subject) = m.subject {
                     metadata.insert("cloudevent.subject".to_owned(), subject);
                 }

@@ -212,7 +212,7 @@ pub async fn create(
          ), job AS (
            INSERT INTO outbox (pubsub, topic, event_id, event_type, subject, payload)
            SELECT $15, $16, 'send-' || id::text || '-' || gen_random_uuid()::text, $17, id::text,
-                  jsonb_build_object('notification_id', id)
+                  jsonb_strip_nulls(jsonb_build_object('notification_id', id, 'traceparent', $18::text))
              FROM created WHERE status = 'queued'
          )
          SELECT {COLUMNS} FROM created"
@@ -234,6 +234,8 @@ pub async fn create(
     .bind(QUEUE_PUBSUB)
     .bind(SEND_TOPIC)
     .bind(SEND_JOB_TYPE)
+    // The trace the send continues (the relay puts it on the job's CloudEvent).
+    .bind(platform_telemetry::current_traceparent())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {

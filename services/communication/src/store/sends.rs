@@ -22,13 +22,15 @@ pub async fn enqueue_sends(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), 
     sqlx::query(
         "INSERT INTO outbox (pubsub, topic, event_id, event_type, subject, payload)
          SELECT $1, $2, 'send-' || id::text || '-' || gen_random_uuid()::text, $4, id::text,
-                jsonb_build_object('notification_id', id)
+                jsonb_strip_nulls(jsonb_build_object('notification_id', id, 'traceparent', $5::text))
            FROM UNNEST($3::uuid[]) AS id",
     )
     .bind(QUEUE_PUBSUB)
     .bind(SEND_TOPIC)
     .bind(ids)
     .bind(SEND_JOB_TYPE)
+    // The trace the sends continue (the relay puts it on each job's CloudEvent).
+    .bind(platform_telemetry::current_traceparent())
     .execute(conn)
     .await?;
     Ok(())
