@@ -69,6 +69,10 @@ pub struct OutboxMessage {
     pub subject: String,
     pub data: serde_json::Value,
     pub queued_at_us: String,
+    /// The W3C trace context of the request that wrote the event, put on
+    /// the CloudEvent by the relay so the consumers' spans join its trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl OutboxMessage {
@@ -81,6 +85,9 @@ impl OutboxMessage {
             subject: event.subject(),
             data: serde_json::from_slice(&data).map_err(internal)?,
             queued_at_us: micros(now),
+            traceparent: platform_telemetry::current_trace_context()
+                .into_iter()
+                .find_map(|(name, value)| (name == "traceparent").then_some(value)),
         })
     }
 

@@ -67,14 +67,22 @@ impl OutboxRelay {
         let keys: Vec<String> = messages.iter().map(|m| m.key()).collect();
         let entries = messages
             .into_iter()
-            .map(|m| BulkEntry {
-                id: m.key(),
-                data: serde_json::to_vec(&m.data).unwrap_or_default(),
-                metadata: HashMap::from([
-                    ("cloudevent.id".to_owned(), m.event_id),
-                    ("cloudevent.type".to_owned(), m.event_type),
-                    ("cloudevent.subject".to_owned(), m.subject),
-                ]),
+            .map(|m| {
+                let mut metadata = HashMap::from([
+                    ("cloudevent.id".to_owned(), m.event_id.clone()),
+                    ("cloudevent.type".to_owned(), m.event_type.clone()),
+                    ("cloudevent.subject".to_owned(), m.subject.clone()),
+                ]);
+                // The writer's trace (daprd's `cloudevent.traceparent`
+                // override): the consumers' spans join the payment's trace.
+                if let Some(traceparent) = &m.traceparent {
+                    metadata.insert("cloudevent.traceparent".to_owned(), traceparent.clone());
+                }
+                BulkEntry {
+                    id: m.key(),
+                    data: serde_json::to_vec(&m.data).unwrap_or_default(),
+                    metadata,
+                }
             })
             .collect();
         let failed = self
