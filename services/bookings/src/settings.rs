@@ -127,6 +127,7 @@ mod development_secret_tests {
         }
         s.database.password = SecretString::from("db-password-from-the-store");
         s.payments.client_secret = SecretString::from("client-secret-from-the-store");
+        platform_test_support::sidecar_tokens(&mut s.dapr);
         production.validate(&s).unwrap();
     }
 
