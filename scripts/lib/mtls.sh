@@ -127,6 +127,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case "${1:-}" in
     bundle) mtls_bundle "${2:-$mtls_dir}"; echo "${2:-$mtls_dir}" ;;
     flags) mtls_daprd_flags "${2:-}" ;;
-    *) echo "usage: $0 bundle [DIR] | flags [SENTRY_ADDRESS]" >&2; exit 2 ;;
+    control-plane-flags) mtls_control_plane_flags "${2:-}" ;;
+    *) echo "usage: $0 bundle [DIR] | flags [SENTRY_ADDRESS] | control-plane-flags [SENTRY_ADDRESS]" >&2; exit 2 ;;
   esac
 fi

@@ -40,6 +40,7 @@ pub use daprd::{Daprd, DaprdOptions};
 pub use gateway::{EdgeGateway, EdgeOptions, RotatingIssuer};
 pub use issuer::TestIssuer;
 pub use notify::NotifySandbox;
+pub use mtls::control_plane_args as mtls_control_plane_args;
 pub use ports::free_port;
 pub use postgres::TestDatabase;
 pub use production::{production_settings, refusal, sidecar_tokens};

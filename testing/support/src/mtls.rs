@@ -19,6 +19,16 @@ pub(crate) struct Mtls {
     pub(crate) daprd_args: Vec<String>,
     /// The root certificate (PEM), for `DAPR_TRUST_ANCHORS`.
     pub(crate) trust_anchors: String,
+    /// `--tls-enabled --sentry-address … --trust-anchors-file … --trust-domain …`:
+    /// what a control-plane service (the scheduler) needs so that the
+    /// sidecars reach it with mTLS (`mtls_control_plane_flags`).
+    pub(crate) control_plane_args: Vec<String>,
+}
+
+/// The flags a test's Dapr scheduler needs to serve the test sidecars,
+/// which talk mTLS to it (from `scripts/lib/mtls.sh`, like make up's).
+pub fn control_plane_args() -> anyhow::Result<Vec<String>> {
+    Ok(mtls()?.control_plane_args.clone())
 }
 
 /// Starts sentry the first time it is asked for, then hands out the same.
@@ -137,9 +147,14 @@ fn start() -> anyhow::Result<Mtls> {
         .lines()
         .map(ToOwned::to_owned)
         .collect();
+    let control_plane_args = run_script(&["control-plane-flags", &format!("127.0.0.1:{port}")])?
+        .lines()
+        .map(ToOwned::to_owned)
+        .collect();
     Ok(Mtls {
         daprd_args,
         trust_anchors,
+        control_plane_args,
     })
 }
 

@@ -64,6 +64,8 @@ impl Scheduler {
                 &format!("dapr-scheduler-server-0=http://127.0.0.1:{etcd_peer}"),
             ])
             .args(["--log-level", "warn"])
+            // The test sidecars talk mTLS to it (testing/support's sentry).
+            .args(platform_test_support::mtls_control_plane_args()?)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
