@@ -133,6 +133,8 @@ async fn a_poison_event_stays_parked_until_an_operator_redrives_it() {
             "{}/v1.0/publish/pubsub/{DEAD_LETTER_TOPIC}",
             app.daprd.http_base()
         ))
+        // The sidecar API needs its token (ADR 0027).
+        .header("dapr-api-token", &app.daprd.options.api_token)
         .header("content-type", "application/json")
         .query(&[("metadata.cloudevent.type", "bookkeeping.event.rejected")])
         .json(&rejection)
