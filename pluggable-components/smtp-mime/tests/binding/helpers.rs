@@ -70,10 +70,12 @@ impl TestBinding {
         ];
         metadata.extend_from_slice(extra);
         let (binding, daprd, app) = start_sidecar(&env, &metadata).await?;
+        // Sends the sidecar's API token (ADR 0027).
+        let http = daprd.api_client().clone();
         Ok(Self {
             catcher,
             daprd,
-            http: reqwest::Client::new(),
+            http,
             _app: app,
             binding: Some(binding),
             _env: env,

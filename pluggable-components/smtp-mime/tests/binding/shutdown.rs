@@ -45,8 +45,9 @@ async fn shutdown_lets_an_in_flight_send_finish() {
     .await
     .unwrap();
     let url = format!("{}/v1.0/bindings/{COMPONENT}", daprd.http_base());
+    let client = daprd.api_client().clone();
     let send = tokio::spawn(async move {
-        reqwest::Client::new()
+        client
             .post(url)
             .json(&json!({"operation": "create", "data": {"text": "x"},
                           "metadata": {"emailTo": "ada@example.test"}}))

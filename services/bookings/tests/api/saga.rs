@@ -226,11 +226,13 @@ async fn a_deadline_fired_early_changes_nothing_and_is_set_again() {
     let offering = app.create_offering(1).await;
     let id = reserve(&app, offering["id"].as_str().unwrap(), "early").await;
     let job = format!("{}/v1.0/jobs/booking-hold-{id}", app.daprd.http_base());
-    let http = reqwest::Client::new();
+    // The sidecar's API needs its token; the app's job route the app token.
+    let http = app.daprd.api_client().clone();
     http.delete(&job).send().await.unwrap();
     // What the sidecar delivers when the job fires, ahead of the hold's end.
-    let fired = http
+    let fired = reqwest::Client::new()
         .post(app.app.url(&format!("/job/booking-hold-{id}")))
+        .header("dapr-api-token", &app.daprd.options.app_token)
         .json(&serde_json::json!({ "booking_id": id }))
         .send()
         .await
