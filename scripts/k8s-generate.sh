@@ -76,6 +76,13 @@ patches:
   - target:
       kind: Configuration
     path: kubernetes-patches.yaml
+  # mTLS in a cluster is the control plane's (Dapr's Helm chart,
+  # global.mtls.enabled): the one-host `spec.mtls` block of each app's
+  # Configuration (sentry address, trust domain) does not apply there.
+  - target:
+      kind: Configuration
+      name: "^(auth|payments|bookkeeping|communication|bookings)$"
+    path: kubernetes-mtls.yaml
   # The platform's secret store is the cluster's Secrets there (ADR 0027),
   # not the one-host secrets file: same component name, so every
   # secretKeyRef resolves unchanged.
@@ -90,6 +97,12 @@ cat > "$out/kubernetes-patches.yaml" <<'EOP'
 # Applied to every generated Dapr Configuration (scripts/k8s-generate.sh).
 - op: remove
   path: /spec/nameResolution
+EOP
+
+cat > "$out/kubernetes-mtls.yaml" <<'EOP'
+# Applied to the generated per-app Configurations (scripts/k8s-generate.sh).
+- op: remove
+  path: /spec/mtls
 EOP
 
 cat > "$out/kubernetes-secretstore.yaml" <<'EOP'
