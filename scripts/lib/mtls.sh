@@ -102,7 +102,7 @@ mtls_start_sentry() {
   setsid "$bin_dir/sentry" --issuer-credentials "$mtls_dir" --trust-domain "$mtls_trust_domain" \
     --port "${mtls_sentry_address##*:}" --listen-address 127.0.0.1 \
     --healthz-port 8087 --healthz-listen-address 127.0.0.1 \
-    --metrics-port 9097 --metrics-listen-address 127.0.0.1 \
+    --metrics-port 9102 --metrics-listen-address 127.0.0.1 \
     --config "$here/dapr-config/sentry/config.yaml" --log-level warn \
     >"$log_dir/sentry.log" 2>&1 < /dev/null &
   echo $! > "$run_dir/sentry.pid"
