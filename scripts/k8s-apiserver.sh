@@ -10,9 +10,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 k8s_cleanup() {
   if [ "${K8S_CHECK_KEEP:-0}" = 1 ]; then log "kept: KUBECONFIG=$work/kubeconfig (pids ${pids[*]})"; return; fi
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  local p i
+  # The API server first (it shuts down against a live etcd), then etcd;
+  # each gets 10 s to exit on SIGTERM, then SIGKILL: a kube-apiserver whose
+  # graceful shutdown hung once kept `make test` waiting here for minutes.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    p="${pids[$i]}"
+    kill "$p" 2>/dev/null || continue
+    timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 
