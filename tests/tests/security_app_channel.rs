@@ -112,6 +112,18 @@ async fn dapr_facing_routes_refuse_anyone_but_their_own_sidecar_and_change_nothi
     let routes = [
         (&book.app, reqwest::Method::POST, "/jobs/statements"),
         (&book.app, reqwest::Method::GET, "/dapr/subscribe"),
+        // The parking lots' dead-letter deliveries (ADR 0029).
+        (&book.app, reqwest::Method::POST, "/deadletters/payments"),
+        (
+            &platform.communication.app,
+            reqwest::Method::POST,
+            "/deadletters/payments",
+        ),
+        (
+            &platform.communication.app,
+            reqwest::Method::POST,
+            "/deadletters/bookkeeping",
+        ),
         (
             &platform.communication.app,
             reqwest::Method::POST,

@@ -77,6 +77,26 @@ async fn every_route_refuses_a_missing_token_and_a_missing_scope() {
             .unwrap();
         assert_eq!(res.status(), 401, "{method} {path} with another audience");
     }
+    // The routes only its sidecar calls refuse anyone without the app token
+    // (platform_server::app_token), a forged payment success included.
+    for (method, path) in [
+        (Method::POST, "/events/payments".to_owned()),
+        (Method::POST, "/events/bookings".to_owned()),
+        (Method::POST, format!("/job/booking-hold-{id}")),
+        (Method::GET, "/dapr/subscribe".to_owned()),
+    ] {
+        let res = anonymous
+            .request(method.clone(), app.app.url(&path))
+            .header("content-type", "application/cloudevents+json")
+            .json(&json!({
+                "specversion": "1.0", "id": "forged", "source": "payments",
+                "type": "payments.payment.succeeded", "data": { "payment_id": "pay_x" },
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{method} {path} without the app token");
+    }
     // Nothing was booked, changed or cancelled by the refused calls.
     assert_eq!(app.taken(offering_id).await, 0);
     let status: String = sqlx::query_scalar("SELECT status FROM offerings")
