@@ -1,21 +1,10 @@
 #!/usr/bin/env bash
-# Builds vegeta (HTTP load tool, github.com/tsenart/vegeta) from the Go module
-# proxy, pinned, into a cache under $HOME; prints the binary's path on stdout.
-# Used by `make bench-gateway`. Idempotent: an existing build is reused.
+# Prints the path of vegeta (HTTP load tool, github.com/tsenart/vegeta) on
+# stdout, after making sure it is built. The one build of it is
+# scripts/install-observability.sh (pinned by tools/vegeta/go.mod, cached
+# under $HOME), which `make slo` uses too; this wrapper keeps
+# `make bench-gateway`'s interface (the path on stdout, progress on stderr).
 set -euo pipefail
-
-version="${VEGETA_VERSION:-v12.13.0}"
-dir="${LISASPORTS_TOOLS_DIR:-$HOME/.cache/lisasports-platform/tools}/vegeta-$version"
-log() { printf '[install-vegeta] %s\n' "$*" >&2; }
-
-if [ -x "$dir/vegeta" ]; then
-  log "vegeta $version already built ($dir/vegeta)"
-else
-  command -v go >/dev/null || { log "go is needed (it builds Dapr too: make dapr)"; exit 1; }
-  log "building vegeta $version from the Go module proxy into $dir"
-  mkdir -p "$dir"
-  GOBIN="$dir" GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0 \
-    go install "github.com/tsenart/vegeta/v12@$version"
-  log "built $("$dir/vegeta" -version 2>&1 | head -n1)"
-fi
-echo "$dir/vegeta"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$here/scripts/install-observability.sh" vegeta >&2
+echo "${OBSERVABILITY_BIN_DIR:-$HOME/.cache/lisasports-observability/bin}/vegeta"
