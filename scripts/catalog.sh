@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The service catalogue (catalog/, docs/adr/0041-service-catalogue.md).
 #
-#   scripts/catalog.sh install   Graphviz and chromium (Debian) when missing, the pinned venv
+#   scripts/catalog.sh install   Graphviz and chromium (Debian) when missing, the pinned venv and npm packages
 #   scripts/catalog.sh build     generate the static site into .run/catalog/ (CATALOG_OUT to change)
 #   scripts/catalog.sh check     the entity checks, the site checks and the headless-browser test
 #   scripts/catalog.sh python    install what is missing, print the venv's interpreter
@@ -14,6 +14,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache_dir="${LISASPORTS_CACHE_DIR:-$HOME/.cache/lisasports-platform}"
 venv="$cache_dir/catalog-venv"
 requirements="$here/scripts/catalog/requirements.txt"
+# Backstage's entity validators (npm, pinned by package-lock.json).
+node_dir="$cache_dir/catalog-node"
+node_lock="$here/scripts/catalog/backstage/package-lock.json"
+export CATALOG_NODE_MODULES="$node_dir/node_modules"
 export CATALOG_CHROMIUM="${CATALOG_CHROMIUM:-/usr/bin/chromium}"
 
 log() { printf '[catalog] %s\n' "$*" >&2; }
@@ -59,6 +63,23 @@ install_venv() {
   flock -u 9
 }
 
+install_node() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  local want
+  want="$(cat "$node_lock" "${node_lock%-lock.json}.json" | sha256sum | cut -d' ' -f1)"
+  mkdir -p "$node_dir"
+  exec 8>"$cache_dir/catalog-node.lock"
+  flock 8
+  if [ -d "$CATALOG_NODE_MODULES/@backstage/catalog-model" ] && [ "$(cat "$node_dir/.lock.sha256" 2>/dev/null)" = "$want" ]; then
+    flock -u 8; return 0
+  fi
+  log "installing Backstage's catalog model (npm ci) into $node_dir"
+  cp "$node_lock" "${node_lock%-lock.json}.json" "$node_dir/"
+  (cd "$node_dir" && npm ci --no-audit --no-fund >&2)
+  echo "$want" > "$node_dir/.lock.sha256"
+  flock -u 8
+}
+
 build() {
   install_debian
   install_venv
@@ -68,13 +89,14 @@ build() {
 check() {
   install_debian browser
   install_venv
+  install_node
   log "chromium: $("$CATALOG_CHROMIUM" --version 2>/dev/null)"
   cd "$here"
   "$venv/bin/python" -m pytest catalog/tests -q -p no:cacheprovider
 }
 
 case "${1:-}" in
-  install) install_debian browser; install_venv ;;
+  install) install_debian browser; install_venv; install_node ;;
   build) build ;;
   check) check ;;
   python) install_debian; install_venv; echo "$venv/bin/python" ;;

@@ -55,7 +55,8 @@ def test_every_reference_resolves_to_the_right_kind(catalog):
 
 def test_every_file_an_entity_names_exists(catalog):
     for e in catalog.entities.values():
-        named = [link["url"] for link in e.metadata.get("links") or []]
+        assert not e.metadata.get("links"), f"{e.kind} {e.name}: links need absolute URLs; use lisasports.example/docs"
+        named = [url for url, _ in e.docs]
         named += [v for k, v in (e.metadata.get("annotations") or {}).items()
                   if k.split("/")[-1] in ("source", "runbook", "slo")]
         if e.definition_file:

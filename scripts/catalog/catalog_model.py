@@ -80,6 +80,19 @@ class Entity:
         return None
 
     @property
+    def docs(self) -> list[tuple[str, str]]:
+        """Runbooks and docs: `lisasports.example/docs`, a line each of
+        `<path relative to the entity file>[#anchor] <title>`. (Backstage's
+        `metadata.links` needs absolute URLs, which a repository without a
+        web address cannot give.)"""
+        out = []
+        for line in (self.annotation("docs") or "").splitlines():
+            if line.strip():
+                url, _, title = line.strip().partition(" ")
+                out.append((url, title.strip() or url))
+        return out
+
+    @property
     def event_types(self) -> list[str]:
         return (self.annotation("event-types") or "").split()
 

@@ -329,6 +329,7 @@ def resource_view(site: Site, catalog: cm.Catalog, res) -> dict:
         "source": site.repo_link(res.file, source) if source else None,
         "depends_on": [{"kind": e.kind, "name": e.name} for e in catalog.refs(res, "dependsOn")],
         "used_by": [{"kind": e.kind, "name": e.name} for e in catalog.dependents(res)],
+        "docs": [dict(site.repo_link(res.file, url), title=title) for url, title in res.docs],
     }
 
 
@@ -336,8 +337,7 @@ def component_view(site: Site, catalog: cm.Catalog, comp, schemas: dict[str, Pat
     provided = catalog.refs(comp, "providesApis")
     consumed = catalog.refs(comp, "consumesApis")
     links = [
-        dict(site.repo_link(comp.file, link["url"]), title=link.get("title", link["url"]))
-        for link in comp.metadata.get("links") or []
+        dict(site.repo_link(comp.file, url), title=title) for url, title in comp.docs
     ]
     source = comp.annotation("source")
     runbook = comp.annotation("runbook")
@@ -498,8 +498,7 @@ def build(out: Path, dot: str = "dot") -> list[Path]:
             "description": s.metadata.get("description", ""),
             "owner": s.spec.get("owner", ""),
             "links": [
-                dict(site.repo_link(s.file, link["url"]), title=link.get("title", link["url"]))
-                for link in s.metadata.get("links") or []
+                dict(site.repo_link(s.file, url), title=title) for url, title in s.docs
             ],
         }
         for s in systems
