@@ -320,10 +320,16 @@ def topics() -> set[str]:
     return found
 
 
+# A CloudEvent type is `<service>.<aggregate>.<event>`; other schemas in
+# contracts/events/ (say, the envelope's) describe no event of their own.
+EVENT_TYPE_RE = re.compile(r"^[a-z][a-z_]*(?:\.[a-z][a-z_]*){2,}$")
+
+
 def event_schemas() -> dict[str, Path]:
-    """CloudEvent type → its JSON Schema file."""
+    """CloudEvent type → its JSON Schema file (contracts/events/<type>.schema.json)."""
     folder = REPO / "contracts" / "events"
-    return {p.name.removesuffix(".schema.json"): p for p in sorted(folder.glob("*.schema.json"))}
+    found = {p.name.removesuffix(".schema.json"): p for p in sorted(folder.glob("*.schema.json"))}
+    return {name: path for name, path in found.items() if EVENT_TYPE_RE.match(name)}
 
 
 def load_json(path: Path) -> dict:
