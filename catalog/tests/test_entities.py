@@ -159,7 +159,13 @@ def test_publishers_and_subscribers_are_the_ones_dapr_allows(catalog):
             allowed = {app for app, topics in scopes.items() if topic in topics}
         else:  # no topic scopes: every app the component is scoped to
             allowed = set(pubsub.scopes)
-        subscribers = {app for s in subs if s.topic == topic and s.pubsub == pubsub.name for app in s.scopes}
+        declared = {app for s in subs if s.topic == topic and s.pubsub == pubsub.name for app in s.scopes}
+        sub_scopes = cm.parse_scopes(pubsub.metadata.get("subscriptionScopes"))
+        if sub_scopes:  # the apps allowed to subscribe (some subscribe in code, not by a Subscription file)
+            subscribers = {app for app, topics in sub_scopes.items() if topic in topics}
+            assert declared <= subscribers, f"Subscriptions to {topic} the component does not allow: {declared - subscribers}"
+        else:
+            subscribers = declared
         assert {c.name for c in catalog.providers(api)} == allowed, f"publishers of {topic}"
         assert {c.name for c in catalog.consumers(api)} == subscribers, f"subscribers of {topic}"
 
