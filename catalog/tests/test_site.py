@@ -88,5 +88,6 @@ def test_service_pages_show_their_slos(site):
 
 
 def test_markdown_anchors_follow_github():
-    blocks = generate.markdown_blocks("# bookings\n## Runbook\ntext\n## Blue-green (the gateway)\n## Runbook\n```\n# not a heading\n```\n")
+    text = "# bookings\n## Runbook\ntext\n## Blue-green (the gateway)\n## Runbook\n```\n# not a heading\n```\n"
+    blocks = generate.markdown_blocks(text)
     assert [b["id"] for b in blocks if b["kind"] == "heading"] == ["bookings", "runbook", "blue-green-the-gateway", "runbook-1"]
