@@ -388,6 +388,16 @@ NODE_STYLE = {
 }
 
 
+# Boxes of the picture, in the order they are drawn.
+CLUSTERS = [
+    ("apps (services, gateway, binding)", {"service", "gateway", "dapr-pluggable-component"}),
+    ("sandboxes (local stand-ins for providers)", {"sandbox", "library"}),
+    ("topics", {"topic"}),
+    ("Dapr components", {"dapr-component", "dapr-control-plane"}),
+    ("stores", {"database"}),
+]
+
+
 def node_id(entity) -> str:
     return f"{entity.kind.lower()}:{entity.name}"
 
@@ -402,9 +412,21 @@ def dependency_dot(catalog: cm.Catalog) -> str:
         '  edge [fontname="DejaVu Sans" fontsize=8 color="#555555"];',
     ]
     nodes = catalog.of_kind("component") + catalog.of_kind("resource")
+    for title, types in CLUSTERS:
+        members = [e for e in nodes if e.type in types]
+        if not members:
+            continue
+        lines.append(f'  subgraph "cluster_{slug(title)}" {{')
+        lines.append(f'    label="{title}"; style="rounded,dashed"; color="#999999"; fontcolor="#555555";')
+        for e in members:
+            style = NODE_STYLE.get(e.type, "shape=box")
+            lines.append(f'    "{node_id(e)}" [label="{e.name}" tooltip="{e.type}" {style} URL="{page_of(e)}" target="_top"];')
+        lines.append("  }")
+    clustered = {t for _, types in CLUSTERS for t in types}
     for e in nodes:
-        style = NODE_STYLE.get(e.type, "shape=box")
-        lines.append(f'  "{node_id(e)}" [label="{e.name}\\n({e.type})" {style} URL="{page_of(e)}" target="_top"];')
+        if e.type not in clustered:
+            style = NODE_STYLE.get(e.type, "shape=box")
+            lines.append(f'  "{node_id(e)}" [label="{e.name}" tooltip="{e.type}" {style} URL="{page_of(e)}" target="_top"];')
     edges = set()
     for c in catalog.of_kind("component"):
         for api in catalog.refs(c, "consumesApis"):
