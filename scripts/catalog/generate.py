@@ -330,6 +330,11 @@ def resource_view(site: Site, catalog: cm.Catalog, res) -> dict:
         "depends_on": [{"kind": e.kind, "name": e.name} for e in catalog.refs(res, "dependsOn")],
         "used_by": [{"kind": e.kind, "name": e.name} for e in catalog.dependents(res)],
         "docs": [dict(site.repo_link(res.file, url), title=title) for url, title in res.docs],
+        # A topic's publishers and subscribers are on its API's page.
+        "topic_api": next(
+            (a.name for a in catalog.of_kind("api") if res.type == "topic" and a.annotation("topic") == res.annotation("topic")),
+            None,
+        ),
     }
 
 
