@@ -32,7 +32,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps caddy fmt-check clippy rust-test compose-check slo-check k8s-check deny actionlint stack-smoke ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check slo-check k8s-check deny actionlint catalog-check stack-smoke ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
@@ -162,3 +162,10 @@ slo: ## Load run (vegeta, SLO_RATE/s for SLO_DURATION) of a realistic mix, then 
 
 bench-tracing: infra dapr ## bench-payments with spans exported (sampling 1 and the default) vs tracing off, same run
 	@scripts/bench-tracing.sh
+# --- service catalogue (issue 16 §3, ADR 0041) ---
+.PHONY: catalog catalog-check
+catalog: ## Generate the service catalogue (static site) into .run/catalog/ from catalog/ and the contracts
+	@scripts/catalog.sh build
+
+catalog-check: ## catalog/ lists every service, topic and Dapr component; the site checked in headless chromium
+	@scripts/catalog.sh check
