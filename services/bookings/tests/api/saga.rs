@@ -115,17 +115,21 @@ async fn a_paid_booking_is_confirmed_once_and_a_member_cancellation_refunds_per_
 #[tokio::test]
 async fn an_unpaid_hold_expires_by_its_dapr_job_and_a_late_success_is_refunded() {
     let world = World::start().await;
-    let app = TestApp::spawn(&world, 3).await;
+    // The hold is long enough for the second booker to be refused even on
+    // a loaded machine (the payment is created through auth and payments
+    // first, which took seconds in a cold CI run), and short enough for the
+    // test: the deadline is asserted from the booking's history, not timed.
+    let app = TestApp::spawn(&world, 8).await;
     let offering = app.create_offering(1).await;
     let offering_id = offering["id"].as_str().unwrap();
     let id = reserve(&app, offering_id, "slow-payer").await;
-    let payment = app.payment_created(&id).await;
     let full = app.book(offering_id, "second").await;
     assert_eq!(full.status(), 409, "the one place is held");
+    let payment = app.payment_created(&id).await;
 
     // No polling of ours: the scheduler fires the job at the hold's end.
     let released = app
-        .wait_for_state(&id, "released", Duration::from_secs(30))
+        .wait_for_state(&id, "released", Duration::from_secs(45))
         .await;
     assert_eq!(causes(&released).last().unwrap(), "released:hold_expired");
     assert_eq!(app.taken(offering_id).await, 0);
