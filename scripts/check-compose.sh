@@ -193,6 +193,8 @@ def published(p):
     if len(parts) == 2: return "", parts[0], parts[1]
     return "", parts[0], parts[0]
 for name, s in services.items():
+    if str(s.get("network_mode", "")).startswith("service:") and s.get("ports"):
+        err(f"{name} publishes ports but joins another namespace (Docker refuses: publish them on the holder)")
     for p in s.get("ports") or []:
         ip, host_port, target = published(p)
         if ip in ("127.0.0.1", "::1"): continue
