@@ -17,6 +17,7 @@
 #  * no secret has a default: every secret-like variable is `${VAR:?}`, every
 #    such VAR is in .env.example with an empty value, and the file does not
 #    resolve with .env.example alone;
+#  * the gateway holder checks every gateway daprd, Caddy's upstreams are theirs;
 #  * nothing but the gateway's :8000 is published beyond the host's loopback.
 # `scripts/check-compose.sh --self-test` breaks each property in a copy of the
 # file and fails unless the check rejects every copy.
@@ -118,6 +119,25 @@ for app in apps:
     if deps(app).get(net, {}).get("condition") != "service_healthy":
         err(f"{app} does not wait for its sidecar to be healthy (depends_on {net}: service_healthy)")
     if net not in deps(sidecar): err(f"{sidecar} does not depend on {net}")
+
+# The gateway: its holder is healthy only when every gateway daprd is, and
+# every upstream Caddy is given is one of them.
+def flag(cmd, name):
+    cmd = [str(c) for c in cmd or []]
+    return cmd[cmd.index(name) + 1] if name in cmd else None
+gw_daprds = [n for n, s in services.items()
+             if s.get("network_mode") == "service:gateway-net" and str(s.get("image", "")).startswith("daprio/daprd")]
+if "gateway-net" not in services or not gw_daprds:
+    err("no gateway-net holder with gateway daprds")
+else:
+    for n in gw_daprds:
+        port = flag(services[n].get("command"), "--dapr-public-port")
+        if not port or f"/dev/tcp/127.0.0.1/{port}" not in health_test("gateway-net"):
+            err(f"gateway-net's healthcheck does not check {n} (public port {port})")
+    http_ports = {flag(services[n].get("command"), "--dapr-http-port") for n in gw_daprds}
+    for k, v in (services.get("gateway", {}).get("environment") or {}).items():
+        if k.endswith("_UPSTREAM") and str(v).rsplit(":", 1)[-1] not in http_ports:
+            err(f"gateway: {k}={v} is no gateway daprd's HTTP port ({sorted(p for p in http_ports if p)})")
 
 # A condition Compose can meet.
 for name in services:
@@ -225,7 +245,8 @@ self_test() {
   work="$(mktemp -d)"; trap 'rm -rf "$work"' RETURN
   # Each defect breaks one property; the check must reject every copy.
   for defect in sidecar-in-app-namespace no-app-healthcheck sidecar-not-awaited no-alias \
-                files-not-chowned loopback-webhook secret-default published-sandbox healthy-without-check; do
+                files-not-chowned loopback-webhook secret-default published-sandbox healthy-without-check \
+                gateway-daprd-unchecked gateway-upstream-unknown; do
     python3 - "$here/docker-compose.yml" "$work/$defect.yml" "$defect" <<'PY'
 import sys, yaml
 src, dst, defect = sys.argv[1:4]
@@ -239,6 +260,8 @@ if defect == "files-not-chowned": s["files-init"]["command"] = ["true"]
 if defect == "loopback-webhook": s["psp-sandbox"]["environment"]["PSP_WEBHOOK_URL"] = "http://127.0.0.1:8002/v1/webhooks/psp"
 if defect == "secret-default": s["bookkeeping"]["environment"]["APP__DATABASE__PASSWORD"] = "bookkeeping"
 if defect == "published-sandbox": s["psp-sandbox"]["ports"] = ["8010:8010"]
+if defect == "gateway-daprd-unchecked": s["gateway-net"]["healthcheck"]["test"] = ["CMD", "true"]
+if defect == "gateway-upstream-unknown": s["gateway"]["environment"]["GATEWAY_BOOKINGS_UPSTREAM"] = "127.0.0.1:3599"
 if defect == "healthy-without-check": s["psp-sandbox"]["depends_on"] = {"jaeger": {"condition": "service_healthy"}}
 yaml.safe_dump(doc, open(dst, "w"), sort_keys=False)
 PY
