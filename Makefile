@@ -49,7 +49,7 @@ rust-test: infra dapr ## Unit tests, and integration tests against real daprd, R
 	set -o pipefail; cargo test --workspace --locked --lib --bins --tests 2>&1 | tee .run/logs/cargo-test.log
 
 compose-check: ## docker-compose.yml is valid and pins the same Dapr as tools/dapr/go.mod
-	@scripts/check-compose.sh
+	@scripts/check-compose.sh --self-test
 
 stack-smoke: ## `make up` reaches ready and `make down` leaves nothing running
 	@if curl -fsS -o /dev/null http://127.0.0.1:8002/readyz 2>/dev/null; then \

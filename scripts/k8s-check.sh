@@ -70,6 +70,37 @@ dry_run() { # <label> <file>
   fi
 }
 
+# overlay_consistent <label> <rendered overlay>: what no schema knows. Every
+# accessControl policy names the overlay's namespace (the callers' SPIFFE ids
+# carry it; the one-host files say `default`), and the gateway pipelines'
+# token issuer is the one auth issues tokens as.
+overlay_consistent() {
+  if python3 - "$2" >"$work/out" 2>&1 <<'EOF'
+import base64, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+ns = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
+errors = []
+if len(ns) != 1: errors.append(f"expected one Namespace, found {sorted(ns)}")
+for d in docs:
+    if d["kind"] == "Configuration":
+        for p in (d["spec"].get("accessControl") or {}).get("policies") or []:
+            if p.get("namespace") not in ns:
+                errors.append(f"Configuration {d['metadata']['name']}: the policy for {p.get('appId')} names namespace {p.get('namespace')!r}, not {sorted(ns)}")
+settings = next((d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("platform-settings")), None)
+gw = next((d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "gateway-settings"), None)
+if not settings or not gw:
+    errors.append("the platform-settings ConfigMap or the gateway-settings Secret is missing")
+else:
+    issuer = base64.b64decode(gw["data"]["issuer"]).decode()
+    if issuer != settings["data"]["auth-issuer"]:
+        errors.append(f"gateway-settings issuer {issuer!r} != platform-settings auth-issuer {settings['data']['auth-issuer']!r}")
+for e in errors: print(e)
+sys.exit(1 if errors else 0)
+EOF
+  then log "$1: accessControl namespaces and the gateway's token issuer agree with the overlay"
+  else cat "$work/out" >&2; log "$1: inconsistent"; return 1; fi
+}
+
 for overlay in "$here"/deploy/overlays/*/; do
   name="$(basename "$overlay")"
   "$KUSTOMIZE" build "$overlay" > "$work/$name.yaml" || { log "$name: kustomize build failed"; failures=$((failures + 1)); continue; }
@@ -80,6 +111,7 @@ print(yaml.safe_dump_all(docs))
 EOF
   "$KUBECTL" apply -f "$work/$name.ns.yaml" >/dev/null
   dry_run "overlay $name" "$work/$name.yaml"
+  overlay_consistent "$name" "$work/$name.yaml" || failures=$((failures + 1))
 done
 
 # The gate itself can fail: the dev overlay with one known defect at a time
@@ -105,6 +137,19 @@ EOF
     log "self-test: defect '$defect' rejected: $(grep -m1 -iE 'invalid|unknown|error' "$work/out" | cut -c1-160)"
   fi
 done
+
+# ... and the consistency check with a policy left at the one-host namespace.
+python3 - "$work/dev.yaml" > "$work/defect.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+next(d for d in docs if d["kind"] == "Configuration" and d["spec"].get("accessControl"))["spec"]["accessControl"]["policies"][0]["namespace"] = "default"
+print(yaml.safe_dump_all(docs))
+EOF
+if ! overlay_consistent "self-test" "$work/defect.yaml" 2>/dev/null; then
+  log "self-test: a policy naming namespace 'default' rejected"
+else
+  log "self-test: a policy naming namespace 'default' was ACCEPTED (or not injected)"; failures=$((failures + 1))
+fi
 
 # The Dapr control plane, as Helm renders its chart from the pinned module
 # (mTLS on, HA), offline.

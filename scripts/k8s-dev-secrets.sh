@@ -30,12 +30,17 @@ apply_flags=("$@")
 
 secret platform-stores redis-host=redis:6379 "redis-password=$(rand)" \
   postgres-host=postgres "postgres-admin-password=$(rand)"
-for svc in auth payments bookkeeping communication; do
+for svc in auth payments bookkeeping communication bookings; do
   case "$svc" in
     auth) secret auth-secrets "database-password=$(rand)" "keys-encryption-key=$(key32)" \
             "bootstrap-admin-secret=$(rand)" ;;
     payments) secret payments-secrets "database-password=$(rand)" "webhook-secret=whsec_$(rand)" ;;
     communication) secret communication-secrets "database-password=$(rand)" "receipt-secret=$(rand)" ;;
+    # payments-client-secret: bookings' client secret at auth. A fresh value
+    # here; auth learns it when the operator issues it (README "Deploy to
+    # Kubernetes": POST /auth/admin/clients/bookings/secret, then store the
+    # answer in this key and restart bookings).
+    bookings) secret bookings-secrets "database-password=$(rand)" "payments-client-secret=$(rand)" ;;
     *) secret "$svc-secrets" "database-password=$(rand)" ;;
   esac
   # Zero trust (s11): the sidecar<->app tokens, one pair per app.

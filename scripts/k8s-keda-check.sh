@@ -7,7 +7,12 @@
 #     to 0 after the cooldown;
 #   - entries appended to the `payments` stream (lag) make KEDA activate it
 #     (0 -> 1) and report the metric (keda_scaler_metrics_value);
-#   - once the group has read and acknowledged them, it goes back to 0.
+#   - once the group has read and acknowledged them, it goes back to 0;
+#   - bookings' ScaledObject (minimum 1, never zero) reads its own group's
+#     lag on `payments` and `bookings`: KEDA reports both metrics with the
+#     backlog of group `bookings`, independent of bookkeeping's reads.
+#     (Above one replica is the HPA controller's work: kube-controller-manager
+#     does not run here, so 1 -> N is not observed.)
 # No pod runs (there is no kubelet): the proof is the Deployment's
 # spec.replicas, which is what KEDA writes. Redis: an instance of its own on a
 # free port (the shared one is never touched), password-protected like prod.
@@ -49,6 +54,8 @@ rc ping | grep -q PONG || fail "redis did not start"
 # app id's consumer group.
 rc XGROUP CREATE payments bookkeeping '$' MKSTREAM >/dev/null
 rc XGROUP CREATE bookkeeping.statements bookkeeping '$' MKSTREAM >/dev/null
+rc XGROUP CREATE payments bookings '$' MKSTREAM >/dev/null
+rc XGROUP CREATE bookings bookings '$' MKSTREAM >/dev/null
 
 # The dev overlay's objects for bookkeeping, as rendered (only the address of
 # this Redis goes into the Secret the TriggerAuthentication reads).
@@ -57,7 +64,8 @@ ns=lisasports-dev
 python3 - "$work/dev.yaml" > "$work/bookkeeping.yaml" <<'EOF'
 import sys, yaml
 keep = {("Namespace", "lisasports-dev"), ("Deployment", "bookkeeping"), ("ScaledObject", "bookkeeping"),
-        ("TriggerAuthentication", "platform-redis"), ("ServiceAccount", "bookkeeping")}
+        ("TriggerAuthentication", "platform-redis"), ("ServiceAccount", "bookkeeping"),
+        ("Deployment", "bookings"), ("ScaledObject", "bookings"), ("ServiceAccount", "bookings")}
 # KEDA also resolves the Deployment's environment (ConfigMaps, Secrets), as
 # the cluster would have them: the overlay's generated ConfigMaps come along.
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and ((d["kind"], d["metadata"]["name"]) in keep
@@ -72,6 +80,9 @@ EOF
   --from-literal=postgres-host=127.0.0.1 >/dev/null
 "$k" -n "$ns" create secret generic bookkeeping-secrets \
   --from-literal=database-password="$(python3 -c 'import secrets; print(secrets.token_hex(12))')" >/dev/null
+"$k" -n "$ns" create secret generic bookings-secrets \
+  --from-literal=database-password="$(python3 -c 'import secrets; print(secrets.token_hex(12))')" \
+  --from-literal=payments-client-secret="$(python3 -c 'import secrets; print(secrets.token_hex(12))')" >/dev/null
 cooldown="$("$k" -n "$ns" get scaledobject bookkeeping -o jsonpath='{.spec.cooldownPeriod}')"
 min="$("$k" -n "$ns" get scaledobject bookkeeping -o jsonpath='{.spec.minReplicaCount}')"
 [ "$min" = 0 ] || fail "dev ScaledObject bookkeeping has minReplicaCount $min, this check needs 0"
@@ -96,7 +107,12 @@ KEDA_CLUSTER_OBJECT_NAMESPACE=keda POD_NAMESPACE=keda WATCH_NAMESPACE="" \
 pids+=($!)
 keda_pid=$!
 
-replicas() { "$k" -n "$ns" get deployment bookkeeping -o jsonpath='{.spec.replicas}'; }
+replicas_of() { "$k" -n "$ns" get deployment "$1" -o jsonpath='{.spec.replicas}'; }
+replicas() { replicas_of bookkeeping; }
+scaler_metric() { # <scaledObject> <stream>: the value KEDA last reported
+  curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep '^keda_scaler_metrics_value' \
+    | grep "scaledObject=\"$1\"" | grep "redis-streams-$2\"" | awk '{print $NF}' | head -n1 || true
+}
 wait_replicas() { # <want> <timeout s> <what>
   local start; start=$(date +%s)
   while [ "$(replicas)" != "$1" ]; do
@@ -120,10 +136,22 @@ wait_replicas 0 $(( cooldown + 180 )) "idle"
 log "phase 2: 50 entries on stream payments, unread by group bookkeeping"
 for i in $(seq 50); do rc XADD payments '*' data "{\"n\":$i}" >/dev/null; done
 wait_replicas 1 120 "lag 50 activates"
-metric="$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep '^keda_scaler_metrics_value' | grep 'payments' || true)"
+metric="$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep '^keda_scaler_metrics_value' | grep 'scaledObject="bookkeeping"' | grep 'payments' || true)"
 [ -n "$metric" ] || fail "keda_scaler_metrics_value for the payments stream not reported"
 log "KEDA reports: $metric"
 echo "$metric" | awk '{ if ($NF + 0 < 50) exit 1 }' || fail "reported lag below the 50 entries appended"
+
+log "phase 2b: bookings' ScaledObject reads group bookings' own backlog"
+for i in $(seq 30); do rc XADD bookings '*' data "{\"n\":$i}" >/dev/null; done
+start=$(date +%s)
+until [ -n "$(scaler_metric bookings payments)" ] && [ -n "$(scaler_metric bookings bookings)" ] \
+      && awk -v a="$(scaler_metric bookings payments)" -v b="$(scaler_metric bookings bookings)" 'BEGIN { exit !(a >= 50 && b >= 30) }'; do
+  [ $(( $(date +%s) - start )) -lt 120 ] || { curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep keda_scaler_metrics_value >&2; \
+    "$k" -n "$ns" get scaledobject bookings -o yaml >&2; fail "bookings' lag (50 on payments, 30 on bookings) not reported within 120 s"; }
+  sleep 5
+done
+log "KEDA reports for bookings: payments $(scaler_metric bookings payments), bookings $(scaler_metric bookings bookings)"
+[ "$(replicas_of bookings)" -ge 1 ] || fail "bookings scaled below its minimum of 1"
 
 log "phase 3: group bookkeeping reads and acknowledges everything -> back to 0"
 rc XREADGROUP GROUP bookkeeping consumer-1 COUNT 1000 STREAMS payments '>' > "$work/read.txt"
@@ -132,4 +160,8 @@ ids="$(grep -E '^[0-9]+-[0-9]+$' "$work/read.txt" || true)"
 # shellcheck disable=SC2086
 rc XACK payments bookkeeping $ids >/dev/null
 wait_replicas 0 $(( cooldown + 180 )) "no lag again"
-log "KEDA $keda_version scaled bookkeeping 1 -> 0 -> 1 -> 0 on its consumer group's lag"
+# bookkeeping's reads are its own group's: bookings' backlog on payments stays.
+b="$(scaler_metric bookings payments)"
+awk -v a="$b" 'BEGIN { exit !(a >= 50) }' || fail "bookings' lag on payments is $b after bookkeeping read the stream (groups must be independent)"
+log "bookings' lag on payments still $b after bookkeeping acknowledged everything; bookings at $(replicas_of bookings) replica(s) (minimum 1)"
+log "KEDA $keda_version scaled bookkeeping 1 -> 0 -> 1 -> 0 on its consumer group's lag and read bookings' own group's lag"
