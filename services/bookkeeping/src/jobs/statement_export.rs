@@ -7,23 +7,65 @@
 //! A delivered job is acknowledged at once; a crash mid-export leaves the
 //! job `running` with a stale heartbeat, and the sweep queues it again.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use platform_dapr::Sidecar;
+use platform_dapr::{OutgoingEvent, Sidecar};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::ledger::StoreError;
 use crate::settings::StatementSettings;
+use crate::statements::export::Written;
 use crate::statements::{
     EVENTS_TOPIC, JOBS_TOPIC, NewStatement, READY_TYPE, Statement, Statements, export,
 };
 
 const PUBSUB: &str = "pubsub";
+
+/// The CloudEvent `source` of everything bookkeeping publishes (its app id).
+const SOURCE: &str = "bookkeeping";
+
+/// The job's CloudEvent type on the internal `bookkeeping.statements` topic.
+pub(crate) const REQUESTED_TYPE: &str = "bookkeeping.statement.requested";
+
+/// The job message for statement `id` (contracts/events/bookkeeping.statement.requested.schema.json).
+fn requested_event(id: Uuid) -> OutgoingEvent {
+    OutgoingEvent::new(
+        Uuid::now_v7().to_string(),
+        SOURCE,
+        REQUESTED_TYPE,
+        json!(StatementJob { statement_id: id }),
+    )
+    .subject(id.to_string())
+}
+
+/// `bookkeeping.statement.ready` for an export that wrote `written`. Its id
+/// is stable per statement: an export redone after a crash announces the
+/// same event again, which consumers deduplicate.
+fn ready_event(statement: &Statement, written: Written) -> OutgoingEvent {
+    let rfc3339 = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    OutgoingEvent::new(
+        format!("statement-ready-{}", statement.id),
+        SOURCE,
+        READY_TYPE,
+        json!({
+            "statement_id": statement.id,
+            "account_id": statement.account_id,
+            "from": rfc3339(statement.from),
+            "to": rfc3339(statement.to),
+            "format": statement.format,
+            "rows": written.rows,
+            "bytes": written.bytes,
+            "download_path": format!("/v1/statements/{}/download", statement.id),
+        }),
+    )
+    .subject(statement.id.to_string())
+}
 
 /// The job message on `bookkeeping.statements`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,14 +125,9 @@ impl StatementExports {
     }
 
     async fn publish(&self, id: Uuid) {
-        let body = serde_json::to_vec(&StatementJob { statement_id: id }).unwrap_or_default();
-        let metadata = HashMap::from([(
-            "cloudevent.type".to_owned(),
-            "bookkeeping.statement.requested".to_owned(),
-        )]);
         if let Err(error) = self
             .sidecar
-            .publish_json(PUBSUB, JOBS_TOPIC, body, metadata)
+            .publish_event(PUBSUB, JOBS_TOPIC, &requested_event(id))
             .await
         {
             tracing::warn!(%error, statement.id = %id, "cannot queue the statement job now; the sweeper will");
@@ -143,28 +180,9 @@ impl StatementExports {
         // Announce first, then mark ready: if marking fails the job is redone
         // and announced again with the same CloudEvent id, which consumers
         // dedupe.
-        let ready = json!({
-            "statement_id": statement.id,
-            "account_id": statement.account_id,
-            "from": statement.from.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "to": statement.to.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "format": statement.format,
-            "rows": written.rows,
-            "bytes": written.bytes,
-            "download_path": format!("/v1/statements/{}/download", statement.id),
-        });
-        let metadata = HashMap::from([
-            (
-                "cloudevent.id".to_owned(),
-                format!("statement-ready-{}", statement.id),
-            ),
-            ("cloudevent.type".to_owned(), READY_TYPE.to_owned()),
-            ("cloudevent.subject".to_owned(), statement.id.to_string()),
-        ]);
-        let body = serde_json::to_vec(&ready).unwrap_or_default();
         if let Err(error) = self
             .sidecar
-            .publish_json(PUBSUB, EVENTS_TOPIC, body, metadata)
+            .publish_event(PUBSUB, EVENTS_TOPIC, &ready_event(&statement, written))
             .await
         {
             tracing::warn!(%error, "cannot announce the statement; it will be redone");
