@@ -120,4 +120,21 @@ mod tests {
         assert_eq!(published.data, letter.data());
         assert_ne!(published.id, letter.cloud_event().id, "a fresh id per letter");
     }
+
+    /// Both consumers' rejections match their contracts, envelope included.
+    #[test]
+    fn a_letter_matches_the_rejected_event_contract() {
+        let event = json!({
+            "specversion": "1.0", "id": "e1", "source": "payments",
+            "type": "payments.payment.succeeded", "data": {"amount": 1}
+        });
+        for consumer in ["bookkeeping", "communication"] {
+            let letter = DeadLetter::new(consumer, "payments", "no currency", &event);
+            platform_event_contracts::assert_valid(&letter.event_type(), &letter.data());
+            let mut delivered = letter.cloud_event().envelope();
+            delivered["topic"] = json!(letter.topic());
+            delivered["pubsubname"] = json!("pubsub");
+            platform_event_contracts::assert_valid_envelope(&delivered);
+        }
+    }
 }

@@ -175,6 +175,11 @@ mod tests {
         assert_eq!(e["traceid"], PARENT);
         assert_eq!(e["data"]["payment_id"], "p1");
         assert!(e.get("contentType").is_none());
+        let mut delivered = e.clone();
+        delivered["topic"] = json!("payments");
+        delivered["pubsubname"] = json!("pubsub");
+        platform_event_contracts::validate(platform_event_contracts::ENVELOPE, &delivered)
+            .unwrap_or_else(|errors| panic!("{errors}"));
     }
 
     #[test]

@@ -227,3 +227,53 @@ impl StatementExports {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statements::StatementStatus;
+
+    fn at(unix: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    fn published(event: &OutgoingEvent, topic: &str) -> serde_json::Value {
+        let mut envelope = event.envelope();
+        // What daprd adds on the way (structured mode keeps the rest).
+        envelope["topic"] = topic.into();
+        envelope["pubsubname"] = PUBSUB.into();
+        envelope
+    }
+
+    /// The events bookkeeping publishes match their contracts
+    /// (contracts/events/envelope.schema.json and the type's schema).
+    #[test]
+    fn the_statement_events_match_their_contracts() {
+        let statement = Statement {
+            id: Uuid::now_v7(),
+            account_id: Uuid::new_v4(),
+            from: at(1_793_491_200),
+            to: at(1_796_083_200),
+            format: "csv".to_owned(),
+            status: StatementStatus::Running,
+            attempts: 1,
+            parts: 0,
+            rows: 0,
+            bytes: 0,
+            error: None,
+            requested_at: at(1_796_634_000),
+            completed_at: None,
+            owner_client_id: None,
+        };
+        let written = Written {
+            parts: 2,
+            rows: 412,
+            bytes: 38_211,
+        };
+        let ready = ready_event(&statement, written);
+        assert_eq!(ready.id, format!("statement-ready-{}", statement.id));
+        platform_event_contracts::assert_valid_envelope(&published(&ready, EVENTS_TOPIC));
+        let requested = requested_event(statement.id);
+        platform_event_contracts::assert_valid_envelope(&published(&requested, JOBS_TOPIC));
+    }
+}

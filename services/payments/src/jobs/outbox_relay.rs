@@ -14,7 +14,7 @@ use platform_server::StopSignal;
 use tokio::sync::Notify;
 
 use crate::error::PaymentsError;
-use crate::store::PaymentStore;
+use crate::store::{OutboxMessage, PaymentStore};
 
 /// The CloudEvent `source` of everything payments publishes (its app id).
 pub const SOURCE: &str = "payments";
@@ -27,6 +27,18 @@ fn queued_at(micros: &str) -> OffsetDateTime {
         .ok()
         .and_then(|us| OffsetDateTime::from_unix_timestamp_nanos(us * 1000).ok())
         .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+/// The CloudEvent of an outbox record, named by its key. The envelope is
+/// ours (ADR 0040): the time of the change, to the microsecond, and the
+/// writer's trace, so the consumers' spans join the payment's trace (ADR 0032).
+pub(crate) fn cloud_event(m: OutboxMessage) -> (String, OutgoingEvent) {
+    let key = m.key();
+    let event = OutgoingEvent::new(m.event_id, SOURCE, m.event_type, m.data)
+        .subject(m.subject)
+        .at(queued_at(&m.queued_at_us))
+        .in_trace(m.traceparent);
+    (key, event)
 }
 
 #[derive(Debug, Clone)]
@@ -78,20 +90,7 @@ impl OutboxRelay {
             return Ok(0);
         }
         let keys: Vec<String> = messages.iter().map(|m| m.key()).collect();
-        let events = messages
-            .into_iter()
-            .map(|m| {
-                let key = m.key();
-                // The envelope is ours (ADR 0040): the time of the change, to
-                // the microsecond, and the writer's trace, so the consumers'
-                // spans join the payment's trace (ADR 0032).
-                let event = OutgoingEvent::new(m.event_id, SOURCE, m.event_type, m.data)
-                    .subject(m.subject)
-                    .at(queued_at(&m.queued_at_us))
-                    .in_trace(m.traceparent);
-                (key, event)
-            })
-            .collect();
+        let events = messages.into_iter().map(cloud_event).collect();
         let failed = self
             .sidecar
             .bulk_publish_events(&self.pubsub, &self.topic, events)

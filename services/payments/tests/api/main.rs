@@ -3,6 +3,7 @@
 
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
+mod contracts;
 mod ownership;
 mod payments;
 mod provider;
