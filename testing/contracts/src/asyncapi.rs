@@ -131,7 +131,8 @@ pub fn services() -> Vec<String> {
 }
 
 /// The production source of a service or crate: `src/**/*.rs` up to each
-/// file's `#[cfg(test)]`, and `migrations/*.sql`.
+/// file's `#[cfg(test)]` (test-only files, `*tests.rs`, left out), and
+/// `migrations/*.sql`.
 fn production_sources(dir: &Path, out: &mut Vec<(String, String)>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -143,7 +144,7 @@ fn production_sources(dir: &Path, out: &mut Vec<(String, String)>) {
             if !name.ends_with("/tests") && !name.ends_with("/benches") {
                 production_sources(&path, out);
             }
-        } else if name.ends_with(".rs") && !name.ends_with("/tests.rs") {
+        } else if name.ends_with(".rs") && !name.ends_with("tests.rs") {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let production = text.split("#[cfg(test)]").next().unwrap_or_default();
             out.push((name, production.to_owned()));
