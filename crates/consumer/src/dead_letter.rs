@@ -118,7 +118,11 @@ mod tests {
         assert_eq!(published.event_type, "bookkeeping.event.rejected");
         assert_eq!(published.subject.as_deref(), Some("e1"));
         assert_eq!(published.data, letter.data());
-        assert_ne!(published.id, letter.cloud_event().id, "a fresh id per letter");
+        assert_ne!(
+            published.id,
+            letter.cloud_event().id,
+            "a fresh id per letter"
+        );
     }
 
     /// Both consumers' rejections match their contracts, envelope included.

@@ -127,7 +127,9 @@ pub fn format_time(time: OffsetDateTime) -> String {
 pub fn is_traceparent(value: &str) -> bool {
     let parts: Vec<&str> = value.split('-').collect();
     let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     parts.len() == 4
         && parts[0] == "00"
@@ -163,7 +165,11 @@ mod tests {
     #[test]
     fn the_envelope_keeps_the_producer_s_attributes_and_a_precise_time() {
         let at = OffsetDateTime::from_unix_timestamp_nanos(1_765_000_000_123_456_789).unwrap();
-        let e = event().subject("p1").at(at).in_trace(Some(PARENT.into())).envelope();
+        let e = event()
+            .subject("p1")
+            .at(at)
+            .in_trace(Some(PARENT.into()))
+            .envelope();
         assert_eq!(e["specversion"], "1.0");
         assert_eq!(e["id"], "0193a5b2-7c1e-7d3a-9f00-000000000001");
         assert_eq!(e["source"], "payments");

@@ -28,7 +28,11 @@ fn every_example_on_the_payments_channel_is_booked_or_ignored_never_rejected() {
                 event_type.as_str(),
                 "payments.payment.succeeded" | "payments.refund.succeeded"
             );
-            assert_eq!(booking.is_some(), has_ledger_effect, "{event_type} example {i}");
+            assert_eq!(
+                booking.is_some(),
+                has_ledger_effect,
+                "{event_type} example {i}"
+            );
             if let Some(booking) = booking {
                 assert_eq!(
                     booking.entry.postings.len(),

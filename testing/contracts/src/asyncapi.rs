@@ -49,7 +49,11 @@ pub fn messages(doc: &Value) -> BTreeMap<String, (String, String)> {
 pub fn channels(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
     let messages = messages(doc);
     let mut out = BTreeMap::new();
-    for channel in doc["channels"].as_object().into_iter().flat_map(|c| c.values()) {
+    for channel in doc["channels"]
+        .as_object()
+        .into_iter()
+        .flat_map(|c| c.values())
+    {
         let address = channel["address"].as_str().unwrap_or_default().to_owned();
         let types: BTreeSet<String> = channel["messages"]
             .as_object()
@@ -165,8 +169,10 @@ pub fn types_named_in_code(service: &str) -> (BTreeSet<String>, BTreeSet<String>
     let root = repo_root().join("services").join(service);
     production_sources(&root.join("src"), &mut sources);
     production_sources(&root.join("migrations"), &mut sources);
-    let literal = Regex::new(r#"["']((?:payments|bookkeeping|communication|bookings)\.[a-z_{}]+\.[a-z_{}]+)["']"#)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let literal = Regex::new(
+        r#"["']((?:payments|bookkeeping|communication|bookings)\.[a-z_{}]+\.[a-z_{}]+)["']"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut types = BTreeSet::new();
     let mut patterns = BTreeSet::new();
     for (_, text) in sources {

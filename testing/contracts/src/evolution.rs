@@ -126,10 +126,7 @@ fn compare(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
             Some(o) => n < o,
         };
         if tighter {
-            out.push(format!(
-                "{}: `{keyword}` tightened to {n}",
-                where_(path)
-            ));
+            out.push(format!("{}: `{keyword}` tightened to {n}", where_(path)));
         }
     }
 
@@ -167,10 +164,7 @@ fn compare(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
         .unwrap_or(&empty);
     for (name, old_prop) in old_props {
         match new_props.get(name) {
-            None => out.push(format!(
-                "{}: removed (or renamed)",
-                where_(&at(path, name))
-            )),
+            None => out.push(format!("{}: removed (or renamed)", where_(&at(path, name)))),
             Some(new_prop) => compare(&at(path, name), old_prop, new_prop, out),
         }
     }
@@ -212,7 +206,10 @@ mod tests {
 
     #[test]
     fn the_same_schema_and_additive_changes_are_compatible() {
-        assert_eq!(breaking_changes(&released(), &released()), Vec::<String>::new());
+        assert_eq!(
+            breaking_changes(&released(), &released()),
+            Vec::<String>::new()
+        );
         let additive = changed(|s| {
             s["properties"]["currency"] = json!({ "type": "string" });
             s["properties"]["status"]["enum"] = json!(["processing", "succeeded", "failed"]);
@@ -253,7 +250,10 @@ mod tests {
     fn a_new_required_field_or_a_dropped_requirement_is_breaking() {
         let new_required = changed(|s| {
             s["properties"]["currency"] = json!({ "type": "string" });
-            s["required"].as_array_mut().unwrap().push(json!("currency"));
+            s["required"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("currency"));
         });
         assert_eq!(
             new_required,
@@ -269,7 +269,10 @@ mod tests {
     #[test]
     fn a_narrowed_enum_or_a_tighter_bound_is_breaking() {
         let narrowed = changed(|s| s["properties"]["status"]["enum"] = json!(["succeeded"]));
-        assert_eq!(narrowed, vec![r#"`status`: enum value "processing" removed"#]);
+        assert_eq!(
+            narrowed,
+            vec![r#"`status`: enum value "processing" removed"#]
+        );
         let tighter = changed(|s| {
             s["properties"]["amount"]["minimum"] = json!(100);
             s["properties"]["note"]["maxLength"] = json!(10);
@@ -287,19 +290,30 @@ mod tests {
             ("removed field", |s| {
                 s["properties"].as_object_mut().unwrap().remove("status");
             }),
-            ("type change", |s| s["properties"]["amount"]["type"] = json!("string")),
+            ("type change", |s| {
+                s["properties"]["amount"]["type"] = json!("string")
+            }),
             ("new required", |s| {
                 s["properties"]["provider"] = json!({ "type": "string" });
-                s["required"].as_array_mut().unwrap().push(json!("provider"));
+                s["required"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("provider"));
             }),
             ("narrowed enum", |s| {
-                s["properties"]["status"]["enum"].as_array_mut().unwrap().pop();
+                s["properties"]["status"]["enum"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
             }),
         ];
         for (what, mutate) in mutations {
             let mut new = old.clone();
             mutate(&mut new);
-            assert!(!breaking_changes(&old, &new).is_empty(), "{what} not caught");
+            assert!(
+                !breaking_changes(&old, &new).is_empty(),
+                "{what} not caught"
+            );
         }
     }
 }

@@ -68,9 +68,13 @@ fn the_envelope_schema_describes_a_delivered_event_and_refuses_the_old_faults() 
     }
     // What daprd wrote when it built the envelope (issue #16 §2).
     let faults: [(&str, fn(&mut Value)); 5] = [
-        ("contentType attribute", |e| e["contentType"] = json!("application/json")),
+        ("contentType attribute", |e| {
+            e["contentType"] = json!("application/json")
+        }),
         ("empty traceparent", |e| e["traceparent"] = json!("")),
-        ("time in whole seconds", |e| e["time"] = json!("2026-12-07T09:15:02Z")),
+        ("time in whole seconds", |e| {
+            e["time"] = json!("2026-12-07T09:15:02Z")
+        }),
         ("no datacontenttype", |e| {
             e.as_object_mut().unwrap().remove("datacontenttype");
         }),
@@ -103,7 +107,10 @@ fn the_asyncapi_lists_every_event_type_with_its_schema() {
         );
     }
     for event_type in event_types() {
-        assert!(names.contains(&event_type), "{event_type} has a schema but no AsyncAPI message");
+        assert!(
+            names.contains(&event_type),
+            "{event_type} has a schema but no AsyncAPI message"
+        );
     }
     for (address, types) in channels(&doc) {
         assert!(!types.is_empty(), "channel {address} lists no message");
@@ -156,9 +163,18 @@ fn the_scan_finds_the_types_the_services_publish() {
     let (communication, _) = types_named_in_code("communication");
     assert!(communication.contains("communication.notification.status_changed"));
     let (_, bookings) = types_named_in_code("bookings");
-    assert!(bookings.contains("bookings.booking.{state}"), "{bookings:?}");
-    assert!(pattern_matches("bookings.booking.{state}", "bookings.booking.confirmed"));
-    assert!(!pattern_matches("bookings.booking.{state}", "bookings.offering.created"));
+    assert!(
+        bookings.contains("bookings.booking.{state}"),
+        "{bookings:?}"
+    );
+    assert!(pattern_matches(
+        "bookings.booking.{state}",
+        "bookings.booking.confirmed"
+    ));
+    assert!(!pattern_matches(
+        "bookings.booking.{state}",
+        "bookings.offering.created"
+    ));
 }
 
 #[test]
@@ -167,7 +183,11 @@ fn every_dead_letter_channel_lists_every_type_sent_there() {
     let channels = channels(&doc);
     let rejecting: BTreeSet<String> = services()
         .into_iter()
-        .filter(|s| types_named_in_code(s).0.contains(&format!("{s}.event.rejected")))
+        .filter(|s| {
+            types_named_in_code(s)
+                .0
+                .contains(&format!("{s}.event.rejected"))
+        })
         .collect();
     let subscriptions = subscriptions();
     assert!(subscriptions.len() >= 8, "{subscriptions:?}");
@@ -191,7 +211,11 @@ fn every_dead_letter_channel_lists_every_type_sent_there() {
         }
         // A consumer of a domain topic rejects with a reason there.
         let domain_topic = !sub.topic.contains('.');
-        for app in sub.apps.iter().filter(|a| domain_topic && rejecting.contains(*a)) {
+        for app in sub
+            .apps
+            .iter()
+            .filter(|a| domain_topic && rejecting.contains(*a))
+        {
             let rejected = format!("{app}.event.rejected");
             if !listed.contains(&rejected) {
                 missing.push(format!("{dead_letter}: {rejected} (from {})", sub.file));

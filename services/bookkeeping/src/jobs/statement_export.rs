@@ -39,7 +39,7 @@ fn requested_event(id: Uuid) -> OutgoingEvent {
         Uuid::now_v7().to_string(),
         SOURCE,
         REQUESTED_TYPE,
-        json!(StatementJob { statement_id: id }),
+        serde_json::to_value(StatementJob { statement_id: id }).unwrap_or_default(),
     )
     .subject(id.to_string())
 }

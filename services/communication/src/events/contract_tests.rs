@@ -44,7 +44,8 @@ fn every_notified_type_is_on_a_channel_it_subscribes_to() {
     let channels = channels(&document());
     for event_type in NOTIFIED_TYPES {
         assert!(
-            channels["payments"].contains(event_type) || channels["bookkeeping"].contains(event_type),
+            channels["payments"].contains(event_type)
+                || channels["bookkeeping"].contains(event_type),
             "{event_type}"
         );
     }
@@ -52,6 +53,9 @@ fn every_notified_type_is_on_a_channel_it_subscribes_to() {
 
 #[test]
 fn an_unknown_type_is_ignored_not_rejected() {
-    let plan = plan(&delivered("payments.payment.teleported", &json!({})), "http://x");
+    let plan = plan(
+        &delivered("payments.payment.teleported", &json!({})),
+        "http://x",
+    );
     assert!(matches!(plan, Ok(None)));
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform_dapr::{OutgoingEvent, Sidecar};
-use time::OffsetDateTime;
 use platform_server::StopSignal;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::error::PaymentsError;

@@ -38,7 +38,11 @@ async fn every_event_payments_publishes_matches_the_envelope_and_its_data_schema
     let captured = app.new_payment(1000, "manual").await;
     assert_eq!(app.confirm(&captured, GOOD, None).await.status(), 200);
     let capture = app
-        .post(&format!("/v1/payments/{captured}/capture"), &json!({}), None)
+        .post(
+            &format!("/v1/payments/{captured}/capture"),
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(capture.status(), 200);
     let refund = app
@@ -68,17 +72,21 @@ async fn every_event_payments_publishes_matches_the_envelope_and_its_data_schema
         "payments.payment.canceled",
     ]
     .into();
-    let events = eventually(Duration::from_secs(20), "every type on the stream", || async {
-        let events = published(&app).await;
-        let types: BTreeSet<String> = events
-            .iter()
-            .filter_map(|e| e["type"].as_str().map(str::to_owned))
-            .collect();
-        expected
-            .iter()
-            .all(|t| types.contains(*t))
-            .then_some(events)
-    })
+    let events = eventually(
+        Duration::from_secs(20),
+        "every type on the stream",
+        || async {
+            let events = published(&app).await;
+            let types: BTreeSet<String> = events
+                .iter()
+                .filter_map(|e| e["type"].as_str().map(str::to_owned))
+                .collect();
+            expected
+                .iter()
+                .all(|t| types.contains(*t))
+                .then_some(events)
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", app.daprd.log_tail(40)));
 
