@@ -11,7 +11,6 @@
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
-use time::macros::format_description;
 use uuid::Uuid;
 
 /// The content type daprd takes as "this is already a CloudEvent".
@@ -117,10 +116,16 @@ impl OutgoingEvent {
 /// events within one second stay ordered and every parser reads it.
 pub fn format_time(time: OffsetDateTime) -> String {
     let utc = time.to_offset(time::UtcOffset::UTC);
-    utc.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    ))
-    .unwrap_or_default()
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second(),
+        utc.microsecond()
+    )
 }
 
 /// `00-<32 hex, not all 0>-<16 hex, not all 0>-<2 hex>` (W3C Trace Context).
