@@ -286,7 +286,8 @@ mod tests {
     #[test]
     fn every_kind_of_mutation_of_a_real_contract_is_caught() {
         let old = crate::schema("payments.payment.updated");
-        let mutations: [(&str, fn(&mut Value)); 4] = [
+        type Mutation = (&'static str, fn(&mut Value));
+        let mutations: [Mutation; 4] = [
             ("removed field", |s| {
                 s["properties"].as_object_mut().unwrap().remove("status");
             }),

@@ -14,6 +14,9 @@ use platform_event_contracts::{
 };
 use serde_json::{Value, json};
 
+/// A named change to an event, to prove a check refuses it.
+type Fault = (&'static str, fn(&mut Value));
+
 #[test]
 fn every_schema_compiles_names_its_type_and_its_examples_match_it() {
     let types = event_types();
@@ -67,7 +70,7 @@ fn the_envelope_schema_describes_a_delivered_event_and_refuses_the_old_faults() 
         validate_envelope(example).unwrap_or_else(|e| panic!("{e}"));
     }
     // What daprd wrote when it built the envelope (issue #16 §2).
-    let faults: [(&str, fn(&mut Value)); 5] = [
+    let faults: [Fault; 5] = [
         ("contentType attribute", |e| {
             e["contentType"] = json!("application/json")
         }),
