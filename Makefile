@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.dapr/bin:$(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: help up down status test infra infra-down dapr deps fmt fmt-check clippy rust-test \
-        compose-check stack-smoke stack-soak
+        compose-check stack-smoke stack-soak contracts-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps caddy fmt-check clippy rust-test compose-check slo-check k8s-check deny actionlint catalog-check stack-smoke ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
@@ -47,6 +47,10 @@ clippy:
 rust-test: infra dapr ## Unit tests, and integration tests against real daprd, Redis and PostgreSQL
 	@mkdir -p .run/logs
 	set -o pipefail; cargo test --workspace --locked --lib --bins --tests 2>&1 | tee .run/logs/cargo-test.log
+
+contracts-check: ## AsyncAPI through the real parser (@asyncapi/cli, pinned); event schemas, examples, published types, dead-letter channels, evolution vs contracts/events/baseline
+	@scripts/check-asyncapi.sh
+	cargo test -p platform-event-contracts --locked
 
 compose-check: ## docker-compose.yml is valid and pins the same Dapr as tools/dapr/go.mod
 	@scripts/check-compose.sh --self-test

@@ -7,9 +7,7 @@
 //! `<consumer>.event.rejected` to `<topic>.deadletter` (schemas in
 //! contracts/events/*.event.rejected.schema.json).
 
-use std::collections::HashMap;
-
-use platform_dapr::{Sidecar, SidecarError};
+use platform_dapr::{OutgoingEvent, Sidecar, SidecarError};
 use serde_json::{Value, json};
 
 /// One rejected event, addressed to the dead-letter topic of the topic it
@@ -61,19 +59,30 @@ impl<'a> DeadLetter<'a> {
         format!("{}-rejected-{source}-{id}", self.consumer)
     }
 
-    /// Publishes it now through the sidecar (Dapr gives it a fresh id). On
-    /// an error the caller should ask for redelivery, so the letter is not
-    /// lost.
+    /// The CloudEvent published now: a fresh id (each rejection is its own
+    /// letter), `source` the consumer, `subject` the rejected event's id.
+    pub fn cloud_event(&self) -> OutgoingEvent {
+        let event = OutgoingEvent::new(
+            uuid::Uuid::now_v7().to_string(),
+            self.consumer,
+            self.event_type(),
+            self.data(),
+        );
+        match self.event.get("id").and_then(Value::as_str) {
+            Some(id) => event.subject(id),
+            None => event,
+        }
+    }
+
+    /// Publishes it now through the sidecar. On an error the caller should
+    /// ask for redelivery, so the letter is not lost.
     pub async fn publish(&self, sidecar: &Sidecar, pubsub: &str) -> Result<(), SidecarError> {
         tracing::warn!(
             reason = self.reason,
             "rejecting an event to the dead-letter topic"
         );
-        let body = serde_json::to_vec(&self.data())
-            .map_err(|error| SidecarError::Rejected(error.to_string()))?;
-        let metadata = HashMap::from([("cloudevent.type".to_owned(), self.event_type())]);
         sidecar
-            .publish_json(pubsub, &self.topic(), body, metadata)
+            .publish_event(pubsub, &self.topic(), &self.cloud_event())
             .await
             .inspect_err(|error| {
                 tracing::warn!(%error, "cannot publish to the dead-letter topic; asking for redelivery");
@@ -104,5 +113,32 @@ mod tests {
             letter.id_for("payments", "e1"),
             "bookkeeping-rejected-payments-e1"
         );
+        let published = letter.cloud_event();
+        assert_eq!(published.source, "bookkeeping");
+        assert_eq!(published.event_type, "bookkeeping.event.rejected");
+        assert_eq!(published.subject.as_deref(), Some("e1"));
+        assert_eq!(published.data, letter.data());
+        assert_ne!(
+            published.id,
+            letter.cloud_event().id,
+            "a fresh id per letter"
+        );
+    }
+
+    /// Both consumers' rejections match their contracts, envelope included.
+    #[test]
+    fn a_letter_matches_the_rejected_event_contract() {
+        let event = json!({
+            "specversion": "1.0", "id": "e1", "source": "payments",
+            "type": "payments.payment.succeeded", "data": {"amount": 1}
+        });
+        for consumer in ["bookkeeping", "communication"] {
+            let letter = DeadLetter::new(consumer, "payments", "no currency", &event);
+            platform_event_contracts::assert_valid(&letter.event_type(), &letter.data());
+            let mut delivered = letter.cloud_event().envelope();
+            delivered["topic"] = json!(letter.topic());
+            delivered["pubsubname"] = json!("pubsub");
+            platform_event_contracts::assert_valid_envelope(&delivered);
+        }
     }
 }

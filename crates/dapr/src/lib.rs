@@ -13,6 +13,7 @@
 
 mod binding;
 mod client;
+mod cloudevent;
 mod error;
 mod invoke;
 mod jobs;
@@ -25,6 +26,7 @@ mod tests;
 
 pub use binding::{BindingError, BindingResponse};
 pub use client::Sidecar;
+pub use cloudevent::{OutgoingEvent, format_time, is_traceparent};
 pub use error::SidecarError;
 pub use invoke::{InvokeError, InvokeRequest, InvokeResponse, SidecarErrorBody};
 pub use pubsub::BulkEntry;

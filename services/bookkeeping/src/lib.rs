@@ -14,3 +14,6 @@ mod routes;
 pub mod settings;
 pub mod startup;
 pub mod statements;
+
+#[cfg(test)]
+mod contract_tests;

@@ -321,6 +321,9 @@ impl EventHandler<'_> {
 }
 
 #[cfg(test)]
+mod contract_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

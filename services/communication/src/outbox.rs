@@ -9,13 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use platform_dapr::{BulkEntry, Sidecar};
+use platform_dapr::{OutgoingEvent, Sidecar};
 use platform_server::StopSignal;
 use serde_json::Value;
 use sqlx::{PgPool, Row};
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::settings::RelaySettings;
+
+/// The CloudEvent `source` of everything communication publishes (its app id).
+pub const SOURCE: &str = "communication";
 
 /// Entries per bulk publish call.
 const CHUNK: usize = 100;
@@ -36,6 +40,7 @@ struct Message {
     event_type: String,
     subject: Option<String>,
     payload: Value,
+    created_at: OffsetDateTime,
 }
 
 fn message_from_row(r: &sqlx::postgres::PgRow) -> Message {
@@ -47,6 +52,7 @@ fn message_from_row(r: &sqlx::postgres::PgRow) -> Message {
         event_type: r.get("event_type"),
         subject: r.get("subject"),
         payload: r.get("payload"),
+        created_at: r.get("created_at"),
     }
 }
 
@@ -98,7 +104,7 @@ impl Relay {
     pub async fn publish_batch(&self) -> Result<usize, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
-            "SELECT id, pubsub, topic, event_id, event_type, subject, payload FROM outbox
+            "SELECT id, pubsub, topic, event_id, event_type, subject, payload, created_at FROM outbox
               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(self.settings.batch)
@@ -142,34 +148,32 @@ impl Relay {
     /// Publishes one chunk; returns the ids of the rows the sidecar took.
     async fn publish(&self, pubsub: String, topic: String, messages: Vec<Message>) -> Vec<i64> {
         let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
-        let entries = messages
+        let events = messages
             .into_iter()
             .map(|mut m| {
-                let mut metadata = HashMap::from([
-                    ("cloudevent.id".to_owned(), m.event_id),
-                    ("cloudevent.type".to_owned(), m.event_type),
-                ]);
                 // A job queued inside a trace continues it: its W3C
-                // traceparent, kept with the row, goes on the CloudEvent
-                // (daprd's `cloudevent.traceparent` override), not in the data.
-                if let Some(Value::String(traceparent)) = m
+                // traceparent, kept with the row, goes on the CloudEvent,
+                // not in the data. The envelope is ours (ADR 0040): the
+                // time the row was written, to the microsecond.
+                let traceparent = match m
                     .payload
                     .as_object_mut()
                     .and_then(|o| o.remove("traceparent"))
                 {
-                    metadata.insert("cloudevent.traceparent".to_owned(), traceparent);
-                }
-                if let Some(subject) = m.subject {
-                    metadata.insert("cloudevent.subject".to_owned(), subject);
-                }
-                BulkEntry {
-                    id: m.id.to_string(),
-                    data: serde_json::to_vec(&m.payload).unwrap_or_default(),
-                    metadata,
-                }
+                    Some(Value::String(traceparent)) => Some(traceparent),
+                    _ => None,
+                };
+                let mut event = OutgoingEvent::new(m.event_id, SOURCE, m.event_type, m.payload)
+                    .at(m.created_at)
+                    .in_trace(traceparent);
+                event.subject = m.subject;
+                (m.id.to_string(), event)
             })
             .collect();
-        let failed = self.sidecar.bulk_publish(&pubsub, &topic, entries).await;
+        let failed = self
+            .sidecar
+            .bulk_publish_events(&pubsub, &topic, events)
+            .await;
         ids.into_iter()
             .filter(|id| !failed.contains(&id.to_string()))
             .collect()

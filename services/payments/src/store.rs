@@ -76,7 +76,7 @@ pub struct OutboxMessage {
 }
 
 impl OutboxMessage {
-    fn new(event: &DomainEvent, now: OffsetDateTime) -> Result<Self, PaymentsError> {
+    pub(crate) fn new(event: &DomainEvent, now: OffsetDateTime) -> Result<Self, PaymentsError> {
         let data = event.to_json().map_err(internal)?;
         Ok(Self {
             record: OUTBOX.to_owned(),

@@ -3,15 +3,17 @@
 //! and one last round when the service stops. At least once; consumers
 //! deduplicate on the CloudEvent id the row carries.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use platform_dapr::Sidecar;
+use platform_dapr::{OutgoingEvent, Sidecar};
 use platform_server::{BackgroundTasks, StopSignal};
 use sqlx::PgPool;
 
 use crate::saga::Saga;
 use crate::store::outbox;
+
+/// The CloudEvent `source` of everything bookings publishes (its app id).
+pub const SOURCE: &str = "bookings";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Relay {
@@ -57,17 +59,19 @@ impl Relay {
         let messages = outbox::oldest(&mut tx, self.batch).await?;
         let mut published = Vec::with_capacity(messages.len());
         for message in &messages {
-            let mut metadata = HashMap::from([
-                ("cloudevent.id".to_owned(), message.event_id.clone()),
-                ("cloudevent.type".to_owned(), message.event_type.clone()),
-            ]);
-            if let Some(subject) = &message.subject {
-                metadata.insert("cloudevent.subject".to_owned(), subject.clone());
-            }
-            let data = serde_json::to_vec(&message.payload).unwrap_or_default();
+            // The envelope is ours (ADR 0040): the time the row was
+            // written, to the microsecond.
+            let mut event = OutgoingEvent::new(
+                message.event_id.clone(),
+                SOURCE,
+                message.event_type.clone(),
+                message.payload.clone(),
+            )
+            .at(message.created_at);
+            event.subject = message.subject.clone();
             match self
                 .sidecar
-                .publish_json(&self.pubsub, &message.topic, data, metadata)
+                .publish_event(&self.pubsub, &message.topic, &event)
                 .await
             {
                 Ok(()) => published.push(message.id),

@@ -38,12 +38,14 @@ pub struct Message {
     pub event_type: String,
     pub subject: Option<String>,
     pub payload: Value,
+    /// When the transaction wrote it: the CloudEvent `time`.
+    pub created_at: time::OffsetDateTime,
 }
 
 /// The oldest rows, locked so that replicas share the work.
 pub async fn oldest(conn: &mut PgConnection, limit: i64) -> Result<Vec<Message>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, topic, event_id, event_type, subject, payload FROM outbox
+        "SELECT id, topic, event_id, event_type, subject, payload, created_at FROM outbox
           ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
@@ -58,6 +60,7 @@ pub async fn oldest(conn: &mut PgConnection, limit: i64) -> Result<Vec<Message>,
                 event_type: r.try_get("event_type")?,
                 subject: r.try_get("subject")?,
                 payload: r.try_get("payload")?,
+                created_at: r.try_get("created_at")?,
             })
         })
         .collect()

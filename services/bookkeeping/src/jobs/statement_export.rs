@@ -7,23 +7,65 @@
 //! A delivered job is acknowledged at once; a crash mid-export leaves the
 //! job `running` with a stale heartbeat, and the sweep queues it again.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use platform_dapr::Sidecar;
+use platform_dapr::{OutgoingEvent, Sidecar};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::ledger::StoreError;
 use crate::settings::StatementSettings;
+use crate::statements::export::Written;
 use crate::statements::{
     EVENTS_TOPIC, JOBS_TOPIC, NewStatement, READY_TYPE, Statement, Statements, export,
 };
 
 const PUBSUB: &str = "pubsub";
+
+/// The CloudEvent `source` of everything bookkeeping publishes (its app id).
+const SOURCE: &str = "bookkeeping";
+
+/// The job's CloudEvent type on the internal `bookkeeping.statements` topic.
+pub(crate) const REQUESTED_TYPE: &str = "bookkeeping.statement.requested";
+
+/// The job message for statement `id` (contracts/events/bookkeeping.statement.requested.schema.json).
+fn requested_event(id: Uuid) -> OutgoingEvent {
+    OutgoingEvent::new(
+        Uuid::now_v7().to_string(),
+        SOURCE,
+        REQUESTED_TYPE,
+        serde_json::to_value(StatementJob { statement_id: id }).unwrap_or_default(),
+    )
+    .subject(id.to_string())
+}
+
+/// `bookkeeping.statement.ready` for an export that wrote `written`. Its id
+/// is stable per statement: an export redone after a crash announces the
+/// same event again, which consumers deduplicate.
+fn ready_event(statement: &Statement, written: Written) -> OutgoingEvent {
+    let rfc3339 = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    OutgoingEvent::new(
+        format!("statement-ready-{}", statement.id),
+        SOURCE,
+        READY_TYPE,
+        json!({
+            "statement_id": statement.id,
+            "account_id": statement.account_id,
+            "from": rfc3339(statement.from),
+            "to": rfc3339(statement.to),
+            "format": statement.format,
+            "rows": written.rows,
+            "bytes": written.bytes,
+            "download_path": format!("/v1/statements/{}/download", statement.id),
+        }),
+    )
+    .subject(statement.id.to_string())
+}
 
 /// The job message on `bookkeeping.statements`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,14 +125,9 @@ impl StatementExports {
     }
 
     async fn publish(&self, id: Uuid) {
-        let body = serde_json::to_vec(&StatementJob { statement_id: id }).unwrap_or_default();
-        let metadata = HashMap::from([(
-            "cloudevent.type".to_owned(),
-            "bookkeeping.statement.requested".to_owned(),
-        )]);
         if let Err(error) = self
             .sidecar
-            .publish_json(PUBSUB, JOBS_TOPIC, body, metadata)
+            .publish_event(PUBSUB, JOBS_TOPIC, &requested_event(id))
             .await
         {
             tracing::warn!(%error, statement.id = %id, "cannot queue the statement job now; the sweeper will");
@@ -143,28 +180,9 @@ impl StatementExports {
         // Announce first, then mark ready: if marking fails the job is redone
         // and announced again with the same CloudEvent id, which consumers
         // dedupe.
-        let ready = json!({
-            "statement_id": statement.id,
-            "account_id": statement.account_id,
-            "from": statement.from.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "to": statement.to.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "format": statement.format,
-            "rows": written.rows,
-            "bytes": written.bytes,
-            "download_path": format!("/v1/statements/{}/download", statement.id),
-        });
-        let metadata = HashMap::from([
-            (
-                "cloudevent.id".to_owned(),
-                format!("statement-ready-{}", statement.id),
-            ),
-            ("cloudevent.type".to_owned(), READY_TYPE.to_owned()),
-            ("cloudevent.subject".to_owned(), statement.id.to_string()),
-        ]);
-        let body = serde_json::to_vec(&ready).unwrap_or_default();
         if let Err(error) = self
             .sidecar
-            .publish_json(PUBSUB, EVENTS_TOPIC, body, metadata)
+            .publish_event(PUBSUB, EVENTS_TOPIC, &ready_event(&statement, written))
             .await
         {
             tracing::warn!(%error, "cannot announce the statement; it will be redone");
@@ -207,5 +225,55 @@ impl StatementExports {
             self.publish(id).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statements::StatementStatus;
+
+    fn at(unix: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    fn published(event: &OutgoingEvent, topic: &str) -> serde_json::Value {
+        let mut envelope = event.envelope();
+        // What daprd adds on the way (structured mode keeps the rest).
+        envelope["topic"] = topic.into();
+        envelope["pubsubname"] = PUBSUB.into();
+        envelope
+    }
+
+    /// The events bookkeeping publishes match their contracts
+    /// (contracts/events/envelope.schema.json and the type's schema).
+    #[test]
+    fn the_statement_events_match_their_contracts() {
+        let statement = Statement {
+            id: Uuid::now_v7(),
+            account_id: Uuid::new_v4(),
+            from: at(1_793_491_200),
+            to: at(1_796_083_200),
+            format: "csv".to_owned(),
+            status: StatementStatus::Running,
+            attempts: 1,
+            parts: 0,
+            rows: 0,
+            bytes: 0,
+            error: None,
+            requested_at: at(1_796_634_000),
+            completed_at: None,
+            owner_client_id: None,
+        };
+        let written = Written {
+            parts: 2,
+            rows: 412,
+            bytes: 38_211,
+        };
+        let ready = ready_event(&statement, written);
+        assert_eq!(ready.id, format!("statement-ready-{}", statement.id));
+        platform_event_contracts::assert_valid_envelope(&published(&ready, EVENTS_TOPIC));
+        let requested = requested_event(statement.id);
+        platform_event_contracts::assert_valid_envelope(&published(&requested, JOBS_TOPIC));
     }
 }

@@ -5,16 +5,41 @@
 //! consumers de-duplicate (their inbox, ADR 0005). Two replicas may publish
 //! the same record concurrently; the id makes that harmless too.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform_dapr::{BulkEntry, Sidecar};
+use platform_dapr::{OutgoingEvent, Sidecar};
 use platform_server::StopSignal;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::error::PaymentsError;
-use crate::store::PaymentStore;
+use crate::store::{OutboxMessage, PaymentStore};
+
+/// The CloudEvent `source` of everything payments publishes (its app id).
+pub const SOURCE: &str = "payments";
+
+/// When the record was written (16-digit microseconds, `store::micros`);
+/// now if it cannot be read.
+fn queued_at(micros: &str) -> OffsetDateTime {
+    micros
+        .parse::<i128>()
+        .ok()
+        .and_then(|us| OffsetDateTime::from_unix_timestamp_nanos(us * 1000).ok())
+        .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+/// The CloudEvent of an outbox record, named by its key. The envelope is
+/// ours (ADR 0040): the time of the change, to the microsecond, and the
+/// writer's trace, so the consumers' spans join the payment's trace (ADR 0032).
+pub(crate) fn cloud_event(m: OutboxMessage) -> (String, OutgoingEvent) {
+    let key = m.key();
+    let event = OutgoingEvent::new(m.event_id, SOURCE, m.event_type, m.data)
+        .subject(m.subject)
+        .at(queued_at(&m.queued_at_us))
+        .in_trace(m.traceparent);
+    (key, event)
+}
 
 #[derive(Debug, Clone)]
 pub struct OutboxRelay {
@@ -65,29 +90,10 @@ impl OutboxRelay {
             return Ok(0);
         }
         let keys: Vec<String> = messages.iter().map(|m| m.key()).collect();
-        let entries = messages
-            .into_iter()
-            .map(|m| {
-                let mut metadata = HashMap::from([
-                    ("cloudevent.id".to_owned(), m.event_id.clone()),
-                    ("cloudevent.type".to_owned(), m.event_type.clone()),
-                    ("cloudevent.subject".to_owned(), m.subject.clone()),
-                ]);
-                // The writer's trace (daprd's `cloudevent.traceparent`
-                // override): the consumers' spans join the payment's trace.
-                if let Some(traceparent) = &m.traceparent {
-                    metadata.insert("cloudevent.traceparent".to_owned(), traceparent.clone());
-                }
-                BulkEntry {
-                    id: m.key(),
-                    data: serde_json::to_vec(&m.data).unwrap_or_default(),
-                    metadata,
-                }
-            })
-            .collect();
+        let events = messages.into_iter().map(cloud_event).collect();
         let failed = self
             .sidecar
-            .bulk_publish(&self.pubsub, &self.topic, entries)
+            .bulk_publish_events(&self.pubsub, &self.topic, events)
             .await;
         let published: Vec<String> = keys.into_iter().filter(|k| !failed.contains(k)).collect();
         let count = published.len();
@@ -100,5 +106,19 @@ impl OutboxRelay {
             );
         }
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_time_is_when_the_record_was_written() {
+        let at = queued_at("1765000000123456");
+        assert_eq!(
+            platform_dapr::format_time(at),
+            "2025-12-06T05:46:40.123456Z"
+        );
     }
 }
