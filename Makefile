@@ -11,8 +11,11 @@ export PATH := $(HOME)/.dapr/bin:$(HOME)/.cargo/bin:$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-up: ## Install what is missing and run the whole platform on this machine
-	@scripts/stack.sh up
+# Instances of every service `make up` runs (REPLICAS=2: scripts/lib/replicas.sh, ADR 0045).
+REPLICAS ?= 1
+
+up: ## Install what is missing and run the whole platform on this machine (REPLICAS=2: two instances of every service)
+	@REPLICAS=$(REPLICAS) scripts/stack.sh up
 
 down: ## Stop everything `make up` started
 	@scripts/stack.sh down
