@@ -23,6 +23,12 @@
 //! terminated, new ones refused), because on a shared machine the server
 //! also holds other engineers' test databases.
 
+#![expect(
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a suite that fails loudly on set-up errors and prints its table"
+)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::Command;
