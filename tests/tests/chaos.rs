@@ -501,16 +501,62 @@ fn databases(open: bool) {
     assert!(ok, "psql: {sql}");
 }
 
-/// Redis of the stack: SIGKILLed and started again with its own command
-/// line (appendonly, appendfsync always: acknowledged writes survive).
+/// The running Redis's own settings as command-line flags: Redis rewrites
+/// its process title, so `/proc/<pid>/cmdline` no longer holds them.
+fn redis_flags() -> Vec<String> {
+    let mut flags = Vec::new();
+    for name in [
+        "bind", "port", "dir", "appendonly", "appendfsync", "appendfilename", "dbfilename",
+        "pidfile", "logfile", "daemonize",
+    ] {
+        let out = Command::new("redis-cli")
+            .args(["-p", "6379", "--raw", "CONFIG", "GET", name])
+            .output()
+            .expect("redis-cli CONFIG GET");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = text.lines();
+        if let (Some(_), Some(value)) = (lines.next(), lines.next())
+            && !value.is_empty()
+        {
+            flags.push(format!("--{name}"));
+            flags.extend(value.split_whitespace().map(str::to_owned));
+        }
+    }
+    flags
+}
+
+/// Redis of the stack: SIGKILLed and started again with its own settings
+/// (appendonly, appendfsync always: acknowledged writes survive).
 async fn restart_redis(stack: &Stack) {
-    let redis = Captured::listening_on(6379, "redis-server").expect("redis on 6379");
-    redis.kill9().expect("kill redis");
+    let flags = redis_flags();
+    assert!(
+        flags.iter().any(|f| f == "--appendonly") && flags.iter().any(|f| f == "--dir"),
+        "could not read Redis's settings: {flags:?}"
+    );
+    let pid = listener_pid(6379).expect("redis on 6379");
+    signal(pid, "KILL").expect("kill -9 redis");
+    while !platform_test_support::chaos::exited(pid) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    // `--daemonize yes`: the started process forks the server and exits.
-    redis
-        .run_to_exit(&stack.log("redis"), Duration::from_secs(30))
-        .expect("start redis");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stack.log("redis"))
+        .expect("log");
+    let mut command = Command::new("redis-server");
+    command.args(&flags).stdout(log.try_clone().expect("log")).stderr(log);
+    let daemonizes = flags
+        .iter()
+        .position(|f| f == "--daemonize")
+        .is_some_and(|i| flags.get(i + 1).is_some_and(|v| v == "yes"));
+    if daemonizes {
+        // Forks the server and exits.
+        assert!(command.status().is_ok_and(|s| s.success()), "redis-server {flags:?}");
+    } else {
+        // Left running past the suite, like the Redis it replaced.
+        drop(command.spawn().expect("redis-server"));
+    }
     wait_port(6379, Duration::from_secs(30)).await;
 }
 
