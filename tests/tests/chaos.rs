@@ -481,7 +481,7 @@ fn databases(open: bool) {
         assert!(ok, "pg_ctlcluster {args:?}");
         return;
     }
-    let names = "'auth','bookkeeping','communication','bookings'";
+    let names = "'auth','payments','bookkeeping','communication','bookings'";
     let sql = if open {
         format!(
             "DO $$ DECLARE d text; BEGIN FOR d IN SELECT datname FROM pg_database WHERE datname IN ({names}) LOOP \
