@@ -88,7 +88,9 @@ impl Stack {
     }
 
     fn log(&self, name: &str) -> PathBuf {
-        self.root.join(".run/logs").join(format!("chaos-{name}.log"))
+        self.root
+            .join(".run/logs")
+            .join(format!("chaos-{name}.log"))
     }
 
     fn keep(&self, process: Respawned) {
@@ -169,7 +171,14 @@ async fn clients(run: u128) -> Clients {
         .unwrap_or_else(|| panic!("client not created: {created}"))
         .to_owned();
     // Tokens live longer than the suite's scenarios need (auth's default).
-    let pay = token(&plain, &client_id, &secret, "payments:write payments:read", "payments").await;
+    let pay = token(
+        &plain,
+        &client_id,
+        &secret,
+        "payments:write payments:read",
+        "payments",
+    )
+    .await;
     let comm = token(
         &plain,
         &client_id,
@@ -455,7 +464,12 @@ impl Scenario {
 }
 
 async fn control(http: &reqwest::Client, url: &str, body: Value) {
-    let res = http.post(url).json(&body).send().await.expect("control API");
+    let res = http
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("control API");
     assert!(res.status().is_success(), "{url}: {}", res.status());
 }
 
@@ -477,7 +491,10 @@ fn databases(open: bool) {
         if !open {
             args.extend(["-m", "immediate"]);
         }
-        let ok = Command::new("pg_ctlcluster").args(&args).status().is_ok_and(|s| s.success());
+        let ok = Command::new("pg_ctlcluster")
+            .args(&args)
+            .status()
+            .is_ok_and(|s| s.success());
         assert!(ok, "pg_ctlcluster {args:?}");
         return;
     }
@@ -495,7 +512,19 @@ fn databases(open: bool) {
         )
     };
     let ok = Command::new("runuser")
-        .args(["-u", "postgres", "--", "psql", "-qAt", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", &sql])
+        .args([
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-qAt",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "postgres",
+            "-c",
+            &sql,
+        ])
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "psql: {sql}");
@@ -506,8 +535,16 @@ fn databases(open: bool) {
 fn redis_flags() -> Vec<String> {
     let mut flags = Vec::new();
     for name in [
-        "bind", "port", "dir", "appendonly", "appendfsync", "appendfilename", "dbfilename",
-        "pidfile", "logfile", "daemonize",
+        "bind",
+        "port",
+        "dir",
+        "appendonly",
+        "appendfsync",
+        "appendfilename",
+        "dbfilename",
+        "pidfile",
+        "logfile",
+        "daemonize",
     ] {
         let out = Command::new("redis-cli")
             .args(["-p", "6379", "--raw", "CONFIG", "GET", name])
@@ -545,14 +582,20 @@ async fn restart_redis(stack: &Stack) {
         .open(stack.log("redis"))
         .expect("log");
     let mut command = Command::new("redis-server");
-    command.args(&flags).stdout(log.try_clone().expect("log")).stderr(log);
+    command
+        .args(&flags)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
     let daemonizes = flags
         .iter()
         .position(|f| f == "--daemonize")
         .is_some_and(|i| flags.get(i + 1).is_some_and(|v| v == "yes"));
     if daemonizes {
         // Forks the server and exits.
-        assert!(command.status().is_ok_and(|s| s.success()), "redis-server {flags:?}");
+        assert!(
+            command.status().is_ok_and(|s| s.success()),
+            "redis-server {flags:?}"
+        );
     } else {
         // Left running past the suite, like the Redis it replaced.
         drop(command.spawn().expect("redis-server"));
@@ -563,7 +606,10 @@ async fn restart_redis(stack: &Stack) {
 async fn wait_port(port: u16, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while listener_pid(port).is_err() {
-        assert!(Instant::now() < deadline, "nothing on port {port} after {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing on port {port} after {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -572,7 +618,13 @@ async fn wait_port(port: u16, timeout: Duration) {
 /// exactly as it was. Its partner (the sidecar of an app, the app of a
 /// sidecar) is captured first and started again too if it died with it
 /// (`dapr run` may stop one when the other exits).
-async fn kill_and_restart(stack: &Stack, port: u16, name: &str, partner: (u16, &str), down: Duration) {
+async fn kill_and_restart(
+    stack: &Stack,
+    port: u16,
+    name: &str,
+    partner: (u16, &str),
+    down: Duration,
+) {
     let victim = Captured::listening_on(port, name).expect("the victim");
     let partner_process = Captured::listening_on(partner.0, partner.1).expect("its partner");
     eprintln!("[chaos] kill -9 {name} (pid {}, port {port})", victim.pid);
@@ -581,7 +633,11 @@ async fn kill_and_restart(stack: &Stack, port: u16, name: &str, partner: (u16, &
     stack.keep(victim.respawn(&stack.log(name)).expect("start again"));
     if listener_pid(partner.0).is_err() {
         eprintln!("[chaos] {} went with it; started again", partner.1);
-        stack.keep(partner_process.respawn(&stack.log(partner.1)).expect("start partner again"));
+        stack.keep(
+            partner_process
+                .respawn(&stack.log(partner.1))
+                .expect("start partner again"),
+        );
     }
     wait_port(port, Duration::from_secs(60)).await;
     wait_port(partner.0, Duration::from_secs(60)).await;
@@ -592,17 +648,33 @@ async fn inject(stack: &Stack, c: &Clients, scenario: Scenario) {
     match scenario {
         Scenario::KillConsumer => {
             // One instance of every consumer and of payments, mid-burst.
-            for (service, name) in [(3, "bookkeeping-2"), (4, "communication-2"), (2, "payments-2")] {
+            for (service, name) in [
+                (3, "bookkeeping-2"),
+                (4, "communication-2"),
+                (2, "payments-2"),
+            ] {
                 let sidecar = (3500 + service + REPLICA_OFFSET, "daprd");
-                kill_and_restart(stack, 8000 + service + REPLICA_OFFSET, name, sidecar, Duration::from_secs(5))
-                    .await;
+                kill_and_restart(
+                    stack,
+                    8000 + service + REPLICA_OFFSET,
+                    name,
+                    sidecar,
+                    Duration::from_secs(5),
+                )
+                .await;
             }
         }
         Scenario::KillSidecar => {
             for (service, name) in [(2, "daprd-payments-2"), (3, "daprd-bookkeeping-2")] {
                 let app = (8000 + service + REPLICA_OFFSET, "app");
-                kill_and_restart(stack, 3500 + service + REPLICA_OFFSET, name, app, Duration::from_secs(5))
-                    .await;
+                kill_and_restart(
+                    stack,
+                    3500 + service + REPLICA_OFFSET,
+                    name,
+                    app,
+                    Duration::from_secs(5),
+                )
+                .await;
             }
         }
         Scenario::BrokerRestart => restart_redis(stack).await,
@@ -617,19 +689,49 @@ async fn inject(stack: &Stack, c: &Clients, scenario: Scenario) {
             databases(true);
         }
         Scenario::ProviderDown => {
-            control(&c.plain, &format!("{PSP}/__sandbox/config"), json!({"failure_rate": 1.0, "fail_status": 503})).await;
+            control(
+                &c.plain,
+                &format!("{PSP}/__sandbox/config"),
+                json!({"failure_rate": 1.0, "fail_status": 503}),
+            )
+            .await;
             tokio::time::sleep(Duration::from_secs(60)).await;
-            control(&c.plain, &format!("{PSP}/__sandbox/config"), json!({"failure_rate": 0.0, "fail_status": 500})).await;
+            control(
+                &c.plain,
+                &format!("{PSP}/__sandbox/config"),
+                json!({"failure_rate": 0.0, "fail_status": 500}),
+            )
+            .await;
         }
         Scenario::ProviderSlow => {
-            control(&c.plain, &format!("{PSP}/__sandbox/config"), json!({"latency_ms": 12_000})).await;
+            control(
+                &c.plain,
+                &format!("{PSP}/__sandbox/config"),
+                json!({"latency_ms": 12_000}),
+            )
+            .await;
             tokio::time::sleep(Duration::from_secs(45)).await;
-            control(&c.plain, &format!("{PSP}/__sandbox/config"), json!({"latency_ms": 0})).await;
+            control(
+                &c.plain,
+                &format!("{PSP}/__sandbox/config"),
+                json!({"latency_ms": 0}),
+            )
+            .await;
         }
         Scenario::SmtpDown => {
-            control(&c.plain, &format!("{CATCHER}/api/config"), json!({"reject_next": 1_000_000, "reject_code": 451, "reject_at": "rcpt"})).await;
+            control(
+                &c.plain,
+                &format!("{CATCHER}/api/config"),
+                json!({"reject_next": 1_000_000, "reject_code": 451, "reject_at": "rcpt"}),
+            )
+            .await;
             tokio::time::sleep(Duration::from_secs(60)).await;
-            control(&c.plain, &format!("{CATCHER}/api/config"), json!({"reject_next": 0})).await;
+            control(
+                &c.plain,
+                &format!("{CATCHER}/api/config"),
+                json!({"reject_next": 0}),
+            )
+            .await;
         }
         Scenario::Partition => {
             // payments-2's sidecar cut off (from Redis and everything else)
@@ -646,7 +748,11 @@ async fn inject(stack: &Stack, c: &Clients, scenario: Scenario) {
 /// whether any reported open (value 1) at this moment.
 async fn breaker_open(http: &reqwest::Client) -> bool {
     for port in [9092, 9092 + REPLICA_OFFSET] {
-        let Ok(res) = http.get(format!("http://127.0.0.1:{port}/metrics")).send().await else {
+        let Ok(res) = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        else {
             continue;
         };
         let text = res.text().await.unwrap_or_default();
@@ -756,12 +862,18 @@ async fn catcher_messages(http: &reqwest::Client, to: &str) -> Vec<Value> {
     else {
         return Vec::new();
     };
-    res.json::<Value>().await.ok().and_then(|b| b["messages"].as_array().cloned()).unwrap_or_default()
+    res.json::<Value>()
+        .await
+        .ok()
+        .and_then(|b| b["messages"].as_array().cloned())
+        .unwrap_or_default()
 }
 
 fn message_id(m: &Value) -> String {
     let headers = &m["headers"];
-    let direct = headers["Message-ID"].as_str().or_else(|| headers["Message-Id"].as_str());
+    let direct = headers["Message-ID"]
+        .as_str()
+        .or_else(|| headers["Message-Id"].as_str());
     direct
         .map(str::to_owned)
         .or_else(|| {
@@ -839,7 +951,10 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
             let unconfirmed = p["status"] == "requires_confirmation" && !j.confirmed;
             if (final_status && !refund_pending) || unconfirmed || Instant::now() > quiet {
                 if !(final_status || unconfirmed) || refund_pending {
-                    report.fail(format!("payment {id} stuck: status {} (refund pending: {refund_pending})", p["status"]));
+                    report.fail(format!(
+                        "payment {id} stuck: status {} (refund pending: {refund_pending})",
+                        p["status"]
+                    ));
                 }
                 payments.insert(id.clone(), p);
                 break;
@@ -855,20 +970,24 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         let Some(id) = &j.payment_id else { continue };
         let p = &payments[id];
         let succeeded = p["status"] == "succeeded";
-        let refunds = p["refunds"]
-            .as_array()
-            .map_or(0, |r| r.iter().filter(|r| r["status"] == "succeeded").count());
+        let refunds = p["refunds"].as_array().map_or(0, |r| {
+            r.iter().filter(|r| r["status"] == "succeeded").count()
+        });
         expected_emails.insert(j.customer.clone(), usize::from(succeeded) + refunds);
     }
     loop {
         let complete = journeys.iter().all(|j| {
             let Some(id) = &j.payment_id else { return true };
             let p = &payments[id];
-            let payment_entry = (p["status"] != "succeeded") || ledger.contains_key(&(id.clone(), String::new()));
+            let payment_entry =
+                (p["status"] != "succeeded") || ledger.contains_key(&(id.clone(), String::new()));
             let refund_entries = p["refunds"].as_array().is_none_or(|rs| {
-                rs.iter()
-                    .filter(|r| r["status"] == "succeeded")
-                    .all(|r| ledger.contains_key(&(id.clone(), r["id"].as_str().unwrap_or_default().to_owned())))
+                rs.iter().filter(|r| r["status"] == "succeeded").all(|r| {
+                    ledger.contains_key(&(
+                        id.clone(),
+                        r["id"].as_str().unwrap_or_default().to_owned(),
+                    ))
+                })
             });
             payment_entry && refund_entries
         });
@@ -884,7 +1003,11 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         let found = payments_of(c, &j.customer).await;
         if found.len() > 1 {
             report.duplicated += (found.len() - 1) as u64;
-            report.fail(format!("{}: {} payments for one key", j.customer, found.len()));
+            report.fail(format!(
+                "{}: {} payments for one key",
+                j.customer,
+                found.len()
+            ));
         }
         if j.created && found.is_empty() {
             report.lost += 1;
@@ -895,7 +1018,10 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         let succeeded = p["status"] == "succeeded";
         if j.confirmed && !(succeeded || p["status"] == "failed") {
             report.lost += 1;
-            report.fail(format!("{id}: accepted confirmation, status {}", p["status"]));
+            report.fail(format!(
+                "{id}: accepted confirmation, status {}",
+                p["status"]
+            ));
         }
         // Charged ⇒ succeeded, and one charge per payment.
         let mut charged = 0;
@@ -918,7 +1044,9 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         let recorded = p["refunds"].as_array().cloned().unwrap_or_default();
         let mut provider_refunds = 0;
         for n in 1..=3 {
-            provider_refunds += psp_list(&c.plain, "refunds", &format!("{id}.r{n}")).await.len();
+            provider_refunds += psp_list(&c.plain, "refunds", &format!("{id}.r{n}"))
+                .await
+                .len();
         }
         if provider_refunds > usize::from(j.refund_wanted) {
             report.duplicated += (provider_refunds - usize::from(j.refund_wanted)) as u64;
@@ -926,10 +1054,15 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         }
         if j.refunded && recorded.iter().all(|r| r["status"] != "succeeded") {
             report.lost += 1;
-            report.fail(format!("{id}: accepted refund, none succeeded: {recorded:?}"));
+            report.fail(format!(
+                "{id}: accepted refund, none succeeded: {recorded:?}"
+            ));
         }
         // Ledger: one entry per succeeded payment, one reversal per refund.
-        let entries = ledger.get(&(id.clone(), String::new())).copied().unwrap_or(0);
+        let entries = ledger
+            .get(&(id.clone(), String::new()))
+            .copied()
+            .unwrap_or(0);
         match (succeeded, entries) {
             (true, 1) | (false, 0) => {}
             (true, 0) => {
@@ -976,7 +1109,10 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         }
         if by_id.len() > expected {
             report.duplicated += (by_id.len() - expected) as u64;
-            report.fail(format!("{to}: {} distinct emails, {expected} expected", by_id.len()));
+            report.fail(format!(
+                "{to}: {} distinct emails, {expected} expected",
+                by_id.len()
+            ));
         }
         if by_id.len() < expected {
             report.lost += (expected - by_id.len()) as u64;
@@ -998,7 +1134,13 @@ async fn time_to_recover(c: &Clients, run: u128, scenario: &str) -> Duration {
     let mut n = 0;
     loop {
         n += 1;
-        let j = journey(c, &counters, format!("cus_probe_{scenario}_{run}_{n}"), false).await;
+        let j = journey(
+            c,
+            &counters,
+            format!("cus_probe_{scenario}_{run}_{n}"),
+            false,
+        )
+        .await;
         if j.confirmed || started.elapsed() > OPERATION_DEADLINE * 2 {
             return started.elapsed();
         }
@@ -1041,7 +1183,10 @@ async fn run_scenario(stack: &Stack, c: &Clients, run: u128, scenario: Scenario)
             report.fail("the PSP breaker never opened (dapr_resiliency_cb_state)".into());
         }
         if fast.is_empty() || p99 >= Duration::from_millis(50) {
-            report.fail(format!("503 while open: n={} p99={p99:?} (want < 50 ms)", fast.len()));
+            report.fail(format!(
+                "503 while open: n={} p99={p99:?} (want < 50 ms)",
+                fast.len()
+            ));
         }
     }
     check(c, &stack.root, &journeys, &mut report).await;
@@ -1050,13 +1195,19 @@ async fn run_scenario(stack: &Stack, c: &Clients, run: u128, scenario: Scenario)
 
 fn print_table(reports: &[Report]) {
     println!();
-    println!("| scenario | attempted | accepted | retried | lost | duplicated | recover | invariants |");
+    println!(
+        "| scenario | attempted | accepted | retried | lost | duplicated | recover | invariants |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for r in reports {
         let invariants = if r.failures.is_empty() {
             "hold".to_owned()
         } else {
-            format!("{} broken: {}", r.failures.len(), r.failures.first().cloned().unwrap_or_default())
+            format!(
+                "{} broken: {}",
+                r.failures.len(),
+                r.failures.first().cloned().unwrap_or_default()
+            )
         };
         let notes = if r.notes.is_empty() {
             String::new()
@@ -1087,7 +1238,9 @@ async fn nothing_is_lost_or_duplicated_under_faults() {
             .map(|n| {
                 Scenario::ALL
                     .into_iter()
-                    .find(|s| s.name() == n.trim() || s.name().starts_with(&format!("{}-", n.trim())))
+                    .find(|s| {
+                        s.name() == n.trim() || s.name().starts_with(&format!("{}-", n.trim()))
+                    })
                     .unwrap_or_else(|| panic!("unknown scenario {n}"))
             })
             .collect(),

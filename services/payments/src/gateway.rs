@@ -477,13 +477,19 @@ impl Gateway {
             }
             let (number, amount) = loaded.value.check_refund(requested)?;
             let mut payment = loaded.value;
-            let Some(event) = payment.start_refund(number, amount, key, OffsetDateTime::now_utc())?
+            let Some(event) =
+                payment.start_refund(number, amount, key, OffsetDateTime::now_utc())?
             else {
                 return Err(PaymentsError::Conflict);
             };
             match self
                 .store
-                .save(&payment, loaded.etag, &event, Intent::Record(self.intent(id)))
+                .save(
+                    &payment,
+                    loaded.etag,
+                    &event,
+                    Intent::Record(self.intent(id)),
+                )
                 .await
             {
                 Ok(()) => {

@@ -277,7 +277,10 @@ async fn a_refund_retried_with_its_key_after_a_crash_refunds_once() {
         .unwrap();
     let again = app.post(&path, &json!({ "amount": 500 }), Some(&key)).await;
     assert_eq!(again.status(), 201);
-    assert_eq!(again.json::<Value>().await.unwrap()["id"], format!("{id}.r1"));
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["id"],
+        format!("{id}.r1")
+    );
     sqlx::query("DELETE FROM payments_kv")
         .execute(&mut conn)
         .await
@@ -289,7 +292,8 @@ async fn a_refund_retried_with_its_key_after_a_crash_refunds_once() {
     assert_eq!(payment["amount_refunded"], 500);
     assert_eq!(payment["refunds"].as_array().map(Vec::len), Some(1));
     assert_eq!(app.stat("refunds").await, 1, "the provider refunded twice");
-    app.expect_event_once("payments.refund.succeeded", &id).await;
+    app.expect_event_once("payments.refund.succeeded", &id)
+        .await;
 }
 
 #[tokio::test]
