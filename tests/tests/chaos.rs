@@ -395,7 +395,9 @@ impl Load {
                     let mut n = 0u32;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
-                        let j = journey(&c, &counters, format!("{prefix}_{n}"), n % 2 == 0).await;
+                        let j =
+                            journey(&c, &counters, format!("{prefix}_{n}"), n.is_multiple_of(2))
+                                .await;
                         journeys.lock().await.push(j);
                         tokio::time::sleep(Duration::from_millis(150)).await;
                     }
