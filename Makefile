@@ -11,8 +11,11 @@ export PATH := $(HOME)/.dapr/bin:$(HOME)/.cargo/bin:$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-up: ## Install what is missing and run the whole platform on this machine
-	@scripts/stack.sh up
+# Instances of every service `make up` runs (REPLICAS=2: scripts/lib/replicas.sh, ADR 0045).
+REPLICAS ?= 1
+
+up: ## Install what is missing and run the whole platform on this machine (REPLICAS=2: two instances of every service)
+	@REPLICAS=$(REPLICAS) scripts/stack.sh up
 
 down: ## Stop everything `make up` started
 	@scripts/stack.sh down
@@ -32,7 +35,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke chaos-short ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
@@ -91,6 +94,23 @@ bench-smtp-catcher: ## SMTP catcher benchmark: mails/s over SMTP (one connection
 .PHONY: bench-redis-fsync
 bench-redis-fsync: ## Redis appendfsync always vs everysec: XADD/s, p50/p99 and ratio, two private servers (ADR 0030)
 	scripts/bench-redis-fsync.sh
+# --- reliability: fault-injection suite (tests/tests/chaos.rs, docs/reliability.md) ---
+# The suite starts `make up REPLICAS=2` itself, so it runs under the stack
+# lock; build first, outside the lock. Already holding the lock (e.g. `flock
+# /tmp/lisasports-stack.lock make test`)? Pass STACK_LOCKED=1.
+STACK_LOCK ?= /tmp/lisasports-stack.lock
+CHAOS_SHORT := kill-consumer,broker-restart,database-restart
+CHAOS_RUN = set -o pipefail; mkdir -p .run/logs; \
+	cargo build --bins --locked && cargo test -p platform-tests --test chaos --locked --no-run && \
+	$(if $(STACK_LOCKED),,flock $(STACK_LOCK)) cargo test -p platform-tests --test chaos --locked -- --ignored --nocapture 2>&1 | tee .run/logs/$@.log
+.PHONY: chaos chaos-short
+chaos: infra dapr caddy ## Fault-injection suite, every scenario on REPLICAS=2 (~25 min): prints attempted/accepted/lost/duplicated, recovery, invariants
+	@$(CHAOS_RUN)
+
+chaos-short: infra dapr caddy ## The CI profile of `make chaos`: kill a consumer, broker restart, database restart (~5 min)
+	@if curl -fsS -o /dev/null http://127.0.0.1:8002/readyz 2>/dev/null; then \
+	  echo "chaos-short: a platform is already running here; skipped so as not to stop it"; \
+	else export CHAOS_SCENARIOS=$(CHAOS_SHORT); $(CHAOS_RUN); fi
 # --- reliability: parking lot ---
 .PHONY: redrive
 redrive: ## Re-drive parked dead letters: SERVICE=bookkeeping|communication [ID=<letter id>] (TOKEN, or CLIENT_SECRET of the `operations` client)

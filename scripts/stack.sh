@@ -3,6 +3,7 @@
 # every service with its daprd sidecar through Dapr multi-app run (dapr.yaml).
 #
 #   scripts/stack.sh up      install what is missing, start everything, wait until ready
+#                            (REPLICAS=2: two instances of every service, scripts/lib/replicas.sh)
 #   scripts/stack.sh down    stop everything `up` started; no process is left behind
 #   scripts/stack.sh status
 #
@@ -31,6 +32,7 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 . "$here/scripts/lib/secrets.sh"
 . "$here/scripts/lib/gateway.sh" # edge gateway: Caddy :8000 + gateway daprds (ADR 0025)
 . "$here/scripts/lib/observability.sh" # trace backend + Prometheus (issue 14)
+. "$here/scripts/lib/replicas.sh" # REPLICAS=N: more instances of every service (ADR 0045)
 
 export PATH="$bin_dir:$HOME/.cargo/bin:$PATH"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1:6379}"
@@ -161,6 +163,7 @@ up() {
     echo $! > "$run_dir/dapr-run.pid"
   fi
   if ! wait_ready; then down; exit 1; fi
+  replicas_up || { down; exit 1; }
   bash scripts/lib/bookings.sh || log "bookings: local client secret not set (see scripts/lib/bookings.sh)"
   gateway_up || { down; exit 1; }
   printf '\nThe platform is up. Logs: %s\n\n' "$log_dir"
@@ -172,6 +175,7 @@ up() {
   printf '\n  Redis 127.0.0.1:6379, PostgreSQL 127.0.0.1:5432, Dapr scheduler 127.0.0.1:4506, sentry 127.0.0.1:50001 (mTLS)\n'
   printf '  The sidecar APIs need their token: dapr-api-token from %s\n' "$run_dir/tokens.env"
   printf '  Sandboxes: PSP http://127.0.0.1:8010, SMS/push http://127.0.0.1:8020, SMTP catcher 127.0.0.1:2525 (mail at http://127.0.0.1:8025/api/messages)\n'
+  [ "$REPLICAS" -gt 1 ] && printf '  Replicas: %s of every service; replica r listens on the ports above + (r-1)*%s\n' "$REPLICAS" "$REPLICA_PORT_OFFSET"
   observability_endpoints
   printf '  Stop everything with: make down\n'
 }
@@ -179,6 +183,7 @@ up() {
 down() {
   local failed=0
   gateway_down || failed=1
+  replicas_down || failed=1
   # SIGINT to `dapr run -f` alone: it stops its apps and sidecars and exits
   # within a second. It ignores SIGTERM, and neither after `dapr stop -f` nor
   # with its apps signalled at the same time (SIGINT to the whole group) did
@@ -209,6 +214,7 @@ status() {
     IFS=: read -r name app_port _ <<<"$s"
     if http_ok "http://127.0.0.1:$app_port/readyz"; then echo "$name: ready"; else echo "$name: not ready"; fi
   done
+  replicas_status
 }
 
 case "${1:-}" in

@@ -9,6 +9,8 @@
 pub const AFTER_PROVIDER: &str = "after_provider";
 /// After a confirmation's intent was saved, before the provider is called.
 pub const BEFORE_PROVIDER: &str = "before_provider";
+/// After the provider answered a keyed refund, before its answer is saved.
+pub const AFTER_REFUND: &str = "after_refund";
 /// After a new payment was saved, before its answer (and idempotency record).
 pub const AFTER_CREATE: &str = "after_create";
 

@@ -358,11 +358,20 @@ impl Gateway {
     }
 
     /// Returns the payment and the refund's number.
+    ///
+    /// With an `Idempotency-Key` (scoped to the client) the refund is keyed
+    /// by it, so that a retry never refunds twice, even when the first
+    /// answer and its idempotency record were lost (ADR 0046): see
+    /// [`Gateway::keyed_refund`].
     pub async fn refund(
         &self,
         id: PaymentId,
         amount: Option<i64>,
+        idempotency_key: Option<&str>,
     ) -> Result<(Outcome, u32), PaymentsError> {
+        if let Some(key) = idempotency_key {
+            return self.keyed_refund(id, amount, key).await;
+        }
         let read = self.read(id).await?;
         let (number, amount) = read.value.check_refund(amount)?;
         let (authorization, _) = authorized_attempt(&read.value)?;
@@ -396,6 +405,102 @@ impl Gateway {
             }
             Err(e) => Err(self.after_failure(id, e).await),
         }
+    }
+
+    /// A refund keyed by the client's `Idempotency-Key`. The refund is saved
+    /// as pending under the key, in the same write as the payment's
+    /// reconciliation intent, *before* the provider is called. A retry with
+    /// the key finds it: a settled refund is answered as it is; a pending
+    /// one is sent again under its own provider reference (`<id>.r<n>`, on
+    /// which the provider is idempotent). A crash after the provider's
+    /// answer leaves the pending refund for the reconciler, never room for a
+    /// second refund number.
+    async fn keyed_refund(
+        &self,
+        id: PaymentId,
+        amount: Option<i64>,
+        key: &str,
+    ) -> Result<(Outcome, u32), PaymentsError> {
+        let (payment, number, amount) = self.start_keyed_refund(id, amount, key).await?;
+        let status = payment
+            .refund(number)
+            .map_or(RefundStatus::Pending, |r| r.status);
+        if status != RefundStatus::Pending {
+            return Ok((Outcome::Done(payment), number));
+        }
+        let (authorization, _) = authorized_attempt(&payment)?;
+        let reference = ProviderReference::Refund(id, number).to_string();
+        let answer = self
+            .provider
+            .refund(&authorization, amount, &reference)
+            .await;
+        fault::crash_point(fault::AFTER_REFUND, &payment.customer_reference);
+        match answer {
+            Ok(refund) => {
+                let fact = refund_fact(&refund, id, number)?;
+                let payment = self
+                    .apply_to(id, None, &fact, Intent::ClearIfSettled)
+                    .await?;
+                Ok((Outcome::Done(payment), number))
+            }
+            Err(ProviderError::Unknown(reason)) => {
+                tracing::warn!(payment.id = %id, provider.reference = %reference, %reason, "refund outcome unknown");
+                Ok((Outcome::Pending(self.read(id).await?.value), number))
+            }
+            // The pending refund and its intent stay: a retry with the key
+            // resumes it, or the reconciler settles it from the provider's
+            // records (failed once it has vanished).
+            Err(e) => Err(provider_error(e)),
+        }
+    }
+
+    /// The key's refund: the one saved before (a retry), or a new pending
+    /// one saved with the reconciliation intent. Returns the payment as
+    /// saved, the refund's number and amount.
+    async fn start_keyed_refund(
+        &self,
+        id: PaymentId,
+        requested: Option<i64>,
+        key: &str,
+    ) -> Result<(Payment, u32, i64), PaymentsError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let loaded = self.read(id).await?;
+            if let Some(existing) = loaded.value.refund_for_key(key) {
+                // The idempotency record checks the body; without it (lost)
+                // another amount under the same key is still refused.
+                if requested.is_some_and(|a| a != existing.amount) {
+                    return Err(PaymentsError::IdempotencyKeyReused);
+                }
+                let (number, amount) = (existing.number, existing.amount);
+                tracing::info!(payment.id = %id, refund.number = number, "repeated refund: the key's refund exists");
+                return Ok((loaded.value, number, amount));
+            }
+            let (number, amount) = loaded.value.check_refund(requested)?;
+            let mut payment = loaded.value;
+            let Some(event) =
+                payment.start_refund(number, amount, key, OffsetDateTime::now_utc())?
+            else {
+                return Err(PaymentsError::Conflict);
+            };
+            match self
+                .store
+                .save(
+                    &payment,
+                    loaded.etag,
+                    &event,
+                    Intent::Record(self.intent(id)),
+                )
+                .await
+            {
+                Ok(()) => {
+                    log_event(&payment, &event);
+                    return Ok((payment, number, amount));
+                }
+                Err(PaymentsError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(PaymentsError::Conflict)
     }
 
     /// A provider call failed without an outcome. When the request reached

@@ -10,6 +10,7 @@
 //! die with the test thread even if the test process is killed.
 
 mod app;
+pub mod chaos;
 pub mod bench;
 mod binary;
 mod daprd;

@@ -216,6 +216,11 @@ pub struct Refund {
     pub status: RefundStatus,
     #[serde(default)]
     pub provider_id: Option<String>,
+    /// The client's `Idempotency-Key` (scoped to the client) that asked for
+    /// this refund: a retry with the same key answers this refund instead
+    /// of making another (ADR 0046).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -485,6 +490,40 @@ impl Payment {
         self.refunds.iter().find(|r| r.number == number)
     }
 
+    /// The refund an `Idempotency-Key` asked for, if any.
+    pub fn refund_for_key(&self, key: &str) -> Option<&Refund> {
+        self.refunds
+            .iter()
+            .find(|r| r.idempotency_key.as_deref() == Some(key))
+    }
+
+    /// Records refund `number` of `amount` as pending under `key` before the
+    /// provider is called: the key's retries find it (and resume it with the
+    /// same provider reference) instead of numbering a new refund.
+    pub fn start_refund(
+        &mut self,
+        number: u32,
+        amount: i64,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Applied, DomainError> {
+        let applied = self.apply(
+            &Fact::Refund(RefundFact {
+                refund: number,
+                provider_id: None,
+                amount,
+                status: RefundStatus::Pending,
+            }),
+            now,
+        )?;
+        if applied.is_some()
+            && let Some(refund) = self.refunds.iter_mut().find(|r| r.number == number)
+        {
+            refund.idempotency_key = Some(key.to_owned());
+        }
+        Ok(applied)
+    }
+
     fn invalid(&self, action: &'static str) -> DomainError {
         DomainError::InvalidState {
             status: self.status,
@@ -717,6 +756,7 @@ impl Payment {
             amount: fact.amount,
             status: fact.status,
             provider_id: fact.provider_id.clone(),
+            idempotency_key: None,
             created_at: now,
         });
         Ok(Some(if fact.status == RefundStatus::Succeeded {

@@ -245,10 +245,13 @@ pub(crate) async fn cancel(
 }
 
 /// `POST /v1/payments/{id}/refunds` (`amount` defaults to all refundable):
-/// 201 with the refund, 202 when the provider's answer is pending.
+/// 201 with the refund, 202 when the provider's answer is pending. With an
+/// `Idempotency-Key` the refund is keyed by it: a retry answers the same
+/// refund, never a second one (ADR 0046).
 #[instrument(name = "payments.refund", skip_all, fields(payment.id = %id))]
 pub(crate) async fn refund(
     State(state): State<AppState>,
+    scope: Option<Extension<IdempotencyScope>>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     Json(body): Json<AmountBody>,
@@ -256,7 +259,8 @@ pub(crate) async fn refund(
     let id = payment_id(&id)?;
     owned(&state, &caller, id).await?;
     let amount = body.amount;
-    let (outcome, number) = state.gateway.refund(id, amount).await?;
+    let key = scope.as_ref().map(|Extension(s)| s.0.as_str());
+    let (outcome, number) = state.gateway.refund(id, amount, key).await?;
     let (status, payment) = match outcome {
         Outcome::Done(p) => (StatusCode::CREATED, p),
         Outcome::Pending(p) => (StatusCode::ACCEPTED, p),

@@ -220,6 +220,82 @@ async fn a_create_repeated_after_a_crash_before_its_idempotency_record_makes_one
     );
 }
 
+/// A refund whose answer was lost (the process died after the provider
+/// refunded, before the save and the idempotency record), settled by the
+/// reconciler, then retried by the client with its Idempotency-Key: one
+/// refund at the provider, one on the payment. Before refunds were keyed
+/// (ADR 0046) the retry numbered a second refund and the provider paid it.
+#[tokio::test]
+async fn a_refund_retried_with_its_key_after_a_crash_refunds_once() {
+    let app = TestApp::spawn_with_psp_settings(&|s| {
+        reconcile_at_once(s);
+        s.payments.idempotency_lease_secs = 1;
+    })
+    .await;
+    app.psp().set_webhook_url(None).await.unwrap();
+    let customer = unique("cus_refund");
+    let id = new_payment_of(&app, &customer).await;
+    assert_eq!(app.confirm(&id, GOOD, None).await.status(), 200);
+    let key = unique("refund_key");
+    let path = format!("/v1/payments/{id}/refunds");
+    fault::arm(fault::AFTER_REFUND, &customer, 1);
+
+    let first = app
+        .http
+        .post(app.app.url(&path))
+        .header("Idempotency-Key", &key)
+        .json(&json!({ "amount": 500 }))
+        .send()
+        .await
+        .ok();
+    assert!(crashed(first), "the crash point fired");
+    assert_eq!(app.stat("refunds").await, 1);
+
+    // The reconciler learns the provider's refund.
+    let settled = eventually(Duration::from_secs(30), "the refund reconciled", || async {
+        let p = app.payment(&id).await;
+        (p["amount_refunded"] == 500).then_some(p)
+    })
+    .await
+    .unwrap();
+    assert_eq!(settled["refunds"].as_array().map(Vec::len), Some(1));
+
+    // The client's retry, after the dead request's lease: the same refund.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let retry = app.post(&path, &json!({ "amount": 500 }), Some(&key)).await;
+    assert_eq!(retry.status(), 201);
+    let body: Value = retry.json().await.unwrap();
+    assert_eq!(body["id"], format!("{id}.r1"));
+    assert_eq!(body["status"], "succeeded");
+
+    // Even with every idempotency record gone, the key finds its refund;
+    // another amount under it is refused and changes nothing.
+    let mut conn = app.db.connect().await.unwrap();
+    sqlx::query("DELETE FROM payments_kv")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let again = app.post(&path, &json!({ "amount": 500 }), Some(&key)).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["id"],
+        format!("{id}.r1")
+    );
+    sqlx::query("DELETE FROM payments_kv")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let other = app.post(&path, &json!({ "amount": 300 }), Some(&key)).await;
+    assert_eq!(other.status(), 422);
+
+    let payment = app.payment(&id).await;
+    assert_eq!(payment["amount_refunded"], 500);
+    assert_eq!(payment["refunds"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app.stat("refunds").await, 1, "the provider refunded twice");
+    app.expect_event_once("payments.refund.succeeded", &id)
+        .await;
+}
+
 #[tokio::test]
 async fn many_unknown_outcomes_are_all_reconciled_without_livelock() {
     const PAYMENTS: usize = 120;
