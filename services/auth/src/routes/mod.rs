@@ -26,6 +26,10 @@ use crate::settings::OAuthSettings;
 use crate::tokens::Tokens;
 use crate::users::Users;
 
+
+/// This service's contract, served at `GET /openapi.yaml`
+/// (`platform_server::openapi`).
+pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/auth.yaml");
 /// The scope that opens the admin API (audience `auth`).
 pub const ADMIN_SCOPE: &str = "auth:admin";
 
@@ -69,6 +73,7 @@ pub fn router(state: AppState, admin: &Validator) -> Router {
         .route("/oauth2/revoke", post(introspection::revoke))
         .route("/v1/users", post(users::register))
         .merge(admin_api)
+        .merge(platform_server::openapi::routes(OPENAPI))
         .with_state(state)
 }
 

@@ -20,6 +20,10 @@ use crate::jobs::statement_export::StatementExports;
 use crate::ledger::Ledger;
 use crate::statements::Statements;
 
+
+/// This service's contract, served at `GET /openapi.yaml`
+/// (`platform_server::openapi`).
+pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/bookkeeping.yaml");
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) ledger: Ledger,
@@ -83,4 +87,5 @@ pub(crate) fn router(
         .with_state(state)
         .merge(from_sidecar)
         .merge(admin)
+        .merge(platform_server::openapi::routes(OPENAPI))
 }

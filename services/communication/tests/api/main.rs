@@ -2,6 +2,7 @@
 //! database of its own, the notification sandbox and a real SMTP catcher.
 
 mod api;
+mod contract;
 mod email;
 mod events;
 mod health;

@@ -1,6 +1,7 @@
 //! Integration tests of payments against a real daprd, a Redis of its own and
 //! the PSP sandbox.
 
+mod contract;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod ownership;
