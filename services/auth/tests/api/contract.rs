@@ -27,3 +27,61 @@ async fn the_router_routes_exactly_the_documented_operations_and_serves_the_docu
         .unwrap_or_else(|report| panic!("{report}"));
     assert!(matched >= 15, "only {matched} operations compared");
 }
+
+/// Every scope any contract names (`<service>:<scope>`), so that a client
+/// discovers each from the metadata.
+fn scopes_named_in_contracts() -> std::collections::BTreeSet<String> {
+    let contracts = [
+        DOCUMENT,
+        include_str!("../../../../contracts/openapi/payments.yaml"),
+        include_str!("../../../../contracts/openapi/bookkeeping.yaml"),
+        include_str!("../../../../contracts/openapi/communication.yaml"),
+        include_str!("../../../../contracts/openapi/bookings.yaml"),
+    ];
+    let services = ["auth", "payments", "bookkeeping", "communication", "bookings"];
+    let mut scopes = std::collections::BTreeSet::new();
+    for text in contracts {
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '_')) {
+            if let Some((service, scope)) = word.split_once(':')
+                && services.contains(&service)
+                && ["read", "write", "admin"].contains(&scope)
+            {
+                scopes.insert(word.to_owned());
+            }
+        }
+    }
+    scopes
+}
+
+#[tokio::test]
+async fn discovery_lists_every_scope_the_contracts_name() {
+    let app = helpers::TestApp::spawn().await;
+    let metadata: serde_json::Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let supported: Vec<&str> = metadata["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    let named = scopes_named_in_contracts();
+    assert!(named.len() >= 10, "{named:?}");
+    for scope in &named {
+        assert!(
+            supported.contains(&scope.as_str()),
+            "{scope} is missing from scopes_supported {supported:?}"
+        );
+    }
+    assert!(supported.contains(&"openid") && supported.contains(&"offline_access"));
+    let same = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(same, metadata);
+}

@@ -48,6 +48,7 @@ pub(crate) fn router(
     let read = RequireScope::new(validator, "bookkeeping:read");
     let write = RequireScope::new(validator, "bookkeeping:write");
     let reads = Router::new()
+        .route("/v1/accounts", get(ledger::list_accounts))
         .route("/v1/accounts/{id}", get(ledger::get_account))
         .route("/v1/accounts/{id}/balance", get(ledger::get_balance))
         .route("/v1/entries/{id}", get(ledger::get_entry))
