@@ -1,7 +1,6 @@
 //! Integration tests of bookkeeping against a real daprd, a Redis and a
 //! PostgreSQL database of their own.
 
-#[expect(clippy::unwrap_used, reason = "a broken expectation fails the test loudly")]
 mod accounts;
 mod contract;
 mod events;

@@ -2,6 +2,7 @@
 //! the PSP sandbox.
 
 mod contract;
+mod contract_findings;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod ownership;
