@@ -377,7 +377,11 @@ impl Ledger {
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = more.then(|| items.last().map(|a| a.code.clone())).flatten();
+        let next = if more {
+            items.last().map(|a| a.code.clone())
+        } else {
+            None
+        };
         Ok(AccountPage { items, next })
     }
 }
