@@ -120,11 +120,14 @@ pub fn documented_operations(document: &str) -> Result<BTreeSet<Operation>, Docu
 }
 
 /// The path templates `router` routes, read from its `Debug` output
-/// (`paths: {RouteId(1): "/v1/x", ...}`).
+/// (`Router { path_router: … Node { paths: {RouteId(1): "/v1/x", …} },
+/// fallback_router: … }`; the fallback router's own catch-all paths are
+/// not routes).
 pub fn routed_paths(router: &Router) -> BTreeSet<String> {
     let text = format!("{router:?}");
+    let routes = text.split("fallback_router:").next().unwrap_or_default();
     let mut paths = BTreeSet::new();
-    let mut rest = text.as_str();
+    let mut rest = routes;
     while let Some(at) = rest.find("RouteId(") {
         rest = &rest[at + "RouteId(".len()..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
