@@ -65,7 +65,10 @@ async fn missing_content_type_is_415_problem() {
 
 #[tokio::test]
 async fn a_nul_anywhere_in_the_body_is_400_control_characters() {
-    for body in [r#"{"amount":1,"x":"a\u0000b"}"#, r#"{"amount":1,"\u0000":1}"#] {
+    for body in [
+        r#"{"amount":1,"x":"a\u0000b"}"#,
+        r#"{"amount":1,"\u0000":1}"#,
+    ] {
         let (status, ct, problem) = call(Some("application/json"), body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(ct, CONTENT_TYPE);

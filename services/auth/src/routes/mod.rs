@@ -26,7 +26,6 @@ use crate::settings::OAuthSettings;
 use crate::tokens::Tokens;
 use crate::users::Users;
 
-
 /// This service's contract, served at `GET /openapi.yaml`
 /// (`platform_server::openapi`).
 pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/auth.yaml");

@@ -18,9 +18,7 @@ async fn the_router_routes_exactly_the_documented_operations_and_serves_the_docu
         .await
         .expect("test database");
     settings.server.port = 0;
-    let server = auth::startup::build(settings)
-        .await
-        .expect("auth builds");
+    let server = auth::startup::build(settings).await.expect("auth builds");
     let excluded = openapi::NOT_IN_CONTRACT.to_vec();
     let matched = openapi::check(&server.router(), DOCUMENT, &excluded)
         .await
@@ -38,7 +36,13 @@ fn scopes_named_in_contracts() -> std::collections::BTreeSet<String> {
         include_str!("../../../../contracts/openapi/communication.yaml"),
         include_str!("../../../../contracts/openapi/bookings.yaml"),
     ];
-    let services = ["auth", "payments", "bookkeeping", "communication", "bookings"];
+    let services = [
+        "auth",
+        "payments",
+        "bookkeeping",
+        "communication",
+        "bookings",
+    ];
     let mut scopes = std::collections::BTreeSet::new();
     for text in contracts {
         for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '_')) {

@@ -15,7 +15,6 @@ use platform_settings::DaprSettings;
 use crate::catalogue::Catalogue;
 use crate::saga::Saga;
 
-
 /// This service's contract, served at `GET /openapi.yaml`
 /// (`platform_server::openapi`).
 pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/bookings.yaml");

@@ -20,7 +20,6 @@ use crate::jobs::statement_export::StatementExports;
 use crate::ledger::Ledger;
 use crate::statements::Statements;
 
-
 /// This service's contract, served at `GET /openapi.yaml`
 /// (`platform_server::openapi`).
 pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/bookkeeping.yaml");

@@ -56,7 +56,10 @@ async fn accounts_are_listed_in_code_order_by_page_and_found_by_code() {
             }
         }
     }
-    assert_eq!(seen, ["asset:a", "asset:b", "asset:c", "asset:d", "asset:e"]);
+    assert_eq!(
+        seen,
+        ["asset:a", "asset:b", "asset:c", "asset:d", "asset:e"]
+    );
 
     let (status, found) = app.get_json("/v1/accounts?code=asset:d").await;
     assert_eq!(status, 200, "{found}");
@@ -71,7 +74,14 @@ async fn accounts_are_listed_in_code_order_by_page_and_found_by_code() {
 #[tokio::test]
 async fn bad_listing_queries_are_400_problems_and_the_listing_needs_the_read_scope() {
     let app = TestApp::spawn().await;
-    for query in ["limit=0", "limit=101", "limit=x", "colour=red", "code=a%00b", "after=%01"] {
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "colour=red",
+        "code=a%00b",
+        "after=%01",
+    ] {
         let res = app.get(&format!("/v1/accounts?{query}")).await;
         assert_eq!(res.status(), 400, "{query}");
         assert_eq!(res.headers()["content-type"], "application/problem+json");
@@ -81,7 +91,8 @@ async fn bad_listing_queries_are_400_problems_and_the_listing_needs_the_read_sco
     let url = app.app.url("/v1/accounts");
     let anonymous = reqwest::get(&url).await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    let writer = authorized_client(&app.issuer.token("bookkeeping", &["bookkeeping:write"])).unwrap();
+    let writer =
+        authorized_client(&app.issuer.token("bookkeeping", &["bookkeeping:write"])).unwrap();
     assert_eq!(writer.get(&url).send().await.unwrap().status(), 403);
 }
 
@@ -101,7 +112,8 @@ async fn balances_carry_every_field_and_refunds_read_on_their_debit_side() {
             let (status, page) = app.get_json(&format!("/v1/accounts?code={code}")).await;
             assert_eq!(status, 200, "{page}");
             let id = page["items"][0]["id"].as_str().unwrap().to_owned();
-            let expected = uuid::Uuid::new_v5(&bookkeeping::posting_rules::NAMESPACE, code.as_bytes());
+            let expected =
+                uuid::Uuid::new_v5(&bookkeeping::posting_rules::NAMESPACE, code.as_bytes());
             assert_eq!(id, expected.to_string(), "{code}: id derived from its code");
             let (status, balance) = app.get_json(&format!("/v1/accounts/{id}/balance")).await;
             assert_eq!(status, 200, "{balance}");
@@ -122,7 +134,14 @@ async fn balances_carry_every_field_and_refunds_read_on_their_debit_side() {
     // Every field of the contract's Balance, as_of_sequence included: the
     // last entry in the balance (the refund's, after the sale's).
     for balance in [&refunds, &sales, &clearing] {
-        for field in ["account_id", "currency", "balance", "normal_side", "normal_balance", "as_of_sequence"] {
+        for field in [
+            "account_id",
+            "currency",
+            "balance",
+            "normal_side",
+            "normal_balance",
+            "as_of_sequence",
+        ] {
             assert!(balance.get(field).is_some(), "{field} missing: {balance}");
         }
     }
@@ -132,7 +151,9 @@ async fn balances_carry_every_field_and_refunds_read_on_their_debit_side() {
     assert_eq!(clearing["as_of_sequence"].as_i64().unwrap(), refund_seq);
     let id = refunds["account_id"].as_str().unwrap();
     let (_, before) = app
-        .get_json(&format!("/v1/accounts/{id}/balance?as_of_sequence={sale_seq}"))
+        .get_json(&format!(
+            "/v1/accounts/{id}/balance?as_of_sequence={sale_seq}"
+        ))
         .await;
     assert_eq!(before["normal_balance"], 0, "{before}");
     assert_eq!(before["as_of_sequence"], sale_seq, "{before}");

@@ -24,7 +24,6 @@ use crate::sender::Sender;
 use crate::settings::Settings;
 use crate::templates::Templates;
 
-
 /// This service's contract, served at `GET /openapi.yaml`
 /// (`platform_server::openapi`).
 pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/communication.yaml");

@@ -17,7 +17,6 @@ use crate::gateway::Gateway;
 use crate::idempotency::{self, Idempotency};
 use crate::jobs::reconciler::Reconciler;
 
-
 /// This service's contract, served at `GET /openapi.yaml`
 /// (`platform_server::openapi`).
 pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/payments.yaml");
