@@ -3,9 +3,9 @@
 //!
 //! A body holding a NUL character (`\u0000`) anywhere is refused (400
 //! `control_characters`) before it is parsed: no text field of ours accepts
-//! one, and PostgreSQL cannot store it in `text` or `jsonb`, so it used to
-//! surface as a 5xx from the database (found by the contract fuzzing,
-//! ADR 0039).
+//! one, and PostgreSQL cannot store it in `text` or `jsonb`, so it would
+//! surface as a 5xx from the database (issue #16 reported it for payments'
+//! `customer_reference`; ADR 0039).
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;

@@ -118,7 +118,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         let mut params = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(&body) {
             // PostgreSQL cannot store or compare a NUL in text: a 5xx from
-            // the database otherwise (found by the contract fuzzing).
+            // the database otherwise (issue #16, ADR 0039).
             if name.contains('\0') || value.contains('\0') {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {} holds a NUL character",

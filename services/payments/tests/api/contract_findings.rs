@@ -1,5 +1,5 @@
-//! Findings of the contract fuzzing (scripts/fuzz.sh, ADR 0039) kept as
-//! tests: input the schema allows but the provider refuses is the caller's
+//! Findings against the contract (issue #16, ADR 0039) kept as tests:
+//! input the schema allows but the provider refuses is the caller's
 //! problem (4xx) and changes nothing.
 
 use serde_json::Value;
