@@ -35,7 +35,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke chaos-short ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke fuzz-smoke chaos-short ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
@@ -193,3 +193,18 @@ catalog: ## Generate the service catalogue (static site) into .run/catalog/ from
 
 catalog-check: ## catalog/ lists every service, topic and Dapr component; the site checked in headless chromium
 	@scripts/catalog.sh check
+
+# --- contracts: every API fuzzed against its OpenAPI (issue 16, ADR 0039) ---
+# Under the stack lock: reuses a platform already running, else starts one
+# and stops it afterwards. Reports under .run/fuzz/<profile>/.
+.PHONY: fuzz fuzz-smoke fuzz-tools
+FUZZ_UNDER_LOCK = flock /tmp/lisasports-stack.lock bash -c 'if curl -fsS -o /dev/null http://127.0.0.1:8002/readyz 2>/dev/null; then scripts/fuzz.sh $(1); else scripts/stack.sh up && scripts/fuzz.sh $(1); rc=$$?; scripts/stack.sh down; exit $$rc; fi'
+
+fuzz-tools: ## Install the pinned Schemathesis into ~/.cache/lisasports-platform/fuzz-venv
+	@scripts/install-fuzz.sh >/dev/null
+
+fuzz: infra dapr fuzz-tools ## Schemathesis against every service's OpenAPI: 100 examples per operation, no 5xx, schemas, statuses, problem+json, invalid input changes nothing
+	@$(call FUZZ_UNDER_LOCK,full)
+
+fuzz-smoke: infra dapr fuzz-tools ## The short profile of `make fuzz` that `make test` runs (8 examples per operation)
+	@$(call FUZZ_UNDER_LOCK,smoke)

@@ -64,6 +64,26 @@ async fn missing_content_type_is_415_problem() {
 }
 
 #[tokio::test]
+async fn a_nul_anywhere_in_the_body_is_400_control_characters() {
+    for body in [
+        r#"{"amount":1,"x":"a\u0000b"}"#,
+        r#"{"amount":1,"\u0000":1}"#,
+    ] {
+        let (status, ct, problem) = call(Some("application/json"), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(ct, CONTENT_TYPE);
+        assert_eq!(problem["code"], "control_characters", "{body}");
+    }
+    // A backslash followed by the text "u0000" is not a NUL.
+    let (status, _, _) = call(Some("application/json"), r#"{"amount":1,"x":"\\u0000"}"#).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(Some("application/merge-patch+json"), r#"{"amount":1}"#).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "+json types are JSON");
+    let (status, _, _) = call(Some("text/plain"), r#"{"amount":1}"#).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
 async fn valid_body_passes() {
     let (status, _, _) = call(Some("application/json"), r#"{"amount":1}"#).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

@@ -9,6 +9,8 @@
 //! * [`shutdown`]: SIGTERM/SIGINT, then drain in-flight requests.
 //! * [`background`]: the service's background loops, stopped after the drain.
 //! * [`database`]: which database errors mean "unavailable, try again".
+//! * [`openapi`]: the service's contract served at `GET /openapi.yaml`, and
+//!   compared with its router.
 
 pub mod app_token;
 pub mod auth;
@@ -17,6 +19,7 @@ mod bootstrap;
 pub mod checks;
 pub mod database;
 pub mod layers;
+pub mod openapi;
 pub mod readiness;
 pub mod shutdown;
 
@@ -84,6 +87,12 @@ impl Server {
     pub fn with_background(mut self, background: BackgroundTasks) -> Self {
         self.background = background;
         self
+    }
+
+    /// The router as served (the shared layers included), for checks such
+    /// as [`openapi::compare`] that need it without a listener.
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -16,8 +16,10 @@ use uuid::Uuid;
 
 use crate::ledger::{AccountKind, EntryDraft, PostingDraft};
 
-/// Namespace of the ids this service derives (UUIDv5).
-const NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_5a0e_8d1b_4c55_9e0f_b0a4_5d2c_7e11);
+/// Namespace of the ids this service derives (UUIDv5), published in
+/// contracts/openapi/bookkeeping.yaml (`info.x-uuid-namespace`) so that a
+/// client can compute a system account's id from its code.
+pub const NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_5a0e_8d1b_4c55_9e0f_b0a4_5d2c_7e11);
 
 /// A system account an entry needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,6 +34,11 @@ pub enum PaymentsError {
     ProviderUnavailable(String),
     #[error("the payment provider failed: {0}")]
     ProviderFailed(String),
+    /// The provider refused the request as invalid (a 400/422 other than a
+    /// decline, e.g. a card number it does not accept): the caller's input,
+    /// so a 4xx; nothing was authorized.
+    #[error("the payment provider refused the request ({code}): {message}")]
+    ProviderRejected { code: String, message: String },
     #[error("webhook signature: {0}")]
     InvalidSignature(#[from] SignatureError),
     #[error("a dependency is unavailable")]
@@ -58,7 +63,9 @@ impl PaymentsError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::ControlCharacters { .. } => StatusCode::BAD_REQUEST,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::InvalidMoney(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidMoney(_) | Self::InvalidField { .. } | Self::ProviderRejected { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Domain(DomainError::InvalidState { .. }) => StatusCode::CONFLICT,
             Self::Domain(DomainError::AmountTooLarge { .. } | DomainError::NotPositive(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -92,6 +99,7 @@ impl PaymentsError {
             Self::Conflict => "concurrent_modification",
             Self::ProviderUnavailable(_) => "provider_unavailable",
             Self::ProviderFailed(_) => "provider_error",
+            Self::ProviderRejected { .. } => "provider_rejected",
             Self::InvalidSignature(SignatureError::Stale) => "stale_signature",
             Self::InvalidSignature(_) => "invalid_signature",
             Self::Unavailable(_) => DEPENDENCY_UNAVAILABLE,
@@ -129,6 +137,15 @@ impl IntoResponse for PaymentsError {
             Self::InvalidField { field, .. } => Problem::new(status, code, "Invalid request")
                 .with_detail(self.to_string())
                 .with_extension("field", *field),
+            Self::ProviderRejected {
+                code: provider_code,
+                message,
+            } => {
+                tracing::info!(provider.code = %provider_code, "payment provider refused the request");
+                Problem::new(status, code, "The payment provider refused the request")
+                    .with_detail(message.clone())
+                    .with_extension("provider_code", provider_code.clone())
+            }
             Self::NotFound => Problem::new(status, code, "Payment not found"),
             Self::ControlCharacters { field } => {
                 Problem::new(status, code, "Control characters are not allowed")

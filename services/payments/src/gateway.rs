@@ -83,6 +83,13 @@ fn provider_error(e: ProviderError) -> PaymentsError {
         ProviderError::Unavailable(reason) | ProviderError::NotSent(reason) => {
             PaymentsError::ProviderUnavailable(reason)
         }
+        // The provider's "your request is invalid": the caller's input
+        // (contracts/openapi/payments.yaml, 422 provider_rejected).
+        ProviderError::Rejected {
+            status: 400 | 422,
+            code,
+            message,
+        } => PaymentsError::ProviderRejected { code, message },
         other => PaymentsError::ProviderFailed(other.to_string()),
     }
 }

@@ -8,6 +8,29 @@ use serde_json::{Value, json};
 
 use super::AppState;
 
+/// Every scope a token can carry: the OpenID Connect ones and each
+/// service's (`<audience>:<scope>`; the audience of a token is the service
+/// named before the colon, see `audience` in contracts/openapi/auth.yaml).
+/// The contracts test (tests/api/contract.rs) checks that every scope a
+/// contract mentions is listed here.
+pub const SCOPES_SUPPORTED: &[&str] = &[
+    "openid",
+    "offline_access",
+    "auth:admin",
+    "payments:read",
+    "payments:write",
+    "payments:admin",
+    "bookkeeping:read",
+    "bookkeeping:write",
+    "bookkeeping:admin",
+    "communication:read",
+    "communication:write",
+    "communication:admin",
+    "bookings:read",
+    "bookings:write",
+    "bookings:admin",
+];
+
 pub async fn configuration(State(state): State<AppState>) -> Json<Value> {
     let issuer = &state.oauth.issuer;
     Json(json!({
@@ -26,7 +49,7 @@ pub async fn configuration(State(state): State<AppState>) -> Json<Value> {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "offline_access"],
+        "scopes_supported": SCOPES_SUPPORTED,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username"],
         "authorization_response_iss_parameter_supported": true,
     }))

@@ -26,6 +26,9 @@ use crate::settings::OAuthSettings;
 use crate::tokens::Tokens;
 use crate::users::Users;
 
+/// This service's contract, served at `GET /openapi.yaml`
+/// (`platform_server::openapi`).
+pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/auth.yaml");
 /// The scope that opens the admin API (audience `auth`).
 pub const ADMIN_SCOPE: &str = "auth:admin";
 
@@ -69,6 +72,7 @@ pub fn router(state: AppState, admin: &Validator) -> Router {
         .route("/oauth2/revoke", post(introspection::revoke))
         .route("/v1/users", post(users::register))
         .merge(admin_api)
+        .merge(platform_server::openapi::routes(OPENAPI))
         .with_state(state)
 }
 
@@ -113,6 +117,14 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         }
         let mut params = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(&body) {
+            // PostgreSQL cannot store or compare a NUL in text: a 5xx from
+            // the database otherwise (issue #16, ADR 0039).
+            if name.contains('\0') || value.contains('\0') {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} holds a NUL character",
+                    name.replace('\0', "\\0")
+                )));
+            }
             if params
                 .insert(name.clone().into_owned(), value.into_owned())
                 .is_some()

@@ -11,6 +11,7 @@
 mod admin;
 mod authorization_code;
 mod client_credentials;
+mod contract;
 mod health;
 mod helpers;
 mod hostile;

@@ -15,6 +15,9 @@ use platform_settings::DaprSettings;
 use crate::catalogue::Catalogue;
 use crate::saga::Saga;
 
+/// This service's contract, served at `GET /openapi.yaml`
+/// (`platform_server::openapi`).
+pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/bookings.yaml");
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) catalogue: Catalogue,
@@ -54,5 +57,6 @@ pub(crate) fn router(state: AppState, validator: &Validator, dapr: &DaprSettings
         .merge(admin)
         .merge(reads)
         .merge(writes)
+        .merge(platform_server::openapi::routes(OPENAPI))
         .with_state(state)
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod capacity;
 mod contracts;
+mod contract;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod offerings;

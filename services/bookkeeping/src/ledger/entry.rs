@@ -28,6 +28,40 @@ impl AccountKind {
     }
 }
 
+/// Codes of the contra accounts (docs/chart-of-accounts.md): kept under
+/// their kind, so that reports group them with it (refunds are revenue
+/// given back), but normally holding the other side (refunds: debit).
+pub const CONTRA_CODE_PREFIXES: &[&str] = &["revenue:refunds:"];
+
+/// The side an account's balance normally grows on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormalSide {
+    Debit,
+    Credit,
+}
+
+impl NormalSide {
+    /// The kind's side, the other one for a contra account.
+    pub fn of(kind: AccountKind, code: &str) -> Self {
+        let contra = CONTRA_CODE_PREFIXES
+            .iter()
+            .any(|prefix| code.starts_with(prefix));
+        match (kind.normal_sign() > 0, contra) {
+            (true, false) | (false, true) => Self::Debit,
+            (false, false) | (true, true) => Self::Credit,
+        }
+    }
+
+    /// +1 for debit (postings are debit-positive), -1 for credit.
+    pub fn sign(self) -> i64 {
+        match self {
+            Self::Debit => 1,
+            Self::Credit => -1,
+        }
+    }
+}
+
 /// Why a draft is not a valid entry or account. `field` names the offending
 /// input, e.g. `postings[1].amount`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

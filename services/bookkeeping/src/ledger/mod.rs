@@ -6,12 +6,13 @@ mod entry;
 mod store;
 
 pub use entry::{
-    AccountKind, AccountRequest, EntryDraft, EntryError, EntryRequest, NewAccount, PostingDraft,
-    PostingRequest,
+    AccountKind, AccountRequest, CONTRA_CODE_PREFIXES, EntryDraft, EntryError, EntryRequest,
+    NewAccount, NormalSide, PostingDraft, PostingRequest,
 };
 pub(crate) use store::post_in;
 pub use store::{
-    Account, AsOf, Balance, Ledger, PostOutcome, PostedEntry, PostedPosting, StoreError,
+    Account, AccountPage, AsOf, Balance, Ledger, PostOutcome, PostedEntry, PostedPosting,
+    StoreError,
 };
 
 #[cfg(test)]

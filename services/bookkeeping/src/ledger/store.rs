@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{AccountKind, EntryDraft, NewAccount};
+use super::{AccountKind, EntryDraft, NewAccount, NormalSide};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -107,12 +107,25 @@ pub struct Balance {
     pub currency: Currency,
     /// Debit-positive sum of the account's postings, minor units.
     pub balance: i64,
-    /// The balance in the account's normal direction (positive = what the
-    /// kind normally holds: assets/expenses debit, others credit).
+    /// The side the account normally holds: assets and expenses debit,
+    /// the other kinds credit, contra accounts the other side of their
+    /// kind ([`NormalSide::of`]).
+    pub normal_side: NormalSide,
+    /// The balance on `normal_side` (positive = what the account normally
+    /// holds).
     pub normal_balance: i64,
-    /// The last entry sequence included, when asked for a point in time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub as_of_sequence: Option<i64>,
+    /// The balance covers the entries up to this sequence: the one asked
+    /// for, else the last entry posting to the account that is included
+    /// (0 before the first).
+    pub as_of_sequence: i64,
+}
+
+/// One page of accounts in code order.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountPage {
+    pub items: Vec<Account>,
+    /// The code to continue after, while there may be more.
+    pub next: Option<String>,
 }
 
 /// Which balance to compute.
@@ -272,14 +285,24 @@ impl Ledger {
 
     #[instrument(name = "ledger.balance", skip_all, fields(account.id = %account_id))]
     pub async fn balance(&self, account_id: Uuid, as_of: AsOf) -> Result<Balance, StoreError> {
-        let row = sqlx::query("SELECT kind, currency, balance FROM accounts WHERE id = $1")
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound("account"))?;
+        // The running balance and the last entry in it, from one snapshot
+        // (one statement).
+        let row = sqlx::query(
+            "SELECT kind, code, currency, balance,
+                    (SELECT max(entry_sequence) FROM postings WHERE account_id = $1) AS last
+               FROM accounts WHERE id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("account"))?;
         let kind: AccountKind = row.get("kind");
+        let side = NormalSide::of(kind, row.get::<&str, _>("code"));
         let (balance, as_of_sequence) = match as_of {
-            AsOf::Now => (row.get::<i64, _>("balance"), None),
+            AsOf::Now => (
+                row.get::<i64, _>("balance"),
+                row.get::<Option<i64>, _>("last").unwrap_or(0),
+            ),
             AsOf::Sequence(n) => {
                 let sum: Option<i64> = sqlx::query_scalar(
                     "SELECT sum(amount)::bigint FROM postings WHERE account_id = $1 AND entry_sequence <= $2",
@@ -288,7 +311,7 @@ impl Ledger {
                 .bind(n)
                 .fetch_one(&self.pool)
                 .await?;
-                (sum.unwrap_or(0), Some(n))
+                (sum.unwrap_or(0), n)
             }
             AsOf::Time(t) => {
                 let row = sqlx::query(
@@ -302,7 +325,7 @@ impl Ledger {
                 .await?;
                 (
                     row.get::<Option<i64>, _>("sum").unwrap_or(0),
-                    row.get::<Option<i64>, _>("last"),
+                    row.get::<Option<i64>, _>("last").unwrap_or(0),
                 )
             }
         };
@@ -310,9 +333,56 @@ impl Ledger {
             account_id,
             currency: row.try_get("currency")?,
             balance,
-            normal_balance: balance * kind.normal_sign(),
+            normal_side: side,
+            normal_balance: balance * side.sign(),
             as_of_sequence,
         })
+    }
+
+    /// Accounts in code order: the one with `code`, or a page of at most
+    /// `limit` after the code `after`.
+    #[instrument(name = "ledger.accounts", skip_all, fields(accounts.limit = limit))]
+    pub async fn accounts(
+        &self,
+        code: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<AccountPage, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, code, name, kind, currency, min_balance, max_balance, created_at
+               FROM accounts
+              WHERE ($1::text IS NULL OR code = $1) AND ($2::text IS NULL OR code > $2)
+              ORDER BY code
+              LIMIT $3",
+        )
+        .bind(code)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = rows
+            .into_iter()
+            .map(|r| {
+                Ok(Account {
+                    id: r.get("id"),
+                    code: r.get("code"),
+                    name: r.get("name"),
+                    kind: r.get("kind"),
+                    currency: r.try_get("currency")?,
+                    min_balance: r.get("min_balance"),
+                    max_balance: r.get("max_balance"),
+                    created_at: r.get("created_at"),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more {
+            items.last().map(|a| a.code.clone())
+        } else {
+            None
+        };
+        Ok(AccountPage { items, next })
     }
 }
 

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::AppState;
 use crate::error::BookkeepingError;
 use crate::ledger::{
-    Account, AccountRequest, AsOf, Balance, EntryError, EntryRequest, PostOutcome, PostedEntry,
+    Account, AccountPage, AccountRequest, AsOf, Balance, EntryError, EntryRequest, PostOutcome,
+    PostedEntry,
 };
 
 /// Largest batch accepted by `POST /v1/entries/batch`.
@@ -38,6 +39,61 @@ pub(crate) async fn create_account(
     let new = request.parse()?;
     let (account, created) = state.ledger.create_account(&new).await?;
     Ok((created_or_ok(created), Json(account)))
+}
+
+/// The largest page of `GET /v1/accounts`.
+const MAX_ACCOUNTS_PAGE: i64 = 100;
+
+fn invalid_query(detail: impl Into<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        "Invalid query parameters",
+    )
+    .with_detail(detail)
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountsQuery {
+    code: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Accounts in code order, a page at a time (`after` = the previous page's
+/// `next`), or the one account with `code`.
+pub(crate) async fn list_accounts(
+    State(state): State<AppState>,
+    query: Result<Query<AccountsQuery>, QueryRejection>,
+) -> Result<Json<AccountPage>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let Query(query) = query.map_err(|e| invalid_query(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_ACCOUNTS_PAGE).contains(&limit) {
+        return Err(invalid_query(format!(
+            "limit must be 1 to {MAX_ACCOUNTS_PAGE}"
+        )));
+    }
+    // Codes are printable ASCII (the schema's pattern): anything else
+    // matches no account, and PostgreSQL refuses NUL in text.
+    let printable = |s: &Option<String>| {
+        s.as_deref()
+            .is_none_or(|s| s.bytes().all(|b| b.is_ascii_graphic()))
+    };
+    if !printable(&query.code) || !printable(&query.after) {
+        return Err(invalid_query(
+            "code and after hold printable ASCII only (an account code)",
+        ));
+    }
+    state
+        .ledger
+        .accounts(query.code.as_deref(), query.after.as_deref(), limit)
+        .await
+        .map(Json)
+        .map_err(|e| BookkeepingError::from(e).into_response())
 }
 
 pub(crate) async fn get_account(

@@ -20,6 +20,9 @@ use crate::jobs::statement_export::StatementExports;
 use crate::ledger::Ledger;
 use crate::statements::Statements;
 
+/// This service's contract, served at `GET /openapi.yaml`
+/// (`platform_server::openapi`).
+pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/bookkeeping.yaml");
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) ledger: Ledger,
@@ -44,6 +47,7 @@ pub(crate) fn router(
     let read = RequireScope::new(validator, "bookkeeping:read");
     let write = RequireScope::new(validator, "bookkeeping:write");
     let reads = Router::new()
+        .route("/v1/accounts", get(ledger::list_accounts))
         .route("/v1/accounts/{id}", get(ledger::get_account))
         .route("/v1/accounts/{id}/balance", get(ledger::get_balance))
         .route("/v1/entries/{id}", get(ledger::get_entry))
@@ -83,4 +87,5 @@ pub(crate) fn router(
         .with_state(state)
         .merge(from_sidecar)
         .merge(admin)
+        .merge(platform_server::openapi::routes(OPENAPI))
 }

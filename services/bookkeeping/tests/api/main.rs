@@ -1,6 +1,8 @@
 //! Integration tests of bookkeeping against a real daprd, a Redis and a
 //! PostgreSQL database of their own.
 
+mod accounts;
+mod contract;
 mod events;
 mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]

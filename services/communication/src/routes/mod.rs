@@ -24,6 +24,9 @@ use crate::sender::Sender;
 use crate::settings::Settings;
 use crate::templates::Templates;
 
+/// This service's contract, served at `GET /openapi.yaml`
+/// (`platform_server::openapi`).
+pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/communication.yaml");
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) pool: PgPool,
@@ -100,4 +103,5 @@ pub(crate) fn router(state: AppState, validator: &Validator, dapr: &DaprSettings
         .with_state(state)
         .merge(from_sidecar)
         .merge(admin)
+        .merge(platform_server::openapi::routes(OPENAPI))
 }

@@ -3,6 +3,7 @@
 
 mod api;
 mod contracts;
+mod contract;
 mod email;
 mod events;
 mod health;

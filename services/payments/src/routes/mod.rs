@@ -17,6 +17,9 @@ use crate::gateway::Gateway;
 use crate::idempotency::{self, Idempotency};
 use crate::jobs::reconciler::Reconciler;
 
+/// This service's contract, served at `GET /openapi.yaml`
+/// (`platform_server::openapi`).
+pub const OPENAPI: &str = include_str!("../../../../contracts/openapi/payments.yaml");
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) gateway: Gateway,
@@ -80,5 +83,6 @@ pub(crate) fn router(
         .merge(reads)
         .merge(provider)
         .merge(dapr_facing(from_sidecar, dapr))
+        .merge(platform_server::openapi::routes(OPENAPI))
         .with_state(state)
 }

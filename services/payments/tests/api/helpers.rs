@@ -40,7 +40,7 @@ pub async fn state_database(dapr: &mut DaprdOptions) -> TestDatabase {
     db
 }
 
-fn settings() -> Settings {
+pub fn settings() -> Settings {
     let source = Source {
         config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
         environment: "test".into(),

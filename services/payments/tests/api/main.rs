@@ -2,6 +2,8 @@
 //! the PSP sandbox.
 
 mod contracts;
+mod contract;
+mod contract_findings;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod ownership;
