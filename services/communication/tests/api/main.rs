@@ -2,6 +2,7 @@
 //! database of its own, the notification sandbox and a real SMTP catcher.
 
 mod api;
+mod bookings;
 mod email;
 mod events;
 mod health;
