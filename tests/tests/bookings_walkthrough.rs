@@ -220,7 +220,9 @@ async fn book_pay_get_the_email_cancel_and_see_refund_and_ledger_through_the_gat
     .await?;
     let confirmed = state_of("confirmed").await?;
     anyhow::ensure!(
-        confirmed["history"].as_array().is_some_and(|h| h.len() >= 2),
+        confirmed["history"]
+            .as_array()
+            .is_some_and(|h| h.len() >= 2),
         "history: {confirmed}"
     );
     let mail = wait_mail(&http, &email, "bestätigt").await?;
@@ -228,8 +230,7 @@ async fn book_pay_get_the_email_cancel_and_see_refund_and_ledger_through_the_gat
     anyhow::ensure!(text.contains("120,00 EUR"), "German amount: {mail}");
 
     // Cancel before the policy's date: 50 % back, booked as a refund.
-    let refunds_account =
-        uuid::Uuid::new_v5(&BOOKKEEPING_NAMESPACE, b"revenue:refunds:eur");
+    let refunds_account = uuid::Uuid::new_v5(&BOOKKEEPING_NAMESPACE, b"revenue:refunds:eur");
     let before = refunds_balance(&ledger, refunds_account).await?;
     let cancel = book
         .post(url(&format!("/bookings/v1/bookings/{booking_id}/cancel")))

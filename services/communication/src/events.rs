@@ -20,9 +20,10 @@
 //! `cancelled` and `refunded` share one notification key per booking
 //! (docs/adr/0044): the member hears "cancellation confirmed" once, from
 //! whichever arrives first (the refund itself has its own receipt from
-//! `payments.refund.succeeded`). An event that can never become a notification (fields missing,
-//! template fails to render) is published with the reason to the topic's
-//! dead-letter topic (`communication.event.rejected`) and acknowledged.
+//! `payments.refund.succeeded`). An event that can never become a
+//! notification (fields missing, template fails to render) is published with
+//! the reason to the topic's dead-letter topic (`communication.event.rejected`)
+//! and acknowledged.
 
 use platform_consumer::inbox::{self, Entry};
 use platform_consumer::parking_lot::Redrive;
@@ -478,7 +479,9 @@ mod tests {
             ("bookings.booking.confirmed", "booking_confirmed"),
             ("bookings.booking.released", "booking_expired"),
         ] {
-            let plan = plan(&booking(event_type, Value::Null), "x").unwrap().unwrap();
+            let plan = plan(&booking(event_type, Value::Null), "x")
+                .unwrap()
+                .unwrap();
             assert_eq!(plan.template, template);
             assert_eq!(plan.category, "bookings");
             assert_eq!(plan.locale.as_deref(), Some("de-AT"));
@@ -488,7 +491,10 @@ mod tests {
         }
         // A reservation is not a message; offerings neither.
         for ignored in ["bookings.booking.reserved", "bookings.offering.created"] {
-            assert!(matches!(plan(&booking(ignored, Value::Null), "x"), Ok(None)));
+            assert!(matches!(
+                plan(&booking(ignored, Value::Null), "x"),
+                Ok(None)
+            ));
         }
     }
 }

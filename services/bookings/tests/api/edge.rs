@@ -59,7 +59,12 @@ async fn the_edge_lets_a_bookings_token_through_and_refuses_another_audience() {
             .json(&offering_body(12, now)),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}\n{}", gateway.logs(20));
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{created}\n{}",
+        gateway.logs(20)
+    );
     let offering_id = created["id"].as_str().unwrap().to_owned();
 
     // The catalogue with a read token, query as sent.
@@ -80,9 +85,10 @@ async fn the_edge_lets_a_bookings_token_through_and_refuses_another_audience() {
     );
 
     // A good token books (bookings:write) through the edge.
-    let member = world
-        .issuer
-        .token_for("member-1", "bookings", &["bookings:read", "bookings:write"]);
+    let member =
+        world
+            .issuer
+            .token_for("member-1", "bookings", &["bookings:read", "bookings:write"]);
     let (status, _, booking) = answer(
         http.post(gateway.url("/bookings/v1/bookings"))
             .bearer_auth(&member)
@@ -90,7 +96,12 @@ async fn the_edge_lets_a_bookings_token_through_and_refuses_another_audience() {
             .json(&serde_json::json!({ "offering_id": offering_id, "locale": "de" })),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{booking}\n{}", gateway.logs(20));
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{booking}\n{}",
+        gateway.logs(20)
+    );
     assert_eq!(booking["participant"], "member-1", "{booking}");
 
     // Refused at the edge, as problem+json with a stable code:

@@ -10,7 +10,13 @@ use crate::helpers::{TestApp, new_id, with_notify};
 const PHONE: &str = "+4917099988877";
 
 /// A `bookings.booking.<state>` event's data (contracts/events).
-fn booking_event(booking_id: &str, participant: &str, locale: &str, state: &str, cause: &str) -> Value {
+fn booking_event(
+    booking_id: &str,
+    participant: &str,
+    locale: &str,
+    state: &str,
+    cause: &str,
+) -> Value {
     json!({
         "booking_id": booking_id,
         "offering_id": "0193a000-0000-7000-8000-000000000001",
@@ -78,7 +84,10 @@ async fn a_confirmed_booking_is_confirmed_once_in_the_language_of_the_booking() 
     );
     app.wait_delivered("bookings", 3.0).await;
     assert_eq!(app.notifications().await.len(), 1);
-    assert_eq!(notify.messages("sms-primary", PHONE).await.unwrap().len(), 1);
+    assert_eq!(
+        notify.messages("sms-primary", PHONE).await.unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -118,7 +127,10 @@ async fn cancelled_then_refunded_confirms_the_cancellation_once_with_the_refund(
 
     let all = app.notifications().await;
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!(app.notification(&all[0].0).await["template"], "booking_cancelled");
+    assert_eq!(
+        app.notification(&all[0].0).await["template"],
+        "booking_cancelled"
+    );
     let sent = wait_sms(&notify, 1).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(
