@@ -78,7 +78,7 @@ async fn the_edge_lets_a_bookings_token_through_and_refuses_another_audience() {
     .await;
     assert_eq!(status, StatusCode::OK, "{page}\n{}", gateway.logs(20));
     assert!(
-        page["data"]
+        page["items"]
             .as_array()
             .is_some_and(|d| d.iter().any(|o| o["id"] == offering_id.as_str())),
         "{page}"

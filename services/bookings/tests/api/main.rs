@@ -7,4 +7,5 @@ mod edge;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod offerings;
+mod pay;
 mod saga;
