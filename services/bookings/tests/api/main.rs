@@ -3,6 +3,7 @@
 
 mod auth;
 mod capacity;
+mod crash;
 mod edge;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
