@@ -96,6 +96,19 @@ async fn wait_mail(http: &reqwest::Client, to: &str, needle: &str) -> anyhow::Re
     .await
 }
 
+/// The booking once `done` holds for it.
+async fn wait_booking(
+    book: &reqwest::Client,
+    booking_url: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    eventually(Duration::from_secs(60), booking_url, || async {
+        let b: Value = book.get(booking_url).send().await.ok()?.json().await.ok()?;
+        done(&b).then_some(b)
+    })
+    .await
+}
+
 /// The refunds account's debit-positive balance in minor units (0 before
 /// its first entry): a refund debits it.
 async fn refunds_balance(ledger: &reqwest::Client, account: uuid::Uuid) -> anyhow::Result<i64> {
@@ -190,19 +203,8 @@ async fn book_pay_get_the_email_cancel_and_see_refund_and_ledger_through_the_gat
     .await?;
     let booking_id = booking["id"].as_str().unwrap_or_default().to_owned();
     let booking_url = url(&format!("/bookings/v1/bookings/{booking_id}"));
-    let state_of = |want: &'static str| {
-        let (book, booking_url) = (&book, &booking_url);
-        eventually(
-            Duration::from_secs(60),
-            &format!("booking {want}"),
-            move || async move {
-                let b: Value = book.get(booking_url).send().await.ok()?.json().await.ok()?;
-                (b["state"] == want || (want == "paid" && b["payment"]["id"].is_string()))
-                    .then_some(b)
-            },
-        )
-    };
-    let with_payment = state_of("paid").await?;
+    let with_payment =
+        wait_booking(&book, &booking_url, |b| b["payment"]["id"].is_string()).await?;
     let payment_id = with_payment["payment"]["id"]
         .as_str()
         .unwrap_or_default()
@@ -219,7 +221,7 @@ async fn book_pay_get_the_email_cancel_and_see_refund_and_ledger_through_the_gat
     )
     .await?;
     anyhow::ensure!(paid["payment"]["id"] == payment_id.as_str(), "paid: {paid}");
-    let confirmed = state_of("confirmed").await?;
+    let confirmed = wait_booking(&book, &booking_url, |b| b["state"] == "confirmed").await?;
     anyhow::ensure!(
         confirmed["history"]
             .as_array()
@@ -243,7 +245,7 @@ async fn book_pay_get_the_email_cancel_and_see_refund_and_ledger_through_the_gat
         cancel.status(),
         cancel.text().await?
     );
-    let refunded = state_of("refunded").await?;
+    let refunded = wait_booking(&book, &booking_url, |b| b["state"] == "refunded").await?;
     anyhow::ensure!(refunded["refund_amount"] == 6000, "refunded: {refunded}");
     wait_mail(&http, &email, "Stornierung").await?;
     let receipt = wait_mail(&http, &email, "60,00 EUR für die Zahlung").await?;
