@@ -179,6 +179,11 @@ slo-check: ## Generated rules match slo/*.yaml; promtool check + test rules; das
 trace-check: infra dapr ## Under the stack lock: make up, assert one trace per confirmed payment in the trace backend, make down
 	@flock /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test trace_payment -- --ignored; rc=$$?; scripts/stack.sh down; exit $$rc'
 
+.PHONY: bookings-walkthrough
+bookings-walkthrough: infra dapr ## Under the stack lock: make up, run the README's bookings walk-through through :8000 (tests/tests/bookings_walkthrough.rs), make down
+	@cargo test -p platform-tests --test bookings_walkthrough --no-run
+	@flock /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test bookings_walkthrough -- --ignored --nocapture; rc=$$?; scripts/stack.sh down; exit $$rc'
+
 SLO_RATE ?= 20
 SLO_DURATION ?= 60s
 slo: ## Load run (vegeta, SLO_RATE/s for SLO_DURATION) of a realistic mix, then every SLI vs its objective from Prometheus

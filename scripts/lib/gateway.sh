@@ -1,10 +1,10 @@
 # shellcheck shell=bash
 # Sourced by scripts/stack.sh: the edge gateway of `make up` (ADR 0025).
-# Caddy on :8000 (gateway/Caddyfile) in front of four gateway daprds, app id
+# Caddy on :8000 (gateway/Caddyfile) in front of five gateway daprds, app id
 # `gateway`, no app of their own:
 #   gateway-public         opa (public routes) → ratelimit per IP      auth, webhooks
 #   gateway-<service>      bearer (aud <service>) → opa (scopes) →     payments, bookkeeping,
-#                          ratelimit per client                         communication
+#                          ratelimit per client                         communication, bookings
 # Needs from the caller: log, alive, stop_process (processes.sh), wait_until
 # and http_ok (readiness.sh), $here, $run_dir, $log_dir, $bin_dir and
 # PLATFORM_NAME_RESOLUTION_DB exported.
@@ -16,6 +16,7 @@ gateway_daprds=(
   payments:payments:3507:4507:4517:9097:3517
   bookkeeping:bookkeeping:3508:4508:4518:9098:3518
   communication:communication:3509:4509:4519:9099:3519
+  bookings:bookings:3511:4511:4521:9101:3521
 )
 gateway_port="${GATEWAY_PORT:-8000}"
 # Per gateway replica (one here): requests per second per (client id, path)
@@ -70,6 +71,7 @@ gateway_up() {
     GATEWAY_PORT="$gateway_port" GATEWAY_BIND=127.0.0.1 \
       GATEWAY_PUBLIC_UPSTREAM=127.0.0.1:3505 GATEWAY_PAYMENTS_UPSTREAM=127.0.0.1:3507 \
       GATEWAY_BOOKKEEPING_UPSTREAM=127.0.0.1:3508 GATEWAY_COMMUNICATION_UPSTREAM=127.0.0.1:3509 \
+      GATEWAY_BOOKINGS_UPSTREAM=127.0.0.1:3511 \
       setsid caddy run --config "$here/gateway/Caddyfile" --adapter caddyfile \
       >"$log_dir/gateway-caddy.log" 2>&1 </dev/null &
     echo $! >"$run_dir/gateway/caddy.pid"

@@ -137,6 +137,16 @@ async fn dapr_facing_routes_refuse_anyone_but_their_own_sidecar_and_change_nothi
         (
             &platform.communication.app,
             reqwest::Method::POST,
+            "/events/bookings",
+        ),
+        (
+            &platform.communication.app,
+            reqwest::Method::POST,
+            "/deadletters/bookings",
+        ),
+        (
+            &platform.communication.app,
+            reqwest::Method::POST,
             "/jobs/send",
         ),
         (

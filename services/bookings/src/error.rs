@@ -30,6 +30,10 @@ pub enum BookingsError {
     TermsChanged,
     #[error("the booking is {0} and cannot be cancelled")]
     NotCancellable(String),
+    #[error("the booking is {0}; only a reserved booking can be paid")]
+    NotPayable(String),
+    #[error("the card was declined: {0}")]
+    CardDeclined(String),
     #[error("payments could not be reached: {0}")]
     PaymentsUnavailable(String),
     #[error("payments refused the request: {0}")]
@@ -53,9 +57,12 @@ impl BookingsError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::IdempotencyKeyMissing => StatusCode::BAD_REQUEST,
-            Self::SoldOut | Self::BookingClosed | Self::TermsChanged | Self::NotCancellable(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::SoldOut
+            | Self::BookingClosed
+            | Self::TermsChanged
+            | Self::NotCancellable(_)
+            | Self::NotPayable(_) => StatusCode::CONFLICT,
+            Self::CardDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             Self::PaymentsUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PaymentsRefused(_) => StatusCode::BAD_GATEWAY,
             Self::Database(e) if database::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
@@ -74,6 +81,8 @@ impl BookingsError {
             Self::BookingClosed => "booking_closed",
             Self::TermsChanged => "terms_changed",
             Self::NotCancellable(_) => "not_cancellable",
+            Self::NotPayable(_) => "not_payable",
+            Self::CardDeclined(_) => "card_declined",
             Self::PaymentsUnavailable(_) => DEPENDENCY_UNAVAILABLE,
             Self::PaymentsRefused(_) => "payments_refused",
             Self::Database(e) if database::is_unavailable(e) => DEPENDENCY_UNAVAILABLE,
@@ -108,6 +117,7 @@ impl IntoResponse for BookingsError {
                 let title = match status {
                     StatusCode::NOT_FOUND => "Not found",
                     StatusCode::CONFLICT => "Conflict",
+                    StatusCode::PAYMENT_REQUIRED => "The card was declined",
                     _ => "Invalid request",
                 };
                 let mut problem =
@@ -141,6 +151,16 @@ mod tests {
                 "idempotency_conflict",
             ),
             (BookingsError::NotFound("booking"), 404, "not_found"),
+            (
+                BookingsError::NotPayable("released".into()),
+                409,
+                "not_payable",
+            ),
+            (
+                BookingsError::CardDeclined("insufficient_funds".into()),
+                402,
+                "card_declined",
+            ),
             (
                 BookingsError::PaymentsUnavailable("down".into()),
                 503,

@@ -108,6 +108,25 @@ impl PaymentsClient {
         }
     }
 
+    /// Confirms a booking's payment with the member's card: bookings
+    /// created the payment, so only bookings may confirm it (payments'
+    /// ownership rule, ADR 0028). Returns payments' answer (the payment).
+    pub async fn confirm(
+        &self,
+        idempotency_key: &str,
+        payment_id: &str,
+        card_number: &str,
+    ) -> Result<Value, PaymentsError> {
+        let path = format!("/v1/payments/{payment_id}/confirm");
+        self.call(
+            Method::POST,
+            &path,
+            idempotency_key,
+            &json!({ "card_number": card_number }),
+        )
+        .await
+    }
+
     pub async fn refund(
         &self,
         idempotency_key: &str,

@@ -318,6 +318,61 @@ impl Saga {
             .ok_or(BookingsError::NotFound("booking"))
     }
 
+    /// The member pays their reserved booking with a card (docs/adr/0044):
+    /// payments lets only the payment's creator confirm it (ADR 0028), and
+    /// that is bookings, so bookings confirms it on the member's behalf. The
+    /// saga still moves only on payments' events (succeeded → confirmed,
+    /// failed → released), never on this answer. The Idempotency-Key
+    /// towards payments is derived from the booking and the client's key, so
+    /// a repeat is one confirmation. Returns the booking and the payment as
+    /// payments answered.
+    pub async fn pay(
+        &self,
+        booking_id: Uuid,
+        requested_by: &str,
+        idempotency_key: &str,
+        card_number: &str,
+    ) -> Result<(Booking, Value), BookingsError> {
+        let booking = {
+            let mut conn = self.pool.acquire().await?;
+            bookings::get(&mut conn, booking_id)
+                .await?
+                .filter(|b| b.requested_by == requested_by)
+                .ok_or(BookingsError::NotFound("booking"))?
+        };
+        if booking.state != BookingState::Reserved {
+            return Err(BookingsError::NotPayable(booking.state.to_string()));
+        }
+        let Some(payment_id) = booking.payment_id.clone() else {
+            // payments was away at reservation time; the worker retries.
+            return Err(BookingsError::PaymentsUnavailable(
+                "the booking's payment is not created yet".into(),
+            ));
+        };
+        let key = format!(
+            "booking-pay-{booking_id}-{}",
+            &hex::encode(Sha256::digest(idempotency_key.as_bytes()))[..32]
+        );
+        let payment = self
+            .payments
+            .confirm(&key, &payment_id, card_number)
+            .await
+            .map_err(|e| match e {
+                crate::payments::PaymentsError::Unavailable(why) => {
+                    BookingsError::PaymentsUnavailable(why)
+                }
+                crate::payments::PaymentsError::Refused(why) if why.starts_with("402") => {
+                    let decline = serde_json::from_str::<Value>(why.get(4..).unwrap_or_default())
+                        .ok()
+                        .and_then(|p| p["decline_code"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "declined".into());
+                    BookingsError::CardDeclined(decline)
+                }
+                crate::payments::PaymentsError::Refused(why) => BookingsError::PaymentsRefused(why),
+            })?;
+        Ok((booking, payment))
+    }
+
     /// The organiser cancels an offering: no new bookings, and the batch
     /// job (a Dapr job, retried by its failure policy until it answers 2xx)
     /// cancels every booking, each in its own transaction, so a crash

@@ -7,14 +7,23 @@
 //! | `payments.payment.failed`     | `payment_failed`  | `payments`        |
 //! | `payments.refund.succeeded`   | `refund_receipt`  | `payment_receipt` |
 //! | `bookkeeping.statement.ready` | `statement_ready` | `statements`      |
+//! | `bookings.booking.confirmed`  | `booking_confirmed` | `bookings`      |
+//! | `bookings.booking.released`   | `booking_expired` | `bookings`        |
+//! | `bookings.booking.cancelled`, `bookings.booking.refunded` | `booking_cancelled` | `bookings` |
 //!
 //! Events name the recipient, never an address: `customer_reference`
-//! (payments) or `account_id` (statements) is looked up in the recipient
-//! directory (docs/adr/0019). The event is claimed in the inbox in the same
-//! transaction as the notification it creates, so a redelivery creates
-//! nothing. An event that can never become a notification (fields missing,
-//! template fails to render) is published with the reason to the topic's
-//! dead-letter topic (`communication.event.rejected`) and acknowledged.
+//! (payments), `account_id` (statements) or `participant` (bookings) is
+//! looked up in the recipient directory (docs/adr/0019). Booking events carry
+//! the participant's language (`locale`), which wins over the directory's.
+//! The event is claimed in the inbox in the same transaction as the
+//! notification it creates, so a redelivery creates nothing. A booking's
+//! `cancelled` and `refunded` share one notification key per booking
+//! (docs/adr/0044): the member hears "cancellation confirmed" once, from
+//! whichever arrives first (the refund itself has its own receipt from
+//! `payments.refund.succeeded`). An event that can never become a
+//! notification (fields missing, template fails to render) is published with
+//! the reason to the topic's dead-letter topic (`communication.event.rejected`)
+//! and acknowledged.
 
 use platform_consumer::inbox::{self, Entry};
 use platform_consumer::parking_lot::Redrive;
@@ -92,11 +101,15 @@ impl Redrive for EventRedrive {
 }
 
 /// The event types [`plan`] turns into notifications.
-const NOTIFIED_TYPES: [&str; 4] = [
+const NOTIFIED_TYPES: [&str; 8] = [
     "payments.payment.succeeded",
     "payments.payment.failed",
     "payments.refund.succeeded",
     "bookkeeping.statement.ready",
+    "bookings.booking.confirmed",
+    "bookings.booking.released",
+    "bookings.booking.cancelled",
+    "bookings.booking.refunded",
 ];
 
 /// What an event asks for, before the recipient is known.
@@ -107,6 +120,11 @@ struct Plan {
     data: Value,
     /// Money to format in the recipient's locale.
     amount: Option<Money>,
+    /// The language the event asks for (wins over the directory's).
+    locale: Option<String>,
+    /// The notification's key when it is not the event's own
+    /// (`event:<source>:<id>`): several events that must give one message.
+    key: Option<String>,
 }
 
 fn text<'a>(data: &'a Value, field: &str) -> Result<&'a str, String> {
@@ -122,12 +140,70 @@ fn recipient_id(data: &Value, field: &str) -> Result<RecipientId, String> {
 }
 
 fn money(data: &Value) -> Result<Money, String> {
-    let amount = data["amount"]
+    money_in(data, "amount")
+}
+
+/// `data[field]` in minor units of `data.currency`.
+fn money_in(data: &Value, field: &str) -> Result<Money, String> {
+    let amount = data[field]
         .as_i64()
-        .ok_or("data.amount must be an integer (minor units)")?;
+        .ok_or_else(|| format!("data.{field} must be an integer (minor units)"))?;
     let currency = Currency::parse(text(data, "currency")?)
         .map_err(|_| "data.currency must be an ISO 4217 code")?;
     Ok(Money::new(amount, currency))
+}
+
+/// The participant's language of a booking event, if it is one the
+/// directory would accept.
+fn booking_locale(data: &Value) -> Result<Option<String>, String> {
+    let locale = text(data, "locale")?;
+    Ok(crate::domain::valid_locale(locale).then(|| locale.to_owned()))
+}
+
+/// What every booking message shows: the booking, its offering and why the
+/// saga moved (the templates word the message by `cause`).
+fn booking_data(data: &Value) -> Result<Value, String> {
+    Ok(json!({
+        "booking_id": text(data, "booking_id")?,
+        "offering_id": text(data, "offering_id")?,
+        "cause": text(data, "cause")?,
+    }))
+}
+
+/// A booking event (`bookings.booking.*`) to notify about.
+fn booking_plan(event_type: &str, data: &Value) -> Result<Option<Plan>, String> {
+    let (template, amount, key) = match event_type {
+        "bookings.booking.confirmed" => ("booking_confirmed", money(data)?, None),
+        "bookings.booking.released" => ("booking_expired", money(data)?, None),
+        "bookings.booking.cancelled" | "bookings.booking.refunded" => {
+            // What goes back; a policy may give nothing back (0).
+            let refund = if data["refund_amount"].is_null() {
+                Money::zero(money(data)?.currency())
+            } else {
+                money_in(data, "refund_amount")?
+            };
+            let key = format!("booking:{}:cancellation", text(data, "booking_id")?);
+            ("booking_cancelled", refund, Some(key))
+        }
+        _ => return Ok(None),
+    };
+    let mut fields = booking_data(data)?;
+    if let Value::Object(fields) = &mut fields {
+        // Whether the refund is under way (cancelled) or done (refunded).
+        fields.insert(
+            "refunded".into(),
+            Value::Bool(event_type == "bookings.booking.refunded"),
+        );
+    }
+    Ok(Some(Plan {
+        template,
+        category: "bookings",
+        recipient_id: recipient_id(data, "participant")?,
+        data: fields,
+        amount: Some(amount),
+        locale: booking_locale(data)?,
+        key,
+    }))
 }
 
 /// `Ok(None)`: a type this service does not notify about.
@@ -140,6 +216,8 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
             recipient_id: recipient_id(data, "customer_reference")?,
             data: json!({ "payment_id": text(data, "payment_id")? }),
             amount: Some(money(data)?),
+            locale: None,
+            key: None,
         },
         "payments.payment.failed" => Plan {
             template: "payment_failed",
@@ -150,6 +228,8 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
                 "reason": data["reason"].as_str().unwrap_or_default(),
             }),
             amount: Some(money(data)?),
+            locale: None,
+            key: None,
         },
         "payments.refund.succeeded" => Plan {
             template: "refund_receipt",
@@ -160,6 +240,8 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
                 "refund_id": text(data, "refund_id")?,
             }),
             amount: Some(money(data)?),
+            locale: None,
+            key: None,
         },
         "bookkeeping.statement.ready" => {
             let path = text(data, "download_path")?;
@@ -174,8 +256,11 @@ fn plan(event: &CloudEvent<Value>, statements_base_url: &str) -> Result<Option<P
                     "to": day("to")?,
                 }),
                 amount: None,
+                locale: None,
+                key: None,
             }
         }
+        booking if booking.starts_with("bookings.booking.") => return booking_plan(booking, data),
         _ => return Ok(None),
     };
     Ok(Some(plan))
@@ -199,20 +284,25 @@ impl EventHandler<'_> {
         raw: &Value,
         plan: Plan,
     ) -> Outcome {
-        let contacts = match recipients::recipient(self.pool, &plan.recipient_id).await {
+        let mut contacts = match recipients::recipient(self.pool, &plan.recipient_id).await {
             Ok(contacts) => contacts.unwrap_or_default(),
             Err(error) => {
                 tracing::warn!(%error, "cannot read the recipient directory; asking for redelivery");
                 return Outcome::Retry;
             }
         };
+        if plan.locale.is_some() {
+            contacts.locale = plan.locale;
+        }
         let mut data = plan.data;
         if let (Some(money), Value::Object(fields)) = (plan.amount, &mut data) {
             let locale = contacts.locale.as_deref().unwrap_or("en");
             fields.insert("amount".into(), Value::String(money.localized(locale)));
         }
         let trigger = Trigger {
-            idempotency_key: format!("event:{}:{}", event.source, event.id),
+            idempotency_key: plan
+                .key
+                .unwrap_or_else(|| format!("event:{}:{}", event.source, event.id)),
             request_hash: notifications::sha256_hex(event.data.to_string().as_bytes()),
             origin: "event",
             recipient_id: plan.recipient_id,
@@ -349,6 +439,65 @@ mod tests {
                 "{ignored}"
             );
             assert!(!NOTIFIED_TYPES.contains(&ignored));
+        }
+    }
+
+    fn booking(event_type: &str, refund_amount: Value) -> CloudEvent<Value> {
+        CloudEvent::deserialize(json!({
+            "specversion": "1.0", "id": "e2", "source": "bookings", "type": event_type,
+            "data": {
+                "booking_id": "b-1", "offering_id": "o-1", "participant": "member-1",
+                "locale": "de-AT", "amount": 12000, "currency": "EUR", "state": "x",
+                "cause": "member_cancelled", "refund_amount": refund_amount,
+                "occurred_at": "2026-12-07T08:00:00Z",
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_booking_cancellation_is_one_message_whichever_event_comes_first() {
+        let cancelled = plan(&booking("bookings.booking.cancelled", json!(6000)), "x")
+            .unwrap()
+            .unwrap();
+        let refunded = plan(&booking("bookings.booking.refunded", json!(6000)), "x")
+            .unwrap()
+            .unwrap();
+        assert_eq!(cancelled.template, "booking_cancelled");
+        assert_eq!(cancelled.key.as_deref(), Some("booking:b-1:cancellation"));
+        assert_eq!(cancelled.key, refunded.key);
+        assert_eq!(cancelled.amount.unwrap().amount(), 6000);
+        assert_eq!(cancelled.data["refunded"], false);
+        assert_eq!(refunded.data["refunded"], true);
+        // Nothing back under the policy: a zero refund, not a rejection.
+        let nothing = plan(&booking("bookings.booking.cancelled", Value::Null), "x")
+            .unwrap()
+            .unwrap();
+        assert_eq!(nothing.amount.unwrap().amount(), 0);
+    }
+
+    #[test]
+    fn booking_messages_use_the_bookings_language_and_their_own_event_key() {
+        for (event_type, template) in [
+            ("bookings.booking.confirmed", "booking_confirmed"),
+            ("bookings.booking.released", "booking_expired"),
+        ] {
+            let plan = plan(&booking(event_type, Value::Null), "x")
+                .unwrap()
+                .unwrap();
+            assert_eq!(plan.template, template);
+            assert_eq!(plan.category, "bookings");
+            assert_eq!(plan.locale.as_deref(), Some("de-AT"));
+            assert_eq!(plan.key, None);
+            assert_eq!(plan.recipient_id.as_str(), "member-1");
+            assert_eq!(plan.amount.unwrap().amount(), 12000);
+        }
+        // A reservation is not a message; offerings neither.
+        for ignored in ["bookings.booking.reserved", "bookings.offering.created"] {
+            assert!(matches!(
+                plan(&booking(ignored, Value::Null), "x"),
+                Ok(None)
+            ));
         }
     }
 }

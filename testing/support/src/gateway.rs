@@ -264,6 +264,7 @@ impl EdgeGateway {
                 "GATEWAY_COMMUNICATION_UPSTREAM".to_owned(),
                 upstream("communication"),
             ),
+            ("GATEWAY_BOOKINGS_UPSTREAM".to_owned(), upstream("bookings")),
             // Caddy keeps nothing in $HOME for this test.
             (
                 "XDG_DATA_HOME".to_owned(),

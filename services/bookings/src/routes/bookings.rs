@@ -1,5 +1,5 @@
-//! Bookings: reserve a place (Idempotency-Key), read one with its saga
-//! history, cancel one's own.
+//! Bookings: reserve a place (Idempotency-Key), pay it, read one with its
+//! saga history, cancel one's own.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -33,8 +33,8 @@ fn default_locale() -> String {
 pub(super) struct BookingBody {
     #[serde(flatten)]
     booking: Booking,
-    /// What the client needs to pay: confirm this payment at payments
-    /// (`POST /v1/payments/{id}/confirm`) before `hold_until`.
+    /// What the client needs to pay: the booking's payment, paid through
+    /// bookings (`POST /v1/bookings/{id}/pay`) before `hold_until`.
     #[serde(skip_serializing_if = "Option::is_none")]
     payment: Option<PaymentRef>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -44,14 +44,14 @@ pub(super) struct BookingBody {
 #[derive(Debug, Serialize)]
 struct PaymentRef {
     id: String,
-    confirm_path: String,
+    pay_path: String,
 }
 
 impl BookingBody {
     fn new(booking: Booking, history: Vec<Transition>) -> Self {
         let payment = booking.payment_id.as_ref().map(|id| PaymentRef {
             id: id.clone(),
-            confirm_path: format!("/v1/payments/{id}/confirm"),
+            pay_path: format!("/v1/bookings/{}/pay", booking.id),
         });
         Self {
             booking,
@@ -146,4 +146,50 @@ pub(super) async fn cancel(
     let id = parse_id(&id, "booking")?;
     let booking = state.saga.cancel_by_member(id, &claims.sub).await?;
     Ok(Json(BookingBody::new(booking, Vec::new())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PayBooking {
+    /// The sandbox provider's test cards (payments' `confirm`).
+    card_number: String,
+}
+
+/// What paying answers: the booking (still `reserved`: payments' event
+/// confirms it) and the payment's status at payments.
+#[derive(Debug, Serialize)]
+pub(super) struct PaidBody {
+    #[serde(flatten)]
+    booking: BookingBody,
+    payment_status: String,
+}
+
+fn card_number(raw: &str) -> Result<String, BookingsError> {
+    let digits: String = raw.chars().filter(|c| *c != ' ').collect();
+    if (12..=19).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        Ok(digits)
+    } else {
+        Err(BookingsError::invalid(
+            "card_number",
+            "must be 12 to 19 digits",
+        ))
+    }
+}
+
+#[instrument(name = "bookings.pay", skip_all, fields(booking.id = %id))]
+pub(super) async fn pay(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<PayBooking>,
+) -> Result<Json<PaidBody>, BookingsError> {
+    let id = parse_id(&id, "booking")?;
+    let key = idempotency_key(&headers)?;
+    let card = card_number(&body.card_number)?;
+    let (booking, payment) = state.saga.pay(id, &claims.sub, &key, &card).await?;
+    Ok(Json(PaidBody {
+        booking: BookingBody::new(booking, Vec::new()),
+        payment_status: payment["status"].as_str().unwrap_or("unknown").to_owned(),
+    }))
 }

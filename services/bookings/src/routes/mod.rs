@@ -27,7 +27,7 @@ pub(crate) struct AppState {
 /// Who may call what (access tokens for audience `bookings`):
 /// `bookings:admin` manages offerings and cancels them for everyone;
 /// `bookings:read` reads the catalogue and one's bookings;
-/// `bookings:write` books and cancels one's own bookings. The routes Dapr
+/// `bookings:write` books, pays and cancels one's own bookings. The routes Dapr
 /// calls (subscriptions, jobs) are reached only through the sidecar on
 /// loopback, like every service's (app tokens on those routes come with
 /// the platform's zero-trust work).
@@ -45,6 +45,7 @@ pub(crate) fn router(state: AppState, validator: &Validator, dapr: &DaprSettings
     let writes = Router::new()
         .route("/v1/bookings", post(bookings::create))
         .route("/v1/bookings/{id}/cancel", post(bookings::cancel))
+        .route("/v1/bookings/{id}/pay", post(bookings::pay))
         .route_layer(RequireScope::new(validator, "bookings:write"));
     // The routes Dapr calls (subscriptions, job triggers) accept only this
     // service's sidecar (its app token, `platform_server::app_token`).

@@ -38,6 +38,11 @@ async fn every_route_refuses_a_missing_token_and_a_missing_scope() {
             format!("/v1/bookings/{id}/cancel"),
             "bookings:write",
         ),
+        (
+            Method::POST,
+            format!("/v1/bookings/{id}/pay"),
+            "bookings:write",
+        ),
     ];
     let anonymous = reqwest::Client::new();
     for (method, path, scope) in &routes {

@@ -5,7 +5,10 @@ mod auth;
 mod capacity;
 mod contracts;
 mod contract;
+mod crash;
+mod edge;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod offerings;
+mod pay;
 mod saga;

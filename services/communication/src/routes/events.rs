@@ -20,6 +20,10 @@ pub(crate) async fn bookkeeping(State(state): State<AppState>, body: Bytes) -> T
     deliver(&state, "bookkeeping", body).await
 }
 
+pub(crate) async fn bookings(State(state): State<AppState>, body: Bytes) -> TopicResponse {
+    deliver(&state, "bookings", body).await
+}
+
 #[tracing::instrument(name = "events.handle", skip_all, fields(topic, event.id, event.type))]
 async fn deliver(state: &AppState, topic: &'static str, body: Bytes) -> TopicResponse {
     let span = tracing::Span::current();

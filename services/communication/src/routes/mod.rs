@@ -71,12 +71,14 @@ pub(crate) fn router(state: AppState, validator: &Validator, dapr: &DaprSettings
         Router::new()
             .route("/events/payments", post(events::payments))
             .route("/events/bookkeeping", post(events::bookkeeping))
+            .route("/events/bookings", post(events::bookings))
             .with_state(state.clone())
             .merge(parking_lot::deliveries(
                 state.parking_lot.clone(),
                 &[
                     ("/deadletters/payments", "payments.deadletter"),
                     ("/deadletters/bookkeeping", "bookkeeping.deadletter"),
+                    ("/deadletters/bookings", "bookings.deadletter"),
                 ],
             )),
         state.settings.events.route_timeout(),

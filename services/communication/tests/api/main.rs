@@ -4,6 +4,7 @@
 mod api;
 mod contracts;
 mod contract;
+mod bookings;
 mod email;
 mod events;
 mod health;
