@@ -11,6 +11,11 @@
 //! bookings-walkthrough` runs it inside the machine-wide stack lock:
 //! `cargo test -p platform-tests --test bookings_walkthrough -- --ignored`.
 
+#![expect(
+    clippy::print_stdout,
+    reason = "prints what the walk-through saw, for the person running it"
+)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use platform_test_support::{authorized_client, eventually};

@@ -10,9 +10,9 @@
 //! die with the test thread even if the test process is killed.
 
 mod app;
-pub mod chaos;
 pub mod bench;
 mod binary;
+pub mod chaos;
 mod daprd;
 mod gateway;
 mod issuer;

@@ -3,8 +3,8 @@
 
 mod auth;
 mod capacity;
-mod contracts;
 mod contract;
+mod contracts;
 mod crash;
 mod edge;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]

@@ -2,9 +2,9 @@
 //! database of its own, the notification sandbox and a real SMTP catcher.
 
 mod api;
-mod contracts;
-mod contract;
 mod bookings;
+mod contract;
+mod contracts;
 mod email;
 mod events;
 mod health;

@@ -1,9 +1,9 @@
 //! Integration tests of payments against a real daprd, a Redis of its own and
 //! the PSP sandbox.
 
-mod contracts;
 mod contract;
 mod contract_findings;
+mod contracts;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
 mod ownership;
