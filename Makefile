@@ -102,7 +102,7 @@ STACK_LOCK ?= /tmp/lisasports-stack.lock
 CHAOS_SHORT := kill-consumer,broker-restart,database-restart
 CHAOS_RUN = set -o pipefail; mkdir -p .run/logs; \
 	cargo build --bins --locked && cargo test -p platform-tests --test chaos --locked --no-run && \
-	$(if $(STACK_LOCKED),,flock $(STACK_LOCK)) cargo test -p platform-tests --test chaos --locked -- --ignored --nocapture 2>&1 | tee .run/logs/$@.log
+	$(if $(STACK_LOCKED),,flock -o $(STACK_LOCK)) cargo test -p platform-tests --test chaos --locked -- --ignored --nocapture 2>&1 | tee .run/logs/$@.log
 .PHONY: chaos chaos-short
 chaos: infra dapr caddy ## Fault-injection suite, every scenario on REPLICAS=2 (~25 min): prints attempted/accepted/lost/duplicated, recovery, invariants
 	@$(CHAOS_RUN)
@@ -177,12 +177,12 @@ slo-check: ## Generated rules match slo/*.yaml; promtool check + test rules; das
 	@python3 scripts/check-dashboards.py
 
 trace-check: infra dapr ## Under the stack lock: make up, assert one trace per confirmed payment in the trace backend, make down
-	@flock /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test trace_payment -- --ignored; rc=$$?; scripts/stack.sh down; exit $$rc'
+	@flock -o /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test trace_payment -- --ignored; rc=$$?; scripts/stack.sh down; exit $$rc'
 
 .PHONY: bookings-walkthrough
 bookings-walkthrough: infra dapr ## Under the stack lock: make up, run the README's bookings walk-through through :8000 (tests/tests/bookings_walkthrough.rs), make down
 	@cargo test -p platform-tests --test bookings_walkthrough --no-run
-	@flock /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test bookings_walkthrough -- --ignored --nocapture; rc=$$?; scripts/stack.sh down; exit $$rc'
+	@flock -o /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test bookings_walkthrough -- --ignored --nocapture; rc=$$?; scripts/stack.sh down; exit $$rc'
 
 SLO_RATE ?= 20
 SLO_DURATION ?= 60s
@@ -203,7 +203,7 @@ catalog-check: ## catalog/ lists every service, topic and Dapr component; the si
 # Under the stack lock: reuses a platform already running, else starts one
 # and stops it afterwards. Reports under .run/fuzz/<profile>/.
 .PHONY: fuzz fuzz-smoke fuzz-tools
-FUZZ_UNDER_LOCK = flock /tmp/lisasports-stack.lock bash -c 'if curl -fsS -o /dev/null http://127.0.0.1:8002/readyz 2>/dev/null; then scripts/fuzz.sh $(1); else scripts/stack.sh up && scripts/fuzz.sh $(1); rc=$$?; scripts/stack.sh down; exit $$rc; fi'
+FUZZ_UNDER_LOCK = flock -o /tmp/lisasports-stack.lock bash -c 'if curl -fsS -o /dev/null http://127.0.0.1:8002/readyz 2>/dev/null; then scripts/fuzz.sh $(1); else scripts/stack.sh up && scripts/fuzz.sh $(1); rc=$$?; scripts/stack.sh down; exit $$rc; fi'
 
 fuzz-tools: ## Install the pinned Schemathesis into ~/.cache/lisasports-platform/fuzz-venv
 	@scripts/install-fuzz.sh >/dev/null

@@ -17,7 +17,7 @@ log() { printf '[bench-tracing] %s\n' "$*" >&2; }
 if ! curl -sS -o /dev/null --max-time 5 http://127.0.0.1:8002/healthz 2>/dev/null; then  # any answer: running (readyz may say 503 under load)
   if [ -z "${BENCH_UNDER_LOCK:-}" ]; then
     log "the platform is not running: starting it under the stack lock for this run"
-    exec flock /tmp/lisasports-stack.lock env BENCH_UNDER_LOCK=1 bash -c \
+    exec flock -o /tmp/lisasports-stack.lock env BENCH_UNDER_LOCK=1 bash -c \
       'scripts/stack.sh up && scripts/bench-tracing.sh; rc=$?; scripts/stack.sh down; exit $rc'
   fi
   log "the platform did not come up"; exit 1

@@ -19,7 +19,7 @@ log() { printf '[slo] %s\n' "$*" >&2; }
 if ! curl -sS -o /dev/null --max-time 5 http://127.0.0.1:8002/healthz 2>/dev/null; then  # any answer: running (readyz may say 503 under load)
   if [ -z "${SLO_UNDER_LOCK:-}" ]; then
     log "the platform is not running: starting it under the stack lock for this run"
-    exec flock /tmp/lisasports-stack.lock env SLO_UNDER_LOCK=1 bash -c \
+    exec flock -o /tmp/lisasports-stack.lock env SLO_UNDER_LOCK=1 bash -c \
       'scripts/stack.sh up && scripts/slo-run.sh "$0" "$1"; rc=$?; scripts/stack.sh down; exit $rc' "$rate" "$duration"
   fi
   log "the platform did not come up"; exit 1
