@@ -138,11 +138,11 @@ bench-bookings: infra dapr ## bookings benchmark: catalogue cached vs bypassed (
 test-bookings: infra dapr ## bookings' integration tests (real daprd, scheduler, Redis, PostgreSQL) and its saga property test
 	cargo test -p bookings
 # --- observability ---
-# Traces (Jaeger), Prometheus, SLOs with generated burn-rate rules, dashboards
-# (docs/observability.md, docs/slo.md; ADR 0032, 0033).
+# Traces (Zipkin fed by an OpenTelemetry Collector), Prometheus, SLOs with generated burn-rate rules, dashboards
+# (docs/observability.md, docs/slo.md; ADR 0047, 0033).
 .PHONY: observability-tools slo-rules slo-check trace-check slo bench-tracing
 
-observability-tools: ## Install Prometheus/promtool (Debian) and build the pinned Jaeger and Sloth into ~/.cache
+observability-tools: ## Install Prometheus/promtool (Debian) and fetch the pinned Zipkin, build the pinned collector and Sloth into ~/.cache
 	@scripts/install-observability.sh
 
 slo-rules: ## Generate slo/rules/ from slo/*.yaml with the pinned Sloth (commit the result)
