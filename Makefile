@@ -152,8 +152,8 @@ slo-check: ## Generated rules match slo/*.yaml; promtool check + test rules; das
 	@scripts/slo-rules.sh --check
 	@python3 scripts/check-dashboards.py
 
-trace-check: infra dapr ## Under the stack lock: make up, assert one trace per confirmed payment in the trace backend, make down
-	@flock /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test trace_payment -- --ignored; rc=$$?; scripts/stack.sh down; exit $$rc'
+trace-check: infra dapr ## Under the stack lock: make up, assert one trace per confirmed payment in Zipkin (API and UI), make down
+	@flock /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test trace_payment -- --ignored && scripts/trace-ui-check.sh; rc=$$?; scripts/stack.sh down; exit $$rc'
 
 SLO_RATE ?= 20
 SLO_DURATION ?= 60s
