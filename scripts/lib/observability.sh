@@ -31,10 +31,12 @@ trace_backend_up() {
   else
     # In-memory storage, bounded (oldest traces go first): a local backend
     # for looking, not keeping. Loopback only; a small heap and the serial
-    # collector because the machine is small and shared.
+    # collector because the machine is small and shared. (Spring replaces
+    # a list as a whole, so the one port is given with all its fields.)
     STORAGE_TYPE=mem MEM_MAX_SPANS=200000 QUERY_PORT=9411 \
       setsid java -Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-      -jar "$zipkin_jar" --armeria.ports[0].ip=127.0.0.1 --logging.level.root=WARN \
+      -jar "$zipkin_jar" '--armeria.ports[0].ip=127.0.0.1' '--armeria.ports[0].port=9411' \
+      '--armeria.ports[0].protocols[0]=http' --logging.level.root=WARN \
       >"$log_dir/zipkin.log" 2>&1 < /dev/null &
     echo $! > "$run_dir/zipkin.pid"
   fi
