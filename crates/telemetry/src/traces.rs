@@ -200,6 +200,7 @@ pub fn current_traceparent() -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::trace::TracerProvider as _;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
