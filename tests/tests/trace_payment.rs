@@ -351,8 +351,14 @@ async fn the_trace_backend_serves_its_ui() {
     // The script loads, and is the app (a bundle, not an error page).
     let script = http.get(&script_url).send().await.unwrap();
     assert_eq!(script.status(), 200, "GET {script_url}");
-    let content_type = script.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.contains("javascript"), "{script_url}: {content_type}");
+    let content_type = script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.contains("javascript"),
+        "{script_url}: {content_type}"
+    );
     let body = script.text().await.unwrap();
     assert!(
         body.len() > 100_000,
@@ -364,7 +370,9 @@ async fn the_trace_backend_serves_its_ui() {
     // open) is served by the same app, and its data comes from the API the
     // other test reads; the UI's settings come from /zipkin/config.json.
     let trace_page = http
-        .get(format!("{ZIPKIN}/zipkin/traces/0123456789abcdef0123456789abcdef"))
+        .get(format!(
+            "{ZIPKIN}/zipkin/traces/0123456789abcdef0123456789abcdef"
+        ))
         .send()
         .await
         .unwrap();
@@ -393,7 +401,9 @@ async fn the_trace_backend_serves_its_ui() {
 #[test]
 fn the_script_of_a_page_is_found() {
     assert_eq!(
-        script_src(r#"<head><script type="module" crossorigin src="/zipkin/static/js/index.c4.js"></script>"#),
+        script_src(
+            r#"<head><script type="module" crossorigin src="/zipkin/static/js/index.c4.js"></script>"#
+        ),
         Some("/zipkin/static/js/index.c4.js")
     );
     assert_eq!(script_src("<html><body>no app</body></html>"), None);
