@@ -162,11 +162,11 @@ bench-bookings: infra dapr ## bookings benchmark: catalogue cached vs bypassed (
 test-bookings: infra dapr ## bookings' integration tests (real daprd, scheduler, Redis, PostgreSQL) and its saga property test
 	cargo test -p bookings
 # --- observability ---
-# Traces (Jaeger), Prometheus, SLOs with generated burn-rate rules, dashboards
-# (docs/observability.md, docs/slo.md; ADR 0032, 0033).
+# Traces (Zipkin fed by an OpenTelemetry Collector), Prometheus, SLOs with generated burn-rate rules, dashboards
+# (docs/observability.md, docs/slo.md; ADR 0047, 0033).
 .PHONY: observability-tools slo-rules slo-check trace-check slo bench-tracing
 
-observability-tools: ## Install Prometheus/promtool (Debian) and build the pinned Jaeger and Sloth into ~/.cache
+observability-tools: ## Install Prometheus/promtool (Debian) and fetch the pinned Zipkin, build the pinned collector and Sloth into ~/.cache
 	@scripts/install-observability.sh
 
 slo-rules: ## Generate slo/rules/ from slo/*.yaml with the pinned Sloth (commit the result)
@@ -176,8 +176,8 @@ slo-check: ## Generated rules match slo/*.yaml; promtool check + test rules; das
 	@scripts/slo-rules.sh --check
 	@python3 scripts/check-dashboards.py
 
-trace-check: infra dapr ## Under the stack lock: make up, assert one trace per confirmed payment in the trace backend, make down
-	@flock -o /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test trace_payment -- --ignored; rc=$$?; scripts/stack.sh down; exit $$rc'
+trace-check: infra dapr ## Under the stack lock: make up, assert one trace per confirmed payment in Zipkin (API and UI), make down
+	@flock -o /tmp/lisasports-stack.lock -c 'scripts/stack.sh up && cargo test -p platform-tests --test trace_payment -- --ignored && scripts/trace-ui-check.sh; rc=$$?; scripts/stack.sh down; exit $$rc'
 
 .PHONY: bookings-walkthrough
 bookings-walkthrough: infra dapr ## Under the stack lock: make up, run the README's bookings walk-through through :8000 (tests/tests/bookings_walkthrough.rs), make down

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # `make bench-tracing`: the cost of tracing, measured in one run against one
 # running platform. Alternating phases of the same load (vegeta, as fast as
-# BENCH_WORKERS (4) go, create + read payment): every request's `traceparent` says
-# "sampled" (every hop records and exports its spans to the trace backend:
-# tracing on at sampling 1.0) or "not sampled" (parent-based sampling drops
-# the trace at every hop: nothing recorded or exported — tracing off for
-# this traffic; context is still propagated). Phases ON/OFF/ON/OFF cancel
-# drift. Prints throughput and p50/p99 of each, and ON/OFF.
+# BENCH_WORKERS (4) go, create + read payment), three kinds:
+#   default: no `traceparent`: payments starts each trace and its sampler
+#            keeps it at the shipped default ratio (OTEL_TRACES_SAMPLER_ARG,
+#            DEFAULT_SAMPLING_RATIO; ADR 0047), every hop after follows;
+#   off:     a "not sampled" traceparent: parent-based sampling drops the
+#            trace at every hop, nothing recorded or exported (tracing off
+#            for this traffic; context still propagated);
+#   all:     a "sampled" traceparent: every hop records and exports (1.0).
+# Phases default/off/all twice over cancel drift. Prints throughput and
+# p50/p99 of each, and the ratios default/off and all/off.
 #
 # Uses the running platform, or brings it up (and down) under the stack lock.
 set -euo pipefail
@@ -38,18 +42,18 @@ c = m.must(m.call("POST", f"{m.AUTH}/admin/clients", headers={"authorization": f
 tok = m.token(f"bench-{run}", c["client_secret"], "payments:read payments:write", "payments")
 pid = m.must(m.call("POST", f"{m.PAY}/v1/payments", headers={"authorization": f"Bearer {tok}", "Idempotency-Key": f"{run}-seed"},
                     body={"amount": 100, "currency": "EUR", "customer_reference": "cus_bench"}), "payment")["id"]
-for phase in ("on1", "off1", "on2", "off2"):
-    flag = "01" if phase.startswith("on") else "00"
+for phase in ("default1", "off1", "all1", "default2", "off2", "all2"):
+    flag = {"off": "00", "all": "01"}.get(phase[:-1])
     with open(os.path.join(out, f"{phase}.jsonl"), "w") as f:
         for i in range(40000):
-            tp = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-{flag}"
+            extra = {"traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-{flag}"} if flag else {}
             t = (m.target("POST", f"{m.PAY}/v1/payments", tok, {"amount": 100 + i, "currency": "EUR", "customer_reference": "cus_bench"},
-                          {"Idempotency-Key": f"{run}-{phase}-{i}", "traceparent": tp}) if i % 2 == 0
-                 else m.target("GET", f"{m.PAY}/v1/payments/{pid}", tok, None, {"traceparent": tp}))
+                          {"Idempotency-Key": f"{run}-{phase}-{i}", **extra}) if i % 2 == 0
+                 else m.target("GET", f"{m.PAY}/v1/payments/{pid}", tok, None, extra))
             f.write(json.dumps(t) + "\n")
 PY
 printf 'bench-tracing on %s (%s cores, shared), %s per phase, %s workers, create+read payment\n' "$(hostname)" "$(nproc)" "$phase" "$workers"
-for p in on1 off1 on2 off2; do
+for p in default1 off1 all1 default2 off2 all2; do
   "$obs_bin/vegeta" attack -format=json -targets="$work/$p.jsonl" -rate=0 -max-workers="$workers" -workers="$workers" \
     -duration="$phase" -timeout=10s > "$work/$p.bin"
   "$obs_bin/vegeta" report -type=json < "$work/$p.bin" > "$work/$p.json"
@@ -57,13 +61,18 @@ done
 python3 - "$work" <<'PY'
 import json, os, sys
 w = sys.argv[1]
-r = {p: json.load(open(os.path.join(w, f"{p}.json"))) for p in ("on1", "off1", "on2", "off2")}
-print(f"{'phase':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'success':>8}")
+r = {p: json.load(open(os.path.join(w, f"{p}.json"))) for p in ("default1", "off1", "all1", "default2", "off2", "all2")}
+print(f"{'phase':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'success':>8}")
 for p, d in r.items():
-    print(f"{p:<6} {d['throughput']:8.1f} {d['latencies']['50th']/1e6:8.2f} {d['latencies']['99th']/1e6:8.2f} {d['success']*100:7.1f}%")
-on = (r["on1"]["throughput"] + r["on2"]["throughput"]) / 2
-off = (r["off1"]["throughput"] + r["off2"]["throughput"]) / 2
-p99_on = (r["on1"]["latencies"]["99th"] + r["on2"]["latencies"]["99th"]) / 2e6
-p99_off = (r["off1"]["latencies"]["99th"] + r["off2"]["latencies"]["99th"]) / 2e6
-print(f"\nthroughput traced/untraced = {on/off:.3f} (overhead {100*(1-on/off):.1f} %); p99 {p99_on:.1f} ms vs {p99_off:.1f} ms")
+    print(f"{p:<9} {d['throughput']:8.1f} {d['latencies']['50th']/1e6:8.2f} {d['latencies']['99th']/1e6:8.2f} {d['success']*100:7.1f}%")
+def mean(kind, f):
+    return (f(r[kind + "1"]) + f(r[kind + "2"])) / 2
+tput = lambda d: d["throughput"]
+p99 = lambda d: d["latencies"]["99th"] / 1e6
+off = mean("off", tput)
+spread = max(abs(r[k + "1"]["throughput"] - r[k + "2"]["throughput"]) / max(mean(k, tput), 1e-9) for k in ("default", "off", "all"))
+for kind, what in (("default", "shipped default sampling"), ("all", "sampling 1.0")):
+    on = mean(kind, tput)
+    print(f"throughput {kind}/off = {on/off:.3f} (overhead {100*(1-on/off):.1f} %; {what}); p99 {mean(kind, p99):.1f} ms vs {mean('off', p99):.1f} ms")
+print(f"largest phase-to-phase spread of one kind: {100*spread:.1f} % (an overhead smaller than this is not resolved)")
 PY

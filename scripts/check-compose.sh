@@ -262,7 +262,7 @@ if defect == "secret-default": s["bookkeeping"]["environment"]["APP__DATABASE__P
 if defect == "published-sandbox": s["psp-sandbox"]["ports"] = ["8010:8010"]
 if defect == "gateway-daprd-unchecked": s["gateway-net"]["healthcheck"]["test"] = ["CMD", "true"]
 if defect == "gateway-upstream-unknown": s["gateway"]["environment"]["GATEWAY_BOOKINGS_UPSTREAM"] = "127.0.0.1:3599"
-if defect == "healthy-without-check": s["psp-sandbox"]["depends_on"] = {"jaeger": {"condition": "service_healthy"}}
+if defect == "healthy-without-check": s["psp-sandbox"]["depends_on"] = {"zipkin": {"condition": "service_healthy"}}
 yaml.safe_dump(doc, open(dst, "w"), sort_keys=False)
 PY
     if check_file "$work/$defect.yml" 2>"$work/err" >/dev/null; then

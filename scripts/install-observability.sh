@@ -2,16 +2,20 @@
 # Installs the observability tools the platform runs and checks with, pinned
 # and cached under $HOME; idempotent (a tool already at its pinned version is
 # left alone) and printing progress:
-#   * Jaeger all-in-one (v1, OTLP intake + query API + in-memory storage),
-#     built from the Go module proxy at the version tools/jaeger/go.mod pins
-#     (ADR 0032) into ~/.cache/lisasports-observability/bin;
+#   * the trace backend (ADR 0047): Zipkin server (its exec jar, with the
+#     UI, from Maven Central through `mvn`, sha256-pinned below) into
+#     ~/.cache/lisasports-observability/m2, and the OpenTelemetry Collector
+#     that feeds it OTLP (tools/otelcol: otlp receiver, batch, zipkin
+#     exporter), built from the Go module proxy into
+#     ~/.cache/lisasports-observability/bin;
 #   * Sloth (SLO files -> Prometheus burn-rate rules), built from the module
 #     proxy at the version tools/sloth/go.mod pins (ADR 0033), same place;
 #   * vegeta (the load tool of `make slo`), likewise from tools/vegeta;
 #   * Prometheus and promtool: Debian's `prometheus` package (the Debian
 #     archive pins the version; the check below names it).
 #
-#   scripts/install-observability.sh [jaeger|sloth|prometheus ...]   (default: all)
+#   scripts/install-observability.sh [zipkin|otelcol|sloth|vegeta|prometheus ...]
+#   (default: prometheus zipkin otelcol sloth)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +44,34 @@ build_go_tool() {
   log "built $name $version in $(( $(date +%s) - start ))s"
 }
 
+# Zipkin server: the exec jar (UI included) at a pinned version, fetched by
+# Maven (which checks Central's .sha1) and then checked against the sha256
+# pinned here, which Central also publishes beside the jar.
+ZIPKIN_VERSION=3.6.1
+ZIPKIN_SHA256=d8326e0ed4f43855dba81228f688554706e52578a7c782d9a90b73f8680654a1
+zipkin_m2="${ZIPKIN_M2_DIR:-$HOME/.cache/lisasports-observability/m2}"
+ZIPKIN_JAR="$zipkin_m2/io/zipkin/zipkin-server/$ZIPKIN_VERSION/zipkin-server-$ZIPKIN_VERSION-exec.jar"
+
+install_zipkin() {
+  if [ -f "$ZIPKIN_JAR" ] && [ "$(cat "$ZIPKIN_JAR.verified" 2>/dev/null)" = "$ZIPKIN_SHA256" ]; then
+    log "zipkin $ZIPKIN_VERSION already in $zipkin_m2"; return 0
+  fi
+  command -v java >/dev/null || { log "java (17+) is needed to run Zipkin"; exit 1; }
+  command -v mvn >/dev/null || { log "mvn is needed to fetch Zipkin from Maven Central"; exit 1; }
+  log "fetching zipkin-server $ZIPKIN_VERSION (exec jar) from Maven Central"
+  mvn -B -q -ntp -C -Dstyle.color=never -Dmaven.repo.local="$zipkin_m2" \
+    dependency:get -Dartifact="io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec" -Dtransitive=false \
+    >"$zipkin_m2.log" 2>&1 || { log "mvn failed; see $zipkin_m2.log"; tail -n 20 "$zipkin_m2.log" >&2; exit 1; }
+  local got
+  got="$(sha256sum "$ZIPKIN_JAR" | cut -d' ' -f1)"
+  if [ "$got" != "$ZIPKIN_SHA256" ]; then
+    log "zipkin jar sha256 $got is not the pinned $ZIPKIN_SHA256; removed"
+    rm -f "$ZIPKIN_JAR"; exit 1
+  fi
+  echo "$got" > "$ZIPKIN_JAR.verified"
+  log "zipkin $ZIPKIN_VERSION fetched, sha256 verified"
+}
+
 install_prometheus() {
   if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
     log "prometheus $(prometheus --version 2>&1 | awk 'NR==1 {print $3}') already installed"; return 0
@@ -53,11 +85,13 @@ install_prometheus() {
 }
 
 tools=("$@")
-[ "${#tools[@]}" -gt 0 ] || tools=(prometheus jaeger sloth)
+[ "${#tools[@]}" -gt 0 ] || tools=(prometheus zipkin otelcol sloth)
 for t in "${tools[@]}"; do
   case "$t" in
-    jaeger) build_go_tool jaeger jaeger github.com/jaegertracing/jaeger \
-              github.com/jaegertracing/jaeger/cmd/all-in-one jaeger-all-in-one ;;
+    zipkin) install_zipkin ;;
+    zipkin-jar) install_zipkin; echo "$ZIPKIN_JAR" ;;  # for scripts/lib/observability.sh
+    otelcol) build_go_tool otelcol otelcol go.opentelemetry.io/collector/otelcol \
+               . lisasports-otelcol ;;
     sloth) build_go_tool sloth sloth github.com/slok/sloth \
              github.com/slok/sloth/cmd/sloth sloth \
              "-X github.com/slok/sloth/internal/info.Version=$(awk '$1=="require" && $2=="github.com/slok/sloth" {print $3}' "$here/tools/sloth/go.mod")" ;;
@@ -65,6 +99,6 @@ for t in "${tools[@]}"; do
               github.com/tsenart/vegeta/v12 vegeta \
               "-X main.Version=$(awk '$1=="require" && $2=="github.com/tsenart/vegeta/v12" {print $3}' "$here/tools/vegeta/go.mod")" ;;
     prometheus) install_prometheus ;;
-    *) log "unknown tool $t (jaeger, sloth, vegeta, prometheus)"; exit 2 ;;
+    *) log "unknown tool $t (zipkin, otelcol, sloth, vegeta, prometheus)"; exit 2 ;;
   esac
 done

@@ -20,7 +20,7 @@ pub async fn record_http_metrics(request: Request, next: Next) -> Response {
     // The request's span (platform_server's `http.request`) is named after
     // the route template, which is what a trace view groups by.
     let span = tracing::Span::current();
-    span.record("otel.name", format!("{method} {route}"));
+    crate::traces::name_request_span(&span, &method, &route);
 
     let response = next.run(request).await;
 

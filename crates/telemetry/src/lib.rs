@@ -24,7 +24,8 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub use http_metrics::record_http_metrics;
 pub use traces::{
-    accept_http_parent, accept_parent, current_trace_context, current_traceparent, shutdown_tracing,
+    accept_http_parent, accept_parent, current_trace_context, current_traceparent,
+    name_request_span, shutdown_tracing,
 };
 
 #[derive(Debug, thiserror::Error)]
