@@ -32,7 +32,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps caddy fmt-check clippy rust-test compose-check slo-check k8s-check deny actionlint stack-smoke ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check slo-check k8s-check deny actionlint stack-smoke example-test ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
@@ -162,3 +162,8 @@ slo: ## Load run (vegeta, SLO_RATE/s for SLO_DURATION) of a realistic mix, then 
 
 bench-tracing: infra dapr ## bench-payments with spans exported (sampling 1 and the default) vs tracing off, same run
 	@scripts/bench-tracing.sh
+# --- examples: a service in another language (issue 16 section 4, ADR 0042) ---
+.PHONY: example-test
+example-test: infra dapr ## examples/finance-notifier (Python, Dapr SDK): its tests, then end to end under the stack lock (make up, a payment and a refund, make down)
+	@cd examples/finance-notifier && venv="$$(./install.sh)" && "$$venv/bin/python" -m pytest -q -m "not stack"
+	@flock /tmp/lisasports-stack.lock bash -c 'scripts/stack.sh up && (cd examples/finance-notifier && FINANCE_NOTIFIER_E2E=1 "$$(./install.sh)/bin/python" -m pytest -q -m stack); rc=$$?; scripts/stack.sh down; exit $$rc'
