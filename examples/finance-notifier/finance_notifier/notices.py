@@ -11,6 +11,7 @@ dead-letter topic: see README.md.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -36,10 +37,16 @@ class Outcome(str, Enum):
 
 
 class Notifier:
+    # Deliveries are at least once: the (source, id) of the last notices
+    # given, so that a redelivery gives none twice. In memory only: after a
+    # restart a redelivered event may be noticed again (README.md).
+    _REMEMBERED = 10_000
+
     def __init__(self, schemas: EventSchemas, sidecar: Sidecar, max_notice_age_s: int):
         self._schemas = schemas
         self._sidecar = sidecar
         self._max_age_s = max_notice_age_s
+        self._noticed: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def handle(self, body: Any) -> Outcome:
         try:
@@ -61,6 +68,9 @@ class Notifier:
         fields.update({"event.valid": True, "payment_id": data["payment_id"],
                        "refund_id": data.get("refund_id"), "amount": data["amount"],
                        "currency": data["currency"]})
+        if (event.source, event.id) in self._noticed:
+            log.info("event validated; already noticed (a redelivery)", extra={"fields": fields})
+            return Outcome.SUCCESS
         age_s = _age_seconds(data["occurred_at"])
         if age_s > self._max_age_s:
             log.info("event validated; too old for a notice", extra={"fields": {**fields, "event.age_s": age_s}})
@@ -80,6 +90,9 @@ class Notifier:
             **fields, "account.code": balance.account_code, "account.id": balance.account_id,
             "account.balance": balance.balance, "account.normal_balance": balance.normal_balance,
             "account.as_of_sequence": balance.as_of_sequence}})
+        self._noticed[(event.source, event.id)] = None
+        while len(self._noticed) > self._REMEMBERED:
+            self._noticed.popitem(last=False)
         return Outcome.SUCCESS
 
 

@@ -107,6 +107,26 @@ def test_bad_settings_stop_the_start(env):
         Settings.from_env(env)
 
 
-def test_outcomes_are_daprs_words():
-    assert {o.value for o in Outcome} == {"SUCCESS", "RETRY", "DROP"}
-    assert asyncio.iscoroutinefunction(Notifier.handle)
+class CountingSidecar:
+    def __init__(self):
+        self.calls = []
+
+    async def balance(self, code):
+        from finance_notifier.sidecar import Balance
+        self.calls.append(code)
+        return Balance(account_code=code, account_id="a", currency="EUR", balance=-100,
+                       normal_balance=100, as_of_sequence=7)
+
+
+def test_a_redelivered_event_gets_no_second_notice():
+    settings = Settings.from_env({})
+    sidecar = CountingSidecar()
+    notifier = Notifier(EventSchemas(settings.contracts_dir / "events", HANDLED_TYPES), sidecar,
+                        settings.max_notice_age_s)
+    body = event()
+    assert asyncio.run(notifier.handle(body)) is Outcome.SUCCESS
+    assert asyncio.run(notifier.handle(body)) is Outcome.SUCCESS
+    assert sidecar.calls == ["revenue:sales:eur"]
+    other = {**body, "id": "e2"}
+    assert asyncio.run(notifier.handle(other)) is Outcome.SUCCESS
+    assert sidecar.calls == ["revenue:sales:eur", "revenue:sales:eur"]
