@@ -35,7 +35,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke fuzz-smoke chaos-short ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke fuzz-smoke example-test chaos-short ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
@@ -213,3 +213,9 @@ fuzz: infra dapr fuzz-tools ## Schemathesis against every service's OpenAPI: 100
 
 fuzz-smoke: infra dapr fuzz-tools ## The short profile of `make fuzz` that `make test` runs (8 examples per operation)
 	@$(call FUZZ_UNDER_LOCK,smoke)
+
+# --- examples: a service in another language (issue 16 section 4, ADR 0042) ---
+.PHONY: example-test
+example-test: infra dapr ## examples/finance-notifier (Python, Dapr SDK): its tests, then end to end under the stack lock (make up, a payment and a refund, make down)
+	@cd examples/finance-notifier && venv="$$(./install.sh)" && "$$venv/bin/python" -m pytest -q -m "not stack"
+	@flock -o /tmp/lisasports-stack.lock bash -c 'scripts/stack.sh up && (cd examples/finance-notifier && FINANCE_NOTIFIER_E2E=1 "$$(./install.sh)/bin/python" -m pytest -q -m stack); rc=$$?; scripts/stack.sh down; exit $$rc'
