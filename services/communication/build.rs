@@ -20,6 +20,9 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("templates");
     println!("cargo::rerun-if-changed={}", root.display());
+    // `sqlx::migrate!` embeds migrations/ without telling Cargo (see
+    // services/auth/build.rs).
+    println!("cargo::rerun-if-changed=migrations");
     let mut files = Vec::new();
     collect(&root, &mut files)?;
     files.sort();
