@@ -1,8 +1,9 @@
 //! The event contracts from communication's side as a consumer: every
 //! example of every type on the channels it subscribes to (`payments`,
-//! `bookkeeping`; contracts/asyncapi.yaml) becomes a notification plan when
+//! `bookkeeping`, `bookings`; contracts/asyncapi.yaml) becomes a notification plan when
 //! its type is notified, and is ignored otherwise, never rejected; a type
-//! nobody knows is ignored. (Its `bookings` consumer brings its own.)
+//! nobody knows is ignored. The `bookings` channel counts too: its
+//! confirmation, expiry and cancellation messages are planned here.
 
 use platform_event_contracts::asyncapi::{channels, document};
 use platform_event_contracts::examples;
@@ -22,7 +23,7 @@ fn delivered(event_type: &str, data: &Value) -> CloudEvent<Value> {
 fn every_example_of_a_consumed_topic_is_planned_or_ignored_never_rejected() {
     let channels = channels(&document());
     let mut planned = 0;
-    for topic in ["payments", "bookkeeping"] {
+    for topic in ["payments", "bookkeeping", "bookings"] {
         for event_type in &channels[topic] {
             for (i, example) in examples(event_type).iter().enumerate() {
                 let plan = plan(&delivered(event_type, example), "https://api.example")
@@ -44,8 +45,9 @@ fn every_notified_type_is_on_a_channel_it_subscribes_to() {
     let channels = channels(&document());
     for event_type in NOTIFIED_TYPES {
         assert!(
-            channels["payments"].contains(event_type)
-                || channels["bookkeeping"].contains(event_type),
+            ["payments", "bookkeeping", "bookings"]
+                .iter()
+                .any(|topic| channels[*topic].contains(event_type)),
             "{event_type}"
         );
     }
