@@ -4,6 +4,12 @@
 mod api;
 mod bookings;
 mod contract;
+#[expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test loudly"
+)]
+mod contract_findings;
 mod contracts;
 mod email;
 mod events;
