@@ -4,11 +4,7 @@
 mod api;
 mod bookings;
 mod contract;
-#[expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test helpers fail the test loudly"
-)]
+#[expect(clippy::expect_used, reason = "test helpers fail the test loudly")]
 mod contract_findings;
 mod contracts;
 mod email;
