@@ -173,12 +173,18 @@ impl sqlx::Encode<'_, sqlx::Postgres> for RecipientId {
     }
 }
 
-/// Where a recipient can be reached, checked; any field may be missing.
+/// Where a recipient can be reached, checked; any field may be missing
+/// (and is then left out of a body, never `null`: the contract's fields
+/// are strings).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Contacts {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailAddress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub push_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
 }
 
@@ -203,14 +209,26 @@ impl Contacts {
     }
 }
 
-/// Contacts as an API body gives them, not yet checked.
+/// Contacts as an API body gives them, not yet checked. A field is left
+/// out or a string: `null` is refused (the contract's fields are strings,
+/// ADR 0039's finding ST201), not taken as "left out".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactsRequest {
+    #[serde(default, deserialize_with = "string_not_null")]
     pub email: Option<String>,
+    #[serde(default, deserialize_with = "string_not_null")]
     pub phone: Option<String>,
+    #[serde(default, deserialize_with = "string_not_null")]
     pub push_token: Option<String>,
+    #[serde(default, deserialize_with = "string_not_null")]
     pub locale: Option<String>,
+}
+
+/// A field that is present must be a string; absence is `None` (through
+/// `#[serde(default)]`), an explicit `null` an error.
+fn string_not_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 impl ContactsRequest {

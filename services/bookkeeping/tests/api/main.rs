@@ -3,6 +3,8 @@
 
 mod accounts;
 mod contract;
+#[expect(clippy::expect_used, reason = "test helpers fail the test loudly")]
+mod contract_findings;
 mod events;
 mod health;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]

@@ -4,6 +4,8 @@
 mod api;
 mod bookings;
 mod contract;
+#[expect(clippy::expect_used, reason = "test helpers fail the test loudly")]
+mod contract_findings;
 mod contracts;
 mod email;
 mod events;
