@@ -205,7 +205,20 @@ mod tests {
             .env("CHAOS_MARK", "kept")
             .spawn()
             .unwrap();
-        let captured = Captured::of(first.id(), "sleep").unwrap();
+        // Right after spawn, /proc/<pid>/cmdline can still read empty on a
+        // loaded machine (seen in CI); the suite captures long-running
+        // processes, so wait for the command line as it would.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let captured = loop {
+            match Captured::of(first.id(), "sleep") {
+                Ok(captured) => break captured,
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(error) => panic!("{error}"),
+            }
+        };
         assert_eq!(captured.cwd, dir.path().canonicalize().unwrap());
         assert!(
             captured
