@@ -88,7 +88,7 @@ patches:
   # Configuration (sentry address, trust domain) does not apply there.
   - target:
       kind: Configuration
-      name: "^(auth|payments|bookkeeping|communication|bookings)$"
+      name: "^(auth|payments|bookkeeping|communication|bookings|finance-notifier)$"
     path: kubernetes-mtls.yaml
   # The platform's secret store is the cluster's Secrets there (ADR 0027),
   # not the one-host secrets file: same component name, so every
