@@ -19,7 +19,7 @@ import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVICES = ["auth", "payments", "bookkeeping", "communication"]
+SERVICES = ["auth", "payments", "bookkeeping", "communication", "bookings"]
 API = 'job="services",service="{s}",route=~"/v1/.*|/oauth2/.*|/admin/.*"'
 
 
