@@ -158,8 +158,11 @@ up() {
     mtls_up "$run_dir" "$log_dir" "$bin_dir" || { down; exit 1; }
     start_scheduler
     secrets_up "$run_dir"
-    log "starting every service with its sidecar (dapr run -f dapr.yaml)"
-    setsid dapr run -f dapr.yaml >"$log_dir/stack.log" 2>&1 < /dev/null &
+    # With replicas, replica 1 too runs with its share of the database pools.
+    runfile=dapr.yaml
+    [ "$REPLICAS" -gt 1 ] && runfile="$(replica_runfile 1)"
+    log "starting every service with its sidecar (dapr run -f $runfile)"
+    setsid dapr run -f "$runfile" >"$log_dir/stack.log" 2>&1 < /dev/null &
     echo $! > "$run_dir/dapr-run.pid"
   fi
   if ! wait_ready; then down; exit 1; fi

@@ -128,6 +128,9 @@ impl Readiness {
                 "/metrics",
                 get(move || std::future::ready(metrics.render())),
             )
+            // Served beside the shared layers, so they need the problem+json
+            // 405 of their own (`TRACE /healthz` answered text/plain before).
+            .method_not_allowed_fallback(platform_problem::method_not_allowed_fallback)
     }
 }
 
@@ -166,6 +169,37 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_method_the_probes_do_not_serve_is_a_405_problem_with_allow() {
+        let metrics = PrometheusBuilder::new().build_recorder().handle();
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            let response = Readiness::new(Vec::new(), Duration::from_millis(50))
+                .routes(metrics.clone())
+                .oneshot(
+                    Request::builder()
+                        .method("TRACE")
+                        .uri(path)
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json",
+                "{path}"
+            );
+            let allow = response.headers()["allow"].to_str().unwrap();
+            assert!(allow.contains("GET"), "{path}: {allow}");
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["code"], "method_not_allowed", "{path}");
+        }
+    }
 
     #[tokio::test]
     async fn readyz_names_the_failing_checks_without_their_reasons() {

@@ -8,7 +8,6 @@ every other service of the platform.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +31,6 @@ class Settings:
     secret_key: str
     auth_app_id: str
     bookkeeping_app_id: str
-    # Gap (issue 16 §2): bookkeeping's account ids are UUIDv5 of their code in
-    # a namespace the contracts do not publish; see README.md.
-    account_namespace: uuid.UUID
     # Events older than this are validated and acknowledged without a notice:
     # a new consumer group replays the whole stream (see README.md).
     max_notice_age_s: int
@@ -58,10 +54,6 @@ class Settings:
                 raise SettingsError(f"FINANCE_NOTIFIER_{name} must be in [{low}, {high}], got {value}")
             return value
 
-        try:
-            namespace = uuid.UUID(get("ACCOUNT_NAMESPACE", "6c1f5a0e-8d1b-4c55-9e0f-b0a45d2c7e11"))
-        except ValueError as e:
-            raise SettingsError("FINANCE_NOTIFIER_ACCOUNT_NAMESPACE must be a UUID") from e
         contracts = Path(get("CONTRACTS_DIR", str(_REPO / "contracts")))
         if not (contracts / "events").is_dir():
             raise SettingsError(f"FINANCE_NOTIFIER_CONTRACTS_DIR has no events/ folder: {contracts}")
@@ -77,7 +69,6 @@ class Settings:
             secret_key=get("SECRET_KEY", "FINANCE_NOTIFIER_CLIENT_SECRET"),
             auth_app_id=get("AUTH_APP_ID", "auth"),
             bookkeeping_app_id=get("BOOKKEEPING_APP_ID", "bookkeeping"),
-            account_namespace=namespace,
             max_notice_age_s=integer("MAX_NOTICE_AGE_S", 600, 0, 7 * 86400),
             sidecar_timeout_s=integer("SIDECAR_TIMEOUT_S", 5, 1, 60),
             app_api_token=env.get("APP_API_TOKEN") or None,

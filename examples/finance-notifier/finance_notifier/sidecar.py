@@ -5,8 +5,9 @@
 * a token: auth's discovery document, then its token endpoint with
   client credentials (client_secret_post), audience `bookkeeping`, scope
   `bookkeeping:read` — both by service invocation of app id `auth`;
-* a balance: bookkeeping's `GET /v1/accounts/{id}/balance` by service
-  invocation of app id `bookkeeping`, with the token.
+* an account's id: bookkeeping's `GET /v1/accounts?code=<code>`, and its
+  balance: `GET /v1/accounts/{id}/balance`, both by service invocation of
+  app id `bookkeeping`, with the token.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Sidecar:
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_path: str | None = None
+        self._account_ids: dict[str, str] = {}
 
     async def _dapr(self) -> DaprClient:
         if self._client is None:
@@ -135,13 +137,34 @@ class Sidecar:
     def forget_token(self) -> None:
         self._token = None
 
-    def account_id(self, code: str) -> str:
-        return str(uuid.uuid5(self._settings.account_namespace, code))
+    async def account_id(self, code: str, token: str) -> str | None:
+        """The id of the account with `code` (GET /v1/accounts?code=), None when there is none.
+
+        Ids never change, so each is asked once.
+        """
+        if code in self._account_ids:
+            return self._account_ids[code]
+        status, body = await self._invoke(self._settings.bookkeeping_app_id,
+                                          "v1/accounts", verb="GET", query=(("code", code),),
+                                          headers=(("authorization", f"Bearer {token}"),))
+        if status == 401:
+            self.forget_token()
+        items = body.get("items") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(items, list):
+            problem = body.get("code") if isinstance(body, dict) else None
+            raise DependencyError(f"bookkeeping's account lookup answered {status} {problem or ''}".strip(), status)
+        if not items:
+            return None
+        account_id = str(uuid.UUID(str(items[0]["id"])))
+        self._account_ids[code] = account_id
+        return account_id
 
     async def balance(self, account_code: str) -> Balance | None:
         """The account's balance; None when bookkeeping does not know the account (yet)."""
-        account_id = self.account_id(account_code)
         token = await self.token()
+        account_id = await self.account_id(account_code, token)
+        if account_id is None:
+            return None
         status, body = await self._invoke(self._settings.bookkeeping_app_id,
                                           f"v1/accounts/{account_id}/balance", verb="GET",
                                           headers=(("authorization", f"Bearer {token}"),))

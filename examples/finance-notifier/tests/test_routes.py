@@ -98,7 +98,6 @@ def test_unknown_routes_are_problems(app):
 @pytest.mark.parametrize("env", [
     {"FINANCE_NOTIFIER_APP_PORT": "x"},
     {"FINANCE_NOTIFIER_APP_PORT": "0"},
-    {"FINANCE_NOTIFIER_ACCOUNT_NAMESPACE": "nope"},
     {"FINANCE_NOTIFIER_CONTRACTS_DIR": "/nonexistent"},
     {"FINANCE_NOTIFIER_TOPIC": ""},
 ])

@@ -27,22 +27,30 @@ pub struct User {
     pub username: String,
 }
 
-/// Lower-cased, 3–64 characters of `[a-z0-9._@-]`, starting alphanumeric.
+/// A username as registered: exactly what the contract's pattern allows
+/// (3–64 characters of `[a-z0-9._@-]`, starting alphanumeric). Nothing is
+/// trimmed or lower-cased here, so a name outside the pattern is refused
+/// rather than silently stored as another one.
 pub fn parse_username(raw: &str) -> Result<String, AuthError> {
-    let name = raw.trim().to_lowercase();
-    let valid = (3..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
+    let valid = (3..=64).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && raw
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._@-".contains(c));
     if valid {
-        Ok(name)
+        Ok(raw.to_owned())
     } else {
         Err(AuthError::invalid(
             "username",
-            "username must be 3-64 characters of a-z, 0-9, '.', '_', '@', '-'",
+            "username must be 3-64 characters of a-z, 0-9, '.', '_', '@', '-', starting with a letter or digit",
         ))
     }
+}
+
+/// A username typed at the login form: surrounding blanks and case do not
+/// matter (every stored name is lower case).
+fn parse_login_name(raw: &str) -> Result<String, AuthError> {
+    parse_username(&raw.trim().to_lowercase())
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +110,7 @@ impl Users {
         password: &SecretString,
     ) -> Result<Option<User>, AuthError> {
         let permit = self.hasher.permit().await?;
-        let Ok(username) = parse_username(username) else {
+        let Ok(username) = parse_login_name(username) else {
             self.hasher.verify_with(permit, password, None).await?;
             return Ok(None);
         };
@@ -238,6 +246,21 @@ mod tests {
     use super::*;
 
     const PASSWORD: &str = "correct horse battery staple";
+
+    #[test]
+    fn a_registered_name_must_match_the_contract_as_sent() {
+        assert_eq!(parse_username("alice.b@x-1").unwrap(), "alice.b@x-1");
+        // Each of these was trimmed or lower-cased into a valid name before.
+        for refused in ["Alice", " alice", "alice ", "ALICE", "al", ".alice", "alice!"] {
+            assert!(parse_username(refused).is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn a_login_name_ignores_case_and_surrounding_blanks() {
+        assert_eq!(parse_login_name(" Alice ").unwrap(), "alice");
+        assert!(parse_login_name("al").is_err());
+    }
 
     /// A migrated database of its own, and `Users` over it with a cheap
     /// hash (the parameters do not matter to counting) and `slots` slots.

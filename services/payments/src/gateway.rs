@@ -84,9 +84,12 @@ fn provider_error(e: ProviderError) -> PaymentsError {
             PaymentsError::ProviderUnavailable(reason)
         }
         // The provider's "your request is invalid": the caller's input
-        // (contracts/openapi/payments.yaml, 422 provider_rejected).
+        // (contracts/openapi/payments.yaml, 422 provider_rejected). A 404 on
+        // a capture, void or refund says the provider does not know the
+        // payment: nothing changed, and retrying cannot help, so it is not
+        // a 502 either.
         ProviderError::Rejected {
-            status: 400 | 422,
+            status: 400 | 404 | 422,
             code,
             message,
         } => PaymentsError::ProviderRejected { code, message },
@@ -745,4 +748,34 @@ fn log_event(payment: &Payment, event: &DomainEvent) {
         event.type = event.event_type(),
         "payment changed"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(status: u16) -> ProviderError {
+        ProviderError::Rejected {
+            status,
+            code: "resource_missing".to_owned(),
+            message: "no such authorization".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_provider_that_does_not_know_the_payment_rejects_the_request() {
+        for status in [400, 404, 422] {
+            assert!(
+                matches!(
+                    provider_error(rejected(status)),
+                    PaymentsError::ProviderRejected { ref code, .. } if code == "resource_missing"
+                ),
+                "{status}"
+            );
+        }
+        assert!(matches!(
+            provider_error(rejected(409)),
+            PaymentsError::ProviderFailed(_)
+        ));
+    }
 }

@@ -101,9 +101,12 @@ pub struct UserRoles {
 pub async fn put_user_roles(
     State(state): State<AppState>,
     admin: Authenticated,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Json(body): Json<UserRoles>,
 ) -> Result<StatusCode, AuthError> {
+    // Every user id is a UUID: any other id names no user (404 problem+json,
+    // not the extractor's text/plain 400).
+    let id = Uuid::parse_str(&id).map_err(|_| AuthError::NotFound("user"))?;
     state.users.set_roles(id, &body.roles).await?;
     tracing::info!("user roles set");
     Ok(StatusCode::NO_CONTENT)

@@ -197,3 +197,19 @@ async fn uuid_shaped_client_ids_are_refused_so_a_sub_never_names_both_a_user_and
         "{inserted:?}"
     );
 }
+
+#[tokio::test]
+async fn user_roles_for_an_id_that_is_not_a_uuid_are_a_404_problem() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let res = reqwest::Client::new()
+        .put(app.url("/admin/users/not-a-uuid/roles"))
+        .bearer_auth(&token)
+        .json(&json!({ "roles": ["payments-operator"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "not_found");
+}
