@@ -101,7 +101,7 @@ bench-redis-fsync: ## Redis appendfsync always vs everysec: XADD/s, p50/p99 and 
 STACK_LOCK ?= /tmp/lisasports-stack.lock
 CHAOS_SHORT := kill-consumer,broker-restart,database-restart
 CHAOS_RUN = set -o pipefail; mkdir -p .run/logs; \
-	cargo build --bins --locked && cargo test -p platform-tests --test chaos --locked --no-run && \
+	scripts/build-services.sh --locked && cargo test -p platform-tests --test chaos --locked --no-run && \
 	$(if $(STACK_LOCKED),,flock -o $(STACK_LOCK)) cargo test -p platform-tests --test chaos --locked -- --ignored --nocapture 2>&1 | tee .run/logs/$@.log
 .PHONY: chaos chaos-short
 chaos: infra dapr caddy ## Fault-injection suite, every scenario on REPLICAS=2 (~25 min): prints attempted/accepted/lost/duplicated, recovery, invariants

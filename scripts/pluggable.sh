@@ -41,7 +41,7 @@ up() {
       log "socket path $path is too long for a Unix socket; set DAPR_COMPONENTS_SOCKETS_FOLDER to a shorter folder"; return 1
     fi
     if alive "$run_dir/$name.pid" "$name"; then log "$name already running"; continue; fi
-    [ -x "$target_dir/debug/$name" ] || { log "$target_dir/debug/$name is missing (cargo build --bins)"; return 1; }
+    [ -x "$target_dir/debug/$name" ] || { log "$target_dir/debug/$name is missing (scripts/build-services.sh)"; return 1; }
     # The binary replaces a stale socket itself and refuses a live one.
     if socket_answers "$path"; then log "another process serves $path"; return 1; fi
     SMTP_MIME_SOCKET_NAME="$socket" SMTP_MIME_METRICS_ADDR="${SMTP_MIME_METRICS_ADDR:-127.0.0.1:9105}" \

@@ -42,7 +42,7 @@ fi
 mkdir -p "$soak_dir"
 # Compile first, so that run 1 times the start-up and not the build.
 log "building the services"
-cargo build --quiet --bins
+scripts/build-services.sh --quiet
 
 durations=()
 soak_started="$(now_ms)"

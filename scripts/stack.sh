@@ -138,7 +138,7 @@ up() {
   log "building the services (first build on a fresh machine: ~20 min; progress every 20 s)"
   # shellcheck source=scripts/lib/progress.sh
   . scripts/lib/progress.sh
-  run_with_progress "cargo build --bins" "$log_dir/cargo-build.log" cargo build --bins
+  run_with_progress "cargo build (scripts/build-services.sh)" "$log_dir/cargo-build.log" scripts/build-services.sh
   # dapr.yaml starts .run/bin/<service>; link the fresh builds there, wherever
   # CARGO_TARGET_DIR puts them.
   local target_dir

@@ -251,7 +251,9 @@ mod tests {
     fn a_registered_name_must_match_the_contract_as_sent() {
         assert_eq!(parse_username("alice.b@x-1").unwrap(), "alice.b@x-1");
         // Each of these was trimmed or lower-cased into a valid name before.
-        for refused in ["Alice", " alice", "alice ", "ALICE", "al", ".alice", "alice!"] {
+        for refused in [
+            "Alice", " alice", "alice ", "ALICE", "al", ".alice", "alice!",
+        ] {
             assert!(parse_username(refused).is_err(), "{refused:?}");
         }
     }

@@ -51,11 +51,14 @@ async fn registration_validates_and_refuses_duplicates() {
             (res.status().as_u16(), res.json::<Value>().await.unwrap())
         }
     };
+    // A name outside the contract's pattern is refused, not stored as another.
     let (status, body) = register(json!({ "username": "Bob", "password": PASSWORD })).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("username")), "{body}");
+    let (status, body) = register(json!({ "username": "bob", "password": PASSWORD })).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["username"], "bob");
     assert!(body.get("password").is_none() && body.get("password_hash").is_none());
-    let (status, body) = register(json!({ "username": "BOB", "password": PASSWORD })).await;
+    let (status, body) = register(json!({ "username": "bob", "password": PASSWORD })).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("conflict")));
     let (status, body) = register(json!({ "username": "carol", "password": "short" })).await;
     assert_eq!((status, body["field"].as_str()), (422, Some("password")));
