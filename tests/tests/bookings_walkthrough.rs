@@ -41,22 +41,15 @@ async fn token(
     scope: &str,
     audience: &str,
 ) -> anyhow::Result<String> {
-    let answer: Value = http
-        .post(url("/auth/oauth2/token"))
-        .basic_auth(user, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", scope),
-            ("audience", audience),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    answer["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no token for {user}: {answer}"))
+    platform_test_support::client_credentials_token(
+        http,
+        &url("/auth/oauth2/token"),
+        user,
+        secret,
+        scope,
+        audience,
+    )
+    .await
 }
 
 /// Status and JSON body; a refusal fails with the body in the message.

@@ -32,22 +32,15 @@ async fn token(
     scope: &str,
     audience: &str,
 ) -> anyhow::Result<String> {
-    let answer: Value = http
-        .post(format!("{AUTH}/oauth2/token"))
-        .basic_auth(user, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", scope),
-            ("audience", audience),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    answer["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no token for {user}: {answer}"))
+    platform_test_support::client_credentials_token(
+        http,
+        &format!("{AUTH}/oauth2/token"),
+        user,
+        secret,
+        scope,
+        audience,
+    )
+    .await
 }
 
 /// A span of the trace: who made it (service, and whether the app or its

@@ -53,7 +53,11 @@ async fn registration_validates_and_refuses_duplicates() {
     };
     // A name outside the contract's pattern is refused, not stored as another.
     let (status, body) = register(json!({ "username": "Bob", "password": PASSWORD })).await;
-    assert_eq!((status, body["field"].as_str()), (422, Some("username")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("username")),
+        "{body}"
+    );
     let (status, body) = register(json!({ "username": "bob", "password": PASSWORD })).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["username"], "bob");

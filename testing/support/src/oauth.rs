@@ -1,0 +1,32 @@
+//! Tokens from auth for tests that drive a running platform.
+
+use serde_json::Value;
+
+/// An access token by the client-credentials grant (client_secret_basic)
+/// from the token endpoint at `token_url` (auth directly, or through the
+/// edge gateway), for `scope` and `audience`.
+pub async fn client_credentials_token(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+    audience: &str,
+) -> anyhow::Result<String> {
+    let answer: Value = http
+        .post(token_url)
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("audience", audience),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no token for {client_id}: {answer}"))
+}
