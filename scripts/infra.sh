@@ -60,12 +60,31 @@ start_redis() {
   log "redis started on 127.0.0.1:$redis_port"
 }
 
+# PostgreSQL's connection budget (docs/reliability.md, "Connection budget"):
+# the services' pools with REPLICAS=2 plus the reconnection storm after a
+# database restart peaked at 93 of Debian's default 100.
+pg_max_connections=200
+pg_settings() {
+  local dir="/etc/postgresql/$pg_version/main/conf.d"
+  [ -d "$dir" ] || return 0
+  printf '%s\n' "# Written by scripts/infra.sh (docs/reliability.md, \"Connection budget\")." \
+    "max_connections = $pg_max_connections" | as_root tee "$dir/50-lisasports.conf" >/dev/null
+}
+
 start_postgres() {
-  if pg_up; then log "postgresql already answering on 127.0.0.1:$pg_port (left alone)"
+  if pg_up; then
+    log "postgresql already answering on 127.0.0.1:$pg_port (left alone)"
+    local now
+    now="$(as_root runuser -u postgres -- psql -XAtq -p "$pg_port" -d postgres -c 'SHOW max_connections' 2>/dev/null || echo "?")"
+    if [ "$now" != "?" ] && [ "$now" -lt "$pg_max_connections" ]; then
+      pg_settings
+      log "postgresql runs with max_connections=$now (< $pg_max_connections, docs/reliability.md): restart it to apply (pg_ctlcluster $pg_version main restart)"
+    fi
   else
     if ! pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$pg_version/main"; then
       as_root pg_createcluster "$pg_version" main --port "$pg_port" >/dev/null
     fi
+    pg_settings
     as_root pg_ctlcluster "$pg_version" main start
     wait_until "postgresql (pg_isready) on 127.0.0.1:$pg_port" "$ready_timeout" - pg_up \
       || { log "postgresql did not start; see /var/log/postgresql/"; exit 1; }
