@@ -174,8 +174,13 @@ mod tests {
     async fn a_method_the_probes_do_not_serve_is_a_405_problem_with_allow() {
         let metrics = PrometheusBuilder::new().build_recorder().handle();
         for path in ["/healthz", "/readyz", "/metrics"] {
-            let response = Readiness::new(Vec::new(), Duration::from_millis(50))
-                .routes(metrics.clone())
+            // Composed as `Server::bind_service` composes a service.
+            let service =
+                axum::Router::new().route("/v1/things", axum::routing::get(|| async { "" }));
+            let response = crate::layers::wrap(service, Duration::from_secs(5))
+                .merge(
+                    Readiness::new(Vec::new(), Duration::from_millis(50)).routes(metrics.clone()),
+                )
                 .oneshot(
                     Request::builder()
                         .method("TRACE")

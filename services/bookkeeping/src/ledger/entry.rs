@@ -123,20 +123,24 @@ fn zero() -> Option<i64> {
     Some(0)
 }
 
+/// An account code as the contract spells it: 1–128 characters of
+/// `[a-z0-9_.:-]`, starting with a letter or digit.
+pub fn is_account_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 128
+        && code
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
+}
+
 impl AccountRequest {
     /// The account, or the first invalid field.
     pub fn parse(self) -> Result<NewAccount, EntryError> {
-        let code_ok = !self.code.is_empty()
-            && self.code.len() <= 128
-            && self
-                .code
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && self
-                .code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b));
+        let code_ok = is_account_code(&self.code);
         if !code_ok {
             return Err(EntryError::new(
                 "code",
@@ -147,6 +151,20 @@ impl AccountRequest {
             return Err(EntryError::new("name", "1-200 characters"));
         }
         let currency = parse_currency("currency", &self.currency)?;
+        // A new account holds 0: bounds that exclude it could never be met
+        // (the database's balance_within_bounds check refused the row: 500).
+        if self.min_balance.is_some_and(|min| min > 0) {
+            return Err(EntryError::new(
+                "min_balance",
+                "must be 0 or below: a new account's balance is 0",
+            ));
+        }
+        if self.max_balance.is_some_and(|max| max < 0) {
+            return Err(EntryError::new(
+                "max_balance",
+                "must be 0 or above: a new account's balance is 0",
+            ));
+        }
         if let (Some(min), Some(max)) = (self.min_balance, self.max_balance)
             && min > max
         {

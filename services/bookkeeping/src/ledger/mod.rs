@@ -7,7 +7,7 @@ mod store;
 
 pub use entry::{
     AccountKind, AccountRequest, CONTRA_CODE_PREFIXES, EntryDraft, EntryError, EntryRequest,
-    NewAccount, NormalSide, PostingDraft, PostingRequest,
+    NewAccount, NormalSide, PostingDraft, PostingRequest, is_account_code,
 };
 pub(crate) use store::post_in;
 pub use store::{

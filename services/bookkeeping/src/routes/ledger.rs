@@ -13,7 +13,7 @@ use super::AppState;
 use crate::error::BookkeepingError;
 use crate::ledger::{
     Account, AccountPage, AccountRequest, AsOf, Balance, EntryError, EntryRequest, PostOutcome,
-    PostedEntry,
+    PostedEntry, is_account_code,
 };
 
 /// Largest batch accepted by `POST /v1/entries/batch`.
@@ -77,15 +77,13 @@ pub(crate) async fn list_accounts(
             "limit must be 1 to {MAX_ACCOUNTS_PAGE}"
         )));
     }
-    // Codes are printable ASCII (the schema's pattern): anything else
-    // matches no account, and PostgreSQL refuses NUL in text.
-    let printable = |s: &Option<String>| {
-        s.as_deref()
-            .is_none_or(|s| s.bytes().all(|b| b.is_ascii_graphic()))
-    };
-    if !printable(&query.code) || !printable(&query.after) {
+    // Both are account codes (the contract's pattern): anything else is a
+    // malformed request, not a lookup that finds nothing (and PostgreSQL
+    // refuses NUL in text).
+    let is_code = |s: &Option<String>| s.as_deref().is_none_or(is_account_code);
+    if !is_code(&query.code) || !is_code(&query.after) {
         return Err(invalid_query(
-            "code and after hold printable ASCII only (an account code)",
+            "code and after are account codes: 1-128 characters of a-z, 0-9, '_', '.', ':', '-'",
         ));
     }
     state

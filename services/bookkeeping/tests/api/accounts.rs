@@ -81,6 +81,11 @@ async fn bad_listing_queries_are_400_problems_and_the_listing_needs_the_read_sco
         "colour=red",
         "code=a%00b",
         "after=%01",
+        // Outside the contract's pattern: malformed, not "no such account".
+        "code=",
+        "code=Asset:d",
+        "code=-asset",
+        "after=",
     ] {
         let res = app.get(&format!("/v1/accounts?{query}")).await;
         assert_eq!(res.status(), 400, "{query}");
@@ -157,4 +162,23 @@ async fn balances_carry_every_field_and_refunds_read_on_their_debit_side() {
         .await;
     assert_eq!(before["normal_balance"], 0, "{before}");
     assert_eq!(before["as_of_sequence"], sale_seq, "{before}");
+}
+
+#[tokio::test]
+async fn bounds_a_new_account_could_never_meet_are_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    for (field, bounds) in [
+        ("min_balance", json!({ "min_balance": 522 })),
+        ("max_balance", json!({ "max_balance": -1 })),
+    ] {
+        let id = new_id();
+        let mut body = json!({ "id": id, "code": format!("asset:{field}"), "name": "x", "kind": "revenue", "currency": "EUR" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(bounds.as_object().unwrap().clone());
+        let (status, res) = app.post_json("/v1/accounts", &body).await;
+        assert_eq!((status, res["field"].as_str()), (422, Some(field)), "{res}");
+        let (status, _) = app.get_json(&format!("/v1/accounts/{id}")).await;
+        assert_eq!(status, 404, "{field}: nothing stored");
+    }
 }
