@@ -27,7 +27,10 @@
 //! the harness deliberately avoids; and each test's ledger would then mix
 //! with the others', so the per-account sums could not be checked.
 //!
-//! The checks, each able to fail (docs: services/bookings/README.md):
+//! The checks (each was seen failing once with the test broken on purpose:
+//! a succeeded payment published again under a new event id, a refund one
+//! cent short, one event more expected than delivered, a booking's
+//! `refund_amount` changed):
 //! 1. bookkeeping has consumed every event the test published, counting
 //!    redeliveries (its sidecar's delivery counter), so a duplicate that
 //!    would be booked twice is booked before the books are read;
