@@ -9,6 +9,8 @@ mod crash;
 mod edge;
 #[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
 mod helpers;
+#[expect(clippy::expect_used, reason = "test set-up fails the test loudly")]
+mod ledger;
 mod offerings;
 mod pay;
 mod saga;
