@@ -35,7 +35,7 @@ infra-down: ## Stop the Redis and PostgreSQL that `make infra` started
 deps: infra dapr ## Everything the tests need
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
-test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke example-test ## Install what is missing, then every check and test
+test: deps caddy fmt-check clippy rust-test compose-check contracts-check slo-check k8s-check deny actionlint catalog-check stack-smoke fuzz-smoke example-test chaos-short ## Install what is missing, then every check and test
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' .run/logs/cargo-test.log
 
 fmt: ## Format the code
