@@ -746,6 +746,26 @@ async fn inject(stack: &Stack, c: &Clients, scenario: Scenario) {
     }
 }
 
+/// Whether a sidecar's Prometheus text reports the PSP breaker open.
+/// Dapr (1.18, `pkg/diagnostics/resiliency_monitoring.go`) labels
+/// `dapr_resiliency_cb_state` with the Resiliency *resource* (`name`,
+/// `payments-provider`), the `policy` kind (`circuitbreaker`) and the
+/// `target` (`app_psp` for the `psp` HTTPEndpoint), one series per state
+/// with the current one at 1; the policy's own name (`pspBreaker`) is in
+/// no label.
+fn psp_breaker_open_in(metrics: &str) -> bool {
+    metrics.lines().any(|l| {
+        let Some((series, value)) = l.rsplit_once(' ') else {
+            return false;
+        };
+        series.starts_with("dapr_resiliency_cb_state{")
+            && series.contains("policy=\"circuitbreaker\"")
+            && series.contains("target=\"app_psp\"")
+            && series.contains("status=\"open\"")
+            && value.trim().parse::<f64>().is_ok_and(|v| v == 1.0)
+    })
+}
+
 /// `dapr_resiliency_cb_state` of the PSP breaker over both payments sidecars:
 /// whether any reported open (value 1) at this moment.
 async fn breaker_open(http: &reqwest::Client) -> bool {
@@ -757,17 +777,29 @@ async fn breaker_open(http: &reqwest::Client) -> bool {
         else {
             continue;
         };
-        let text = res.text().await.unwrap_or_default();
-        if text.lines().any(|l| {
-            l.starts_with("dapr_resiliency_cb_state")
-                && l.contains("pspBreaker")
-                && l.contains("status=\"open\"")
-                && l.trim_end().ends_with(" 1")
-        }) {
+        if psp_breaker_open_in(&res.text().await.unwrap_or_default()) {
             return true;
         }
     }
     false
+}
+
+#[test]
+fn the_psp_breaker_is_read_from_the_labels_dapr_writes() {
+    let series = |status: &str, value: &str| {
+        format!(
+            "dapr_resiliency_cb_state{{app_id=\"payments\",flow_direction=\"outbound\",\
+             name=\"payments-provider\",namespace=\"\",policy=\"circuitbreaker\",\
+             status=\"{status}\",target=\"app_psp\"}} {value}"
+        )
+    };
+    let open = [series("closed", "0"), series("open", "1")].join("\n");
+    let closed = [series("closed", "1"), series("open", "0")].join("\n");
+    assert!(psp_breaker_open_in(&open));
+    assert!(!psp_breaker_open_in(&closed));
+    assert!(!psp_breaker_open_in(
+        &open.replace("app_psp", "app_bookkeeping")
+    ));
 }
 
 /// While the provider is down: the breaker's state over time, and the
