@@ -73,8 +73,7 @@ struct Stack {
 impl Stack {
     fn up() -> Self {
         let root = repo_root();
-        let status = Command::new("scripts/stack.sh")
-            .arg("up")
+        let status = without_cargo_test_env(Command::new("scripts/stack.sh").arg("up"))
             .env("REPLICAS", "2")
             .current_dir(&root)
             .status()
@@ -114,15 +113,99 @@ impl Drop for Stack {
     }
 }
 
-/// A client of the platform, through the edge gateway.
-#[derive(Clone)]
-struct Clients {
+/// Removes the variables cargo sets for this test binary (its package's
+/// name, version and manifest, ...). `stack.sh up` runs `cargo build
+/// --bins`; build scripts that watch them (ring's
+/// `rerun-if-env-changed=CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, …) saw other
+/// values than in `make chaos`'s own build and rebuilt ring and every crate
+/// above it, here and again in the next plain build: 262 s of chaos-short's
+/// 571 s on 2026-12-07.
+fn without_cargo_test_env(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if text.starts_with("CARGO_PKG_")
+            || text.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                text.as_ref(),
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            )
+        {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
+#[test]
+fn the_stack_is_built_without_the_test_binarys_cargo_variables() {
+    // cargo sets them when it runs this binary (`cargo test`).
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+    let mut command = Command::new("true");
+    command.env("CARGO_TARGET_DIR", "/kept");
+    without_cargo_test_env(&mut command);
+    let envs: HashMap<String, Option<String>> = command
+        .get_envs()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.map(|v| v.to_string_lossy().into_owned()),
+            )
+        })
+        .collect();
+    for removed in ["CARGO_PKG_NAME", "CARGO_MANIFEST_DIR"] {
+        assert_eq!(envs.get(removed), Some(&None), "{removed}");
+    }
+    assert_eq!(envs["CARGO_TARGET_DIR"].as_deref(), Some("/kept"));
+}
+
+/// Which API a request goes to (each has its own token audience).
+#[derive(Debug, Clone, Copy)]
+enum Api {
+    Payments,
+    Communication,
+}
+
+/// Clients carrying the current access tokens.
+struct Authorized {
     payments: reqwest::Client,
     communication: reqwest::Client,
+}
+
+/// A client of the platform, through the edge gateway. Access tokens live
+/// 5 minutes (auth's `access_token_ttl_secs`) and the whole suite runs for
+/// half an hour, so they are renewed in the background (see [`clients`]);
+/// every request takes the current one.
+#[derive(Clone)]
+struct Clients {
+    authorized: Arc<std::sync::RwLock<Authorized>>,
     plain: reqwest::Client,
 }
 
-async fn token(http: &reqwest::Client, user: &str, secret: &str, scope: &str, aud: &str) -> String {
+impl Clients {
+    fn api(&self, api: Api) -> reqwest::Client {
+        let authorized = self
+            .authorized
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match api {
+            Api::Payments => authorized.payments.clone(),
+            Api::Communication => authorized.communication.clone(),
+        }
+    }
+}
+
+/// A client-credentials token and its lifetime.
+async fn token(
+    http: &reqwest::Client,
+    user: &str,
+    secret: &str,
+    scope: &str,
+    aud: &str,
+) -> Result<(String, Duration), String> {
     let answer: Value = http
         .post(format!("{AUTH}/oauth2/token"))
         .basic_auth(user, Some(secret))
@@ -133,14 +216,46 @@ async fn token(http: &reqwest::Client, user: &str, secret: &str, scope: &str, au
         ])
         .send()
         .await
-        .expect("token request")
+        .map_err(|e| e.to_string())?
         .json()
         .await
-        .expect("token json");
-    answer["access_token"]
+        .map_err(|e| e.to_string())?;
+    let access = answer["access_token"]
         .as_str()
-        .unwrap_or_else(|| panic!("no token for {user}: {answer}"))
-        .to_owned()
+        .ok_or_else(|| format!("no token for {user}: {answer}"))?;
+    let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
+    Ok((access.to_owned(), lifetime))
+}
+
+/// Both APIs' clients with fresh tokens, and the shortest lifetime.
+async fn authorize(
+    http: &reqwest::Client,
+    client_id: &str,
+    secret: &str,
+) -> Result<(Authorized, Duration), String> {
+    let (pay, pay_life) = token(
+        http,
+        client_id,
+        secret,
+        "payments:write payments:read",
+        "payments",
+    )
+    .await?;
+    let (comm, comm_life) = token(
+        http,
+        client_id,
+        secret,
+        "communication:write communication:read",
+        "communication",
+    )
+    .await?;
+    Ok((
+        Authorized {
+            payments: authorized_client(&pay).map_err(|e| e.to_string())?,
+            communication: authorized_client(&comm).map_err(|e| e.to_string())?,
+        },
+        pay_life.min(comm_life),
+    ))
 }
 
 async fn clients(run: u128) -> Clients {
@@ -149,7 +264,10 @@ async fn clients(run: u128) -> Clients {
         .build()
         .expect("client");
     let admin = authorized_client(
-        &token(&plain, "platform-admin", ADMIN_SECRET, "auth:admin", "auth").await,
+        &token(&plain, "platform-admin", ADMIN_SECRET, "auth:admin", "auth")
+            .await
+            .expect("admin token")
+            .0,
     )
     .expect("admin client");
     let client_id = format!("chaos-{run}");
@@ -170,28 +288,35 @@ async fn clients(run: u128) -> Clients {
         .as_str()
         .unwrap_or_else(|| panic!("client not created: {created}"))
         .to_owned();
-    // Tokens live longer than the suite's scenarios need (auth's default).
-    let pay = token(
-        &plain,
-        &client_id,
-        &secret,
-        "payments:write payments:read",
-        "payments",
-    )
-    .await;
-    let comm = token(
-        &plain,
-        &client_id,
-        &secret,
-        "communication:write communication:read",
-        "communication",
-    )
-    .await;
-    Clients {
-        payments: authorized_client(&pay).expect("payments client"),
-        communication: authorized_client(&comm).expect("communication client"),
-        plain,
-    }
+    let (first, lifetime) = authorize(&plain, &client_id, &secret)
+        .await
+        .expect("tokens");
+    let authorized = Arc::new(std::sync::RwLock::new(first));
+    // Renewed at a fifth of their lifetime (every minute with auth's 5
+    // minutes), and every 5 s while auth cannot issue one (its database is
+    // down in database-outage-2min): the token in use stays valid through
+    // an auth outage of up to four fifths of the lifetime.
+    let renewing = (authorized.clone(), plain.clone());
+    tokio::spawn(async move {
+        let (authorized, http) = renewing;
+        let mut wait = lifetime / 5;
+        loop {
+            tokio::time::sleep(wait).await;
+            match authorize(&http, &client_id, &secret).await {
+                Ok((fresh, lifetime)) => {
+                    *authorized
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                    wait = lifetime / 5;
+                }
+                Err(error) => {
+                    eprintln!("[chaos] token renewal failed (trying again in 5 s): {error}");
+                    wait = Duration::from_secs(5);
+                }
+            }
+        }
+    });
+    Clients { authorized, plain }
 }
 
 /// Counters of one scenario.
@@ -218,7 +343,8 @@ struct Journey {
 /// deadline: `Some(body)` on 2xx, `None` when the client gave up or the
 /// answer was a final 4xx.
 async fn operation(
-    http: &reqwest::Client,
+    c: &Clients,
+    api: Api,
     method: reqwest::Method,
     url: &str,
     key: &str,
@@ -229,7 +355,8 @@ async fn operation(
     let deadline = Instant::now() + OPERATION_DEADLINE;
     let mut backoff = Duration::from_millis(200);
     loop {
-        let answer = http
+        let answer = c
+            .api(api)
             .request(method.clone(), url)
             .header("Idempotency-Key", key)
             .json(body)
@@ -270,7 +397,8 @@ async fn journey(c: &Clients, counters: &Counters, customer: String, refund: boo
         ..Journey::default()
     };
     let recipient = operation(
-        &c.communication,
+        c,
+        Api::Communication,
         reqwest::Method::PUT,
         &format!("{GATEWAY}/communication/v1/recipients/{customer}"),
         &format!("{customer}-recipient"),
@@ -282,7 +410,8 @@ async fn journey(c: &Clients, counters: &Counters, customer: String, refund: boo
         return j;
     }
     let Some(created) = operation(
-        &c.payments,
+        c,
+        Api::Payments,
         reqwest::Method::POST,
         &format!("{GATEWAY}/payments/v1/payments"),
         &format!("{customer}-create"),
@@ -299,7 +428,8 @@ async fn journey(c: &Clients, counters: &Counters, customer: String, refund: boo
     };
     j.payment_id = Some(id.clone());
     let confirmed = operation(
-        &c.payments,
+        c,
+        Api::Payments,
         reqwest::Method::POST,
         &format!("{GATEWAY}/payments/v1/payments/{id}/confirm"),
         &format!("{customer}-confirm"),
@@ -325,7 +455,8 @@ async fn journey(c: &Clients, counters: &Counters, customer: String, refund: boo
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     j.refunded = operation(
-        &c.payments,
+        c,
+        Api::Payments,
         reqwest::Method::POST,
         &format!("{GATEWAY}/payments/v1/payments/{id}/refunds"),
         &format!("{customer}-refund"),
@@ -341,7 +472,7 @@ async fn journey(c: &Clients, counters: &Counters, customer: String, refund: boo
 async fn payment(c: &Clients, id: &str) -> Value {
     for _ in 0..60 {
         if let Ok(res) = c
-            .payments
+            .api(Api::Payments)
             .get(format!("{GATEWAY}/payments/v1/payments/{id}"))
             .send()
             .await
@@ -358,7 +489,7 @@ async fn payment(c: &Clients, id: &str) -> Value {
 async fn payments_of(c: &Clients, customer: &str) -> Vec<Value> {
     for _ in 0..60 {
         if let Ok(res) = c
-            .payments
+            .api(Api::Payments)
             .get(format!("{GATEWAY}/payments/v1/payments"))
             .query(&[("customer_reference", customer)])
             .send()
@@ -746,6 +877,26 @@ async fn inject(stack: &Stack, c: &Clients, scenario: Scenario) {
     }
 }
 
+/// Whether a sidecar's Prometheus text reports the PSP breaker open.
+/// Dapr (1.18, `pkg/diagnostics/resiliency_monitoring.go`) labels
+/// `dapr_resiliency_cb_state` with the Resiliency *resource* (`name`,
+/// `payments-provider`), the `policy` kind (`circuitbreaker`) and the
+/// `target` (`app_psp` for the `psp` HTTPEndpoint), one series per state
+/// with the current one at 1; the policy's own name (`pspBreaker`) is in
+/// no label.
+fn psp_breaker_open_in(metrics: &str) -> bool {
+    metrics.lines().any(|l| {
+        let Some((series, value)) = l.rsplit_once(' ') else {
+            return false;
+        };
+        series.starts_with("dapr_resiliency_cb_state{")
+            && series.contains("policy=\"circuitbreaker\"")
+            && series.contains("target=\"app_psp\"")
+            && series.contains("status=\"open\"")
+            && value.trim().parse::<f64>().is_ok_and(|v| v == 1.0)
+    })
+}
+
 /// `dapr_resiliency_cb_state` of the PSP breaker over both payments sidecars:
 /// whether any reported open (value 1) at this moment.
 async fn breaker_open(http: &reqwest::Client) -> bool {
@@ -757,17 +908,29 @@ async fn breaker_open(http: &reqwest::Client) -> bool {
         else {
             continue;
         };
-        let text = res.text().await.unwrap_or_default();
-        if text.lines().any(|l| {
-            l.starts_with("dapr_resiliency_cb_state")
-                && l.contains("pspBreaker")
-                && l.contains("status=\"open\"")
-                && l.trim_end().ends_with(" 1")
-        }) {
+        if psp_breaker_open_in(&res.text().await.unwrap_or_default()) {
             return true;
         }
     }
     false
+}
+
+#[test]
+fn the_psp_breaker_is_read_from_the_labels_dapr_writes() {
+    let series = |status: &str, value: &str| {
+        format!(
+            "dapr_resiliency_cb_state{{app_id=\"payments\",flow_direction=\"outbound\",\
+             name=\"payments-provider\",namespace=\"\",policy=\"circuitbreaker\",\
+             status=\"{status}\",target=\"app_psp\"}} {value}"
+        )
+    };
+    let open = [series("closed", "0"), series("open", "1")].join("\n");
+    let closed = [series("closed", "1"), series("open", "0")].join("\n");
+    assert!(psp_breaker_open_in(&open));
+    assert!(!psp_breaker_open_in(&closed));
+    assert!(!psp_breaker_open_in(
+        &open.replace("app_psp", "app_bookkeeping")
+    ));
 }
 
 /// While the provider is down: the breaker's state over time, and the
@@ -783,7 +946,7 @@ async fn watch_breaker(c: Clients, run: u128, stop: Arc<AtomicBool>) -> (bool, V
             n += 1;
             let customer = format!("cus_breaker_{run}_{n}");
             if let Ok(res) = c
-                .payments
+                .api(Api::Payments)
                 .post(format!("{GATEWAY}/payments/v1/payments"))
                 .json(&json!({"amount": AMOUNT, "currency": "EUR", "customer_reference": customer}))
                 .send()
@@ -793,7 +956,7 @@ async fn watch_breaker(c: Clients, run: u128, stop: Arc<AtomicBool>) -> (bool, V
             {
                 let started = Instant::now();
                 let answer = c
-                    .payments
+                    .api(Api::Payments)
                     .post(format!("{GATEWAY}/payments/v1/payments/{id}/confirm"))
                     .json(&json!({"card_number": CARD}))
                     .send()

@@ -96,6 +96,11 @@ pub struct SendingSettings {
     /// A queued or retrying notification without activity for this long has
     /// its send job published again.
     pub requeue_after_secs: i64,
+    /// A notification whose retriable failures outlast `max_attempts` (a
+    /// provider down for longer than one round of Dapr's back-off) is not
+    /// failed: it waits `requeue_after_secs` and is tried again, until it is
+    /// this old. Only then, or on a terminal failure, is it `failed`.
+    pub give_up_after_secs: i64,
     pub sweep_interval_ms: u64,
     /// Deadline of the send worker's routes (`/jobs/send`,
     /// `/jobs/send-failed`), in place of `server.request_timeout_ms`: the
@@ -183,6 +188,9 @@ impl Validate for Settings {
         }
         if self.sending.max_attempts < 1 || self.sending.stale_after_secs < 1 {
             return invalid("sending.max_attempts and stale_after_secs must be >= 1");
+        }
+        if self.sending.give_up_after_secs < 0 {
+            return invalid("sending.give_up_after_secs must be >= 0");
         }
         self.server
             .validate_route_deadline("events.route_timeout_ms", self.events.route_timeout_ms)?;

@@ -6,10 +6,12 @@
 //! committed before the provider is called), send through the channel's
 //! binding, record the outcome. A retriable failure answers RETRY, so Dapr
 //! redelivers with the backoff of the Resiliency policy on
-//! `communication-queue` (dapr-config/resiliency/communication.yaml); at
-//! `sending.max_attempts`, or on a terminal failure, the notification is
-//! `failed` and its job goes to `communication.sends.deadletter` with the
-//! reason.
+//! `communication-queue` (dapr-config/resiliency/communication.yaml). At
+//! `sending.max_attempts` a retriable failure is deferred: the job is done,
+//! and the sweeper queues the notification again after
+//! `sending.requeue_after_secs`, until it is `sending.give_up_after_secs`
+//! old. Then, or on a terminal failure, the notification is `failed` and its
+//! job goes to `communication.sends.deadletter` with the reason.
 
 use std::time::Duration;
 
@@ -29,6 +31,8 @@ pub(crate) struct SendWorker<'a> {
     pub(crate) relay: &'a Relay,
     /// `sending.max_attempts`.
     pub(crate) max_attempts: i32,
+    /// `sending.give_up_after_secs`.
+    pub(crate) give_up_after_secs: i64,
 }
 
 impl SendWorker<'_> {
@@ -75,13 +79,18 @@ impl SendWorker<'_> {
                 Outcome::Terminal(reason) => sends::fail(pool, id, reason)
                     .await
                     .map(|_| TopicResponse::Success),
-                Outcome::Retriable(reason) if attempts >= self.max_attempts => sends::fail(
-                    pool,
-                    id,
-                    &format!("gave up after {attempts} attempts: {reason}"),
-                )
-                .await
-                .map(|_| TopicResponse::Success),
+                Outcome::Retriable(reason) if attempts >= self.max_attempts => {
+                    sends::defer_or_fail(pool, id, reason, attempts, self.give_up_after_secs)
+                        .await
+                        .map(|exhausted| {
+                            tracing::warn!(
+                                ?exhausted,
+                                attempts,
+                                "a round of send attempts ran out"
+                            );
+                            TopicResponse::Success
+                        })
+                }
                 Outcome::Retriable(reason) => sends::release_for_retry(pool, id, reason)
                     .await
                     .map(|()| TopicResponse::Retry),
@@ -117,13 +126,16 @@ impl SendWorker<'_> {
     }
 
     /// A send job of notification `id` that Dapr gave up on after its
-    /// retries: if the worker did try `max_attempts` times, the
-    /// notification is `failed`; if it did not (the service was down while
-    /// Dapr delivered), the job is queued again, so a restart longer than
-    /// the retry window loses nothing. Jobs the worker dead-lettered itself
-    /// are already failed (a no-op here).
+    /// retries: if the worker did not try `max_attempts` times (the service
+    /// was down while Dapr delivered), the job is queued again, so a restart
+    /// longer than the retry window loses nothing; if it did, the
+    /// notification waits for the sweeper like any deferred one, or is
+    /// `failed` once `give_up_after_secs` old. Jobs the worker dead-lettered
+    /// itself are already failed (a no-op here).
     pub(crate) async fn dead_lettered(self, id: Uuid) -> TopicResponse {
-        match sends::requeue_or_fail(self.pool, id, self.max_attempts).await {
+        match sends::requeue_or_fail(self.pool, id, self.max_attempts, self.give_up_after_secs)
+            .await
+        {
             Ok(outcome) => {
                 tracing::warn!(notification.id = %id, ?outcome, "send job dead-lettered by Dapr");
                 self.relay.wake();

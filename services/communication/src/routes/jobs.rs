@@ -54,6 +54,7 @@ impl AppState {
             sender: &self.sender,
             relay: &self.relay,
             max_attempts: self.settings.sending.max_attempts,
+            give_up_after_secs: self.settings.sending.give_up_after_secs,
         }
     }
 }

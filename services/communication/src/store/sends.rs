@@ -176,30 +176,84 @@ async fn fail_in(conn: &mut PgConnection, id: Uuid, reason: &str) -> Result<bool
     Ok(true)
 }
 
+/// What became of a retriable failure at the end of a round of attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    /// Released, still `sending`: the sweeper queues it again once idle for
+    /// `requeue_after_secs`.
+    Deferred,
+    /// Older than `give_up_after_secs`: failed and dead-lettered.
+    Failed,
+    AlreadyDone,
+}
+
+/// The last attempt of a round failed retriably: the notification is
+/// deferred (released, left to the sweeper) while younger than
+/// `give_up_after_secs`, else failed. A provider that is down for longer
+/// than one round of Dapr's back-off (an SMTP relay refusing sessions for a
+/// minute) must not lose the notifications sent meanwhile.
+pub async fn defer_or_fail(
+    pool: &PgPool,
+    id: Uuid,
+    reason: &str,
+    attempts: i32,
+    give_up_after_secs: i64,
+) -> Result<Exhausted, sqlx::Error> {
+    let deferred = sqlx::query(
+        "UPDATE notifications SET in_flight = false, last_error = $2
+          WHERE id = $1 AND status = 'sending'
+            AND created_at > now() - make_interval(secs => $3)",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(give_up_after_secs as f64)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        > 0;
+    if deferred {
+        return Ok(Exhausted::Deferred);
+    }
+    let reason = format!("gave up after {attempts} attempts: {reason}");
+    Ok(if fail(pool, id, &reason).await? {
+        Exhausted::Failed
+    } else {
+        Exhausted::AlreadyDone
+    })
+}
+
 /// What became of a job Dapr dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadLettered {
     Requeued,
+    /// Out of attempts but younger than `give_up_after_secs`: left to the
+    /// sweeper, as [`Exhausted::Deferred`].
+    Deferred,
     Failed,
     AlreadyDone,
 }
 
 /// For a job Dapr dead-lettered: queue it again while the notification has
-/// attempts left and is not in flight, else fail it.
+/// attempts left and is not in flight; out of attempts, leave it to the
+/// sweeper while younger than `give_up_after_secs`, else fail it.
 pub async fn requeue_or_fail(
     pool: &PgPool,
     id: Uuid,
     max_attempts: i32,
+    give_up_after_secs: i64,
 ) -> Result<DeadLettered, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<(String, i32, bool)> = sqlx::query_as(
-        "SELECT status, attempts, in_flight FROM notifications WHERE id = $1 FOR UPDATE",
+    let row: Option<(String, i32, bool, bool)> = sqlx::query_as(
+        "SELECT status, attempts, in_flight,
+                created_at > now() - make_interval(secs => $2)
+           FROM notifications WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
+    .bind(give_up_after_secs as f64)
     .fetch_optional(&mut *tx)
     .await?;
     let outcome = match row {
-        Some((status, attempts, in_flight))
+        Some((status, attempts, in_flight, young))
             if (status == "queued" || status == "sending") && !in_flight =>
         {
             // Under the row lock: nothing claims it between the check and
@@ -207,6 +261,8 @@ pub async fn requeue_or_fail(
             if attempts < max_attempts {
                 enqueue_sends(&mut tx, &[id]).await?;
                 DeadLettered::Requeued
+            } else if young {
+                DeadLettered::Deferred
             } else {
                 fail_in(&mut tx, id, "retries exhausted").await?;
                 DeadLettered::Failed

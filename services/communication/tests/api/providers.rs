@@ -102,7 +102,13 @@ async fn a_permanent_failure_is_not_retried_and_goes_to_the_dead_letter_topic_as
 
 #[tokio::test]
 async fn retriable_failures_are_bounded_then_failed_and_dead_lettered() {
-    let (notify, app) = with_notify(|s| s.sending.max_attempts = 2).await;
+    // Given up at the end of the first round: the notification is older
+    // than give_up_after_secs at once.
+    let (notify, app) = with_notify(|s| {
+        s.sending.max_attempts = 2;
+        s.sending.give_up_after_secs = 0;
+    })
+    .await;
     notify
         .configure("push", json!({"mode": "throttle"}))
         .await
@@ -120,6 +126,53 @@ async fn retriable_failures_are_bounded_then_failed_and_dead_lettered() {
     );
     assert!(notify.all_messages("push").await.unwrap().is_empty());
     app.wait_stream("communication.sends.deadletter", 1).await;
+}
+
+#[tokio::test]
+async fn a_provider_down_for_longer_than_a_round_of_attempts_loses_nothing() {
+    // Issue 12's smtp-down-60s: a round of attempts (max_attempts with
+    // Dapr's back-off) lasts seconds, a provider outage minutes. The
+    // notification is deferred, tried again by the sweeper, and sent once
+    // the provider is back; it is never failed meanwhile.
+    let (notify, app) = with_notify(|s| {
+        s.sending.max_attempts = 2;
+        s.sending.requeue_after_secs = 1;
+        s.sending.sweep_interval_ms = 200;
+    })
+    .await;
+    notify
+        .configure("push", json!({"mode": "fail", "fail_status": 503}))
+        .await
+        .unwrap();
+    let created = app.create(&alert("push", ("push_token", "device-5"))).await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/v1/notifications/{id}");
+    let waiting: Value = platform_test_support::eventually(
+        std::time::Duration::from_secs(60),
+        "a third round of attempts",
+        || async {
+            let body: Value = app.get(&path).await.json().await.ok()?;
+            (body["status"] == "failed" || body["attempts"].as_i64()? >= 5).then_some(body)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(waiting["status"], "sending", "{waiting}");
+    notify
+        .configure("push", json!({"mode": "accept"}))
+        .await
+        .unwrap();
+
+    let sent = app.wait_status(id, "sent").await;
+    assert!(sent["attempts"].as_i64().unwrap() >= 5, "{sent}");
+    assert_eq!(notify.messages("push", "device-5").await.unwrap().len(), 1);
+    let failed = app.stream("communication.sends.deadletter").await;
+    assert!(
+        failed
+            .iter()
+            .all(|m| m["type"] != "communication.send.failed"),
+        "nothing was failed: {failed:#?}"
+    );
 }
 
 #[tokio::test]
