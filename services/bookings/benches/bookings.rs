@@ -13,6 +13,11 @@
 //! 3. the lateness of hold-time deadlines fired by the Dapr scheduler
 //!    (release time minus hold end) for 50 bookings.
 //!
+//! With `BOOKINGS_BENCH_PROFILE=1`, the paced run of 2 also prints what
+//! bookings' database connections were doing (`pg_stat_activity` sampled
+//! every 5 ms: row-lock waits, WAL flushes, transactions waiting for the
+//! app), the evidence in ADR 0038.
+//!
 //! The booking request does not wait for the payment call here
 //! (`inline_calls_ms = 0`: payments is not running), so the reservation
 //! figures are the database's decision and the answer.
@@ -88,6 +93,36 @@ async fn read_catalogue(app: &TestApp, bypass: bool) -> Reads {
         p99_ms: percentile(&latencies, 99.0),
         hits,
     }
+}
+
+/// `BOOKINGS_BENCH_PROFILE=1`: what bookings' database connections are
+/// doing, sampled from `pg_stat_activity` every 5 ms (state and wait event;
+/// "running" is a backend on the CPU or between waits). Returns the number
+/// of samples and the count of each state.
+async fn sample_database(
+    pool: sqlx::PgPool,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (usize, std::collections::BTreeMap<String, usize>) {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut samples = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT coalesce(state, '?') || ' ' || coalesce(wait_event_type || ':' || wait_event, 'running')
+                    || coalesce(' ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 40), '')
+               FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()
+                AND backend_type = 'client backend' AND state <> 'idle'",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("pg_stat_activity");
+        samples += 1;
+        for row in rows {
+            *counts.entry(row).or_default() += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (samples, counts)
 }
 
 #[tokio::main]
@@ -194,6 +229,11 @@ async fn main() {
     let offering = app.create_offering(100).await;
     let offering_id = offering["id"].as_str().unwrap().to_owned();
     let gap = Duration::from_secs_f64(1.0 / rate);
+    let profile = std::env::var_os("BOOKINGS_BENCH_PROFILE").map(|_| {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = tokio::spawn(sample_database(app.pool.clone(), stop.clone()));
+        (stop, sampler)
+    });
     let mut tasks = Vec::new();
     let started = Instant::now();
     for i in 0..300 {
@@ -225,6 +265,19 @@ async fn main() {
         paced.push(latency);
     }
     paced.sort_by(f64::total_cmp);
+    if let Some((stop, sampler)) = profile {
+        stop.store(true, Ordering::Relaxed);
+        let (samples, counts) = sampler.await.expect("sampler");
+        println!(
+            "  bookings' database connections during the paced run ({samples} samples every 5 ms):"
+        );
+        for (what, n) in counts {
+            println!(
+                "    {:>6.1} %  {what}",
+                100.0 * n as f64 / samples.max(1) as f64
+            );
+        }
+    }
     println!(
         "  paced at half that rate ({rate:.0}/s, 300 bookers, 100 places): {} reserved, {} refused; p50 {:.2} ms  p99 {:.2} ms",
         statuses.0,
