@@ -203,7 +203,11 @@ impl Users {
             .execute(&mut *tx)
             .await?;
         let inserted =
-            sqlx::query("INSERT INTO user_roles (user_id, role) SELECT $1, unnest($2::text[])")
+            // A role named twice is granted once (the same set), not a
+            // unique violation (a 500, found by the fuzzer).
+            sqlx::query(
+                "INSERT INTO user_roles (user_id, role) SELECT DISTINCT $1::uuid, r FROM unnest($2::text[]) AS r",
+            )
                 .bind(user_id)
                 .bind(roles)
                 .execute(&mut *tx)

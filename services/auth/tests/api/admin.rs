@@ -213,3 +213,19 @@ async fn user_roles_for_an_id_that_is_not_a_uuid_are_a_404_problem() {
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "not_found");
 }
+
+#[tokio::test]
+async fn a_role_named_twice_is_granted_once() {
+    let app = TestApp::spawn().await;
+    // `user` asserts the 204 (a 500 before: the second grant broke the key).
+    let id = app
+        .user("dora", &["payments-operator", "payments-operator"])
+        .await;
+    let granted = app
+        .db_query_i64(
+            "SELECT count(*) FROM user_roles WHERE user_id = $1::uuid",
+            &id,
+        )
+        .await;
+    assert_eq!(granted, 1);
+}
