@@ -897,9 +897,12 @@ fn psp_breaker_open_in(metrics: &str) -> bool {
     })
 }
 
-/// `dapr_resiliency_cb_state` of the PSP breaker over both payments sidecars:
-/// whether any reported open (value 1) at this moment.
-async fn breaker_open(http: &reqwest::Client) -> bool {
+/// `dapr_resiliency_cb_state` of the PSP breaker of each payments sidecar:
+/// how many of the two report it open (value 1) at this moment. Each
+/// sidecar has its own breaker, and the gateway spreads confirmations over
+/// both instances.
+async fn breakers_open(http: &reqwest::Client) -> usize {
+    let mut open = 0;
     for port in [9092, 9092 + REPLICA_OFFSET] {
         let Ok(res) = http
             .get(format!("http://127.0.0.1:{port}/metrics"))
@@ -909,10 +912,10 @@ async fn breaker_open(http: &reqwest::Client) -> bool {
             continue;
         };
         if psp_breaker_open_in(&res.text().await.unwrap_or_default()) {
-            return true;
+            open += 1;
         }
     }
-    false
+    open
 }
 
 #[test]
@@ -936,13 +939,25 @@ fn the_psp_breaker_is_read_from_the_labels_dapr_writes() {
 /// While the provider is down: the breaker's state over time, and the
 /// latency of payments' answers once it is open (a confirmation of a fresh
 /// payment, which must be 503 at once).
-async fn watch_breaker(c: Clients, run: u128, stop: Arc<AtomicBool>) -> (bool, Vec<Duration>) {
+/// Also times the same confirmation sent to payments' replica 1 directly,
+/// past the gateway (a diagnostic: the gateway's sidecar retries a 503
+/// twice, 200 ms apart, dapr-config/gateway/resiliency/resiliency.yaml).
+async fn watch_breaker(
+    c: Clients,
+    run: u128,
+    stop: Arc<AtomicBool>,
+) -> (bool, Vec<Duration>, Vec<Duration>) {
     let mut opened = false;
     let mut fast = Vec::new();
+    let mut direct = Vec::new();
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
-        if breaker_open(&c.plain).await {
-            opened = true;
+        let open = breakers_open(&c.plain).await;
+        opened |= open > 0;
+        // Timed only while the breaker of both instances is open: with one
+        // open, a confirmation the gateway sends to the other instance goes
+        // to the provider (and its retries), which is not the promise.
+        if open == 2 {
             n += 1;
             let customer = format!("cus_breaker_{run}_{n}");
             if let Ok(res) = c
@@ -964,11 +979,21 @@ async fn watch_breaker(c: Clients, run: u128, stop: Arc<AtomicBool>) -> (bool, V
                 if answer.is_ok_and(|r| r.status() == 503) {
                     fast.push(started.elapsed());
                 }
+                let started = Instant::now();
+                let answer = c
+                    .api(Api::Payments)
+                    .post(format!("http://127.0.0.1:8002/v1/payments/{id}/confirm"))
+                    .json(&json!({"card_number": CARD}))
+                    .send()
+                    .await;
+                if answer.is_ok_and(|r| r.status() == 503) {
+                    direct.push(started.elapsed());
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    (opened, fast)
+    (opened, fast, direct)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -1335,14 +1360,20 @@ async fn run_scenario(stack: &Stack, c: &Clients, run: u128, scenario: Scenario)
         ..Report::default()
     };
     if let Some(watcher) = watcher {
-        let (opened, mut fast) = watcher.await.unwrap_or((false, Vec::new()));
+        let (opened, mut fast, mut direct) =
+            watcher.await.unwrap_or((false, Vec::new(), Vec::new()));
         fast.sort();
+        direct.sort();
         let p99 = percentile(&fast, 99.0);
         report.notes.push(format!(
-            "breaker opened: {opened}; 503 while open: n={} p50={:?} p99={:?}",
+            "breaker opened: {opened}; 503 while open: n={} p50={:?} p99={:?}; \
+             at payments past the gateway: n={} p50={:?} p99={:?}",
             fast.len(),
             percentile(&fast, 50.0),
-            p99
+            p99,
+            direct.len(),
+            percentile(&direct, 50.0),
+            percentile(&direct, 99.0)
         ));
         if !opened {
             report.fail("the PSP breaker never opened (dapr_resiliency_cb_state)".into());
