@@ -61,8 +61,8 @@ start_redis() {
 }
 
 # PostgreSQL's connection budget (docs/reliability.md, "Connection budget"):
-# the services' pools with REPLICAS=2 plus the reconnection storm after a
-# database restart peaked at 93 of Debian's default 100.
+# a REPLICAS=2 stack and the integration tests running beside it peaked at
+# 98 of Debian's default 100.
 pg_max_connections=200
 pg_settings() {
   local dir="/etc/postgresql/$pg_version/main/conf.d"
