@@ -80,13 +80,8 @@ pub struct Daprd {
     publishers: tokio::sync::Mutex<Vec<Daprd>>,
 }
 
-/// `$DAPR_BIN_DIR/daprd` or `~/.dapr/bin/daprd`.
 fn daprd_binary() -> PathBuf {
-    std::env::var_os("DAPR_BIN_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".dapr/bin")))
-        .unwrap_or_default()
-        .join("daprd")
+    crate::process::dapr_binary("daprd")
 }
 
 /// Refuses to run against anything but the pinned daprd.

@@ -184,13 +184,8 @@ pub struct EdgeGateway {
     caddy_log: PathBuf,
 }
 
-/// `$DAPR_BIN_DIR/daprd` or `~/.dapr/bin/daprd`.
 fn daprd_binary() -> PathBuf {
-    std::env::var_os("DAPR_BIN_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".dapr/bin")))
-        .unwrap_or_default()
-        .join("daprd")
+    crate::process::dapr_binary("daprd")
 }
 
 /// The daprd flags `make up` uses for this gateway daprd.

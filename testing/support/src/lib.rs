@@ -28,6 +28,7 @@ mod pubsub_scopes;
 mod redis;
 mod repo;
 mod sandbox_http;
+mod scheduler;
 mod smtp;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,7 @@ pub use psp::PspSandbox;
 pub use pubsub_scopes::topics_published_by;
 pub use redis::TestRedis;
 pub use repo::{pinned_dapr_version, repo_root};
+pub use scheduler::Scheduler;
 pub use smtp::{SmtpCatcher, smtp_send};
 
 /// The shared surroundings of one test: its own Redis and a scratch folder

@@ -56,11 +56,7 @@ fn run_script(args: &[&str]) -> anyhow::Result<String> {
 }
 
 fn sentry_binary() -> PathBuf {
-    std::env::var_os("DAPR_BIN_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".dapr/bin")))
-        .unwrap_or_default()
-        .join("sentry")
+    crate::process::dapr_binary("sentry")
 }
 
 fn start() -> anyhow::Result<Mtls> {

@@ -1,6 +1,6 @@
 //! Child processes that cannot outlive the test.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::process::{Child, Command};
@@ -74,4 +74,14 @@ pub(crate) fn tail(log: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A pinned Dapr binary (`make dapr`): `$DAPR_BIN_DIR/<name>` or
+/// `~/.dapr/bin/<name>`.
+pub(crate) fn dapr_binary(name: &str) -> PathBuf {
+    std::env::var_os("DAPR_BIN_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".dapr/bin")))
+        .unwrap_or_default()
+        .join(name)
 }

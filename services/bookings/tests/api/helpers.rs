@@ -4,89 +4,18 @@
 //! endpoint.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use bookings::settings::Settings;
 use platform_settings::Source;
 use platform_test_support::{
-    Daprd, DaprdOptions, RunningApp, TestDatabase, TestEnv, TestIssuer, authorized_client,
-    eventually, free_port, start_with_options,
+    Daprd, DaprdOptions, RunningApp, Scheduler, TestDatabase, TestEnv, TestIssuer,
+    authorized_client, eventually, start_with_options,
 };
 use serde_json::{Value, json};
 use sqlx::{PgPool, Row};
-use tokio::process::{Child, Command};
 
 pub const ALL_SCOPES: [&str; 3] = ["bookings:admin", "bookings:read", "bookings:write"];
-
-/// The pinned Dapr scheduler (`make dapr`), on free ports, its etcd in the
-/// test's directory. Killed when dropped.
-pub struct Scheduler {
-    pub address: String,
-    _process: Child,
-}
-
-impl Scheduler {
-    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        let bin = std::env::var_os("DAPR_BIN_DIR")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".dapr/bin")))
-            .unwrap_or_default()
-            .join("scheduler");
-        let [port, healthz, metrics, etcd_client, etcd_peer] = [
-            free_port()?,
-            free_port()?,
-            free_port()?,
-            free_port()?,
-            free_port()?,
-        ];
-        let data = dir.join("scheduler");
-        std::fs::create_dir_all(&data)?;
-        let log = std::fs::File::create(dir.join("scheduler.log"))?;
-        let process = Command::new(bin)
-            .args(["--port", &port.to_string(), "--listen-address", "127.0.0.1"])
-            .args([
-                "--healthz-port",
-                &healthz.to_string(),
-                "--healthz-listen-address",
-                "127.0.0.1",
-            ])
-            .args([
-                "--metrics-port",
-                &metrics.to_string(),
-                "--metrics-listen-address",
-                "127.0.0.1",
-            ])
-            .args(["--etcd-data-dir", &data.display().to_string()])
-            .args(["--etcd-client-port", &etcd_client.to_string()])
-            .args([
-                "--etcd-initial-cluster",
-                &format!("dapr-scheduler-server-0=http://127.0.0.1:{etcd_peer}"),
-            ])
-            .args(["--log-level", "warn"])
-            // The test sidecars talk mTLS to it (testing/support's sentry).
-            .args(platform_test_support::mtls_control_plane_args()?)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()?;
-        let http = reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{healthz}/healthz");
-        eventually(Duration::from_secs(60), "the Dapr scheduler", || async {
-            http.get(&url)
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        })
-        .await?;
-        Ok(Self {
-            address: format!("127.0.0.1:{port}"),
-            _process: process,
-        })
-    }
-}
 
 pub fn settings() -> Settings {
     let source = Source {
