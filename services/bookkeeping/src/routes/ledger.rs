@@ -110,7 +110,9 @@ pub(crate) async fn get_account(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BalanceQuery {
-    as_of_sequence: Option<i64>,
+    /// Unsigned: a negative sequence is refused with the other malformed
+    /// queries (400), not answered as an empty balance.
+    as_of_sequence: Option<u64>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     as_of: Option<OffsetDateTime>,
 }
@@ -130,17 +132,20 @@ pub(crate) async fn get_balance(
         .with_detail(e.body_text())
         .into_response()
     })?;
+    let invalid = |detail: &str| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "Invalid query parameters",
+        )
+        .with_detail(detail)
+        .into_response()
+    };
     let as_of = match (query.as_of_sequence, query.as_of) {
-        (Some(_), Some(_)) => {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "Invalid query parameters",
-            )
-            .with_detail("give as_of_sequence or as_of, not both")
-            .into_response());
-        }
-        (Some(n), None) => AsOf::Sequence(n),
+        (Some(_), Some(_)) => return Err(invalid("give as_of_sequence or as_of, not both")),
+        (Some(n), None) => AsOf::Sequence(
+            i64::try_from(n).map_err(|_| invalid("as_of_sequence: at most 2^63 - 1"))?,
+        ),
         (None, Some(t)) => AsOf::Time(t),
         (None, None) => AsOf::Now,
     };

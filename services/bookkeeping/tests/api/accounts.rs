@@ -162,6 +162,16 @@ async fn balances_carry_every_field_and_refunds_read_on_their_debit_side() {
         .await;
     assert_eq!(before["normal_balance"], 0, "{before}");
     assert_eq!(before["as_of_sequence"], sale_seq, "{before}");
+
+    // A sequence no entry can have is a malformed query (found by
+    // `make fuzz-smoke`: -262939674 was answered 200 with that sequence).
+    for bad in ["-1", "-262939674", "9223372036854775808"] {
+        let (status, problem) = app
+            .get_json(&format!("/v1/accounts/{id}/balance?as_of_sequence={bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad}: {problem}");
+        assert_eq!(problem["code"], "invalid_query", "{bad}: {problem}");
+    }
 }
 
 #[tokio::test]
