@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use platform_test_support::{EdgeGateway, EdgeOptions, RotatingIssuer, TestEnv, TestIssuer};
+use platform_test_support::{
+    EdgeGateway, EdgeOptions, PspSandbox, RotatingIssuer, TestEnv, TestIssuer, authorized_client,
+};
 use platform_tests::{Payments, start_payments};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -21,6 +23,9 @@ struct Edge {
     payments: Payments,
     issuer: RotatingIssuer,
     http: reqwest::Client,
+    /// payments' provider (HTTPEndpoint `psp-edge` in `_endpoint`).
+    psp: PspSandbox,
+    _endpoint: tempfile::TempDir,
     // Last: outlives the processes that use its Redis and name resolution.
     _env: TestEnv,
 }
@@ -31,8 +36,15 @@ async fn edge(client_rps: u32, prepare: impl FnOnce(&mut RotatingIssuer)) -> Edg
     let mut issuer = RotatingIssuer::start().await.unwrap();
     prepare(&mut issuer);
     let unused = TestIssuer::start().await.unwrap();
-    let payments = start_payments(&env, &unused, |settings, _| {
+    let psp = PspSandbox::start(None).await.unwrap();
+    let endpoint = tempfile::tempdir().unwrap();
+    psp.write_http_endpoint(endpoint.path(), "psp-edge")
+        .unwrap();
+    let payments = start_payments(&env, &unused, |settings, dapr| {
         issuer.apply_to(&mut settings.auth);
+        dapr.extra_resources.push(endpoint.path().to_owned());
+        settings.provider.endpoint = "psp-edge".into();
+        settings.provider.webhook_secret = psp.webhook_secret().to_owned().into();
     })
     .await
     .unwrap();
@@ -58,6 +70,8 @@ async fn edge(client_rps: u32, prepare: impl FnOnce(&mut RotatingIssuer)) -> Edg
         payments,
         issuer,
         http: reqwest::Client::new(),
+        psp,
+        _endpoint: endpoint,
         _env: env,
     }
 }
@@ -110,6 +124,13 @@ impl Edge {
             Some(t) => req.bearer_auth(t),
             None => req,
         }
+    }
+
+    /// How many requests the provider has received so far.
+    #[expect(clippy::unwrap_used, reason = "a test helper")]
+    async fn psp_requests(&self) -> u64 {
+        let stats = self.psp.stats().await.unwrap();
+        stats["requests"].as_u64().unwrap()
     }
 
     /// Creates a payment through the gateway; returns its id.
@@ -183,6 +204,71 @@ async fn a_valid_token_reaches_the_service_with_path_and_query_as_sent() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(header(&headers, "content-type"), "application/problem+json");
     assert_eq!(body["code"], "payment_not_found");
+}
+
+/// A service's 503 is its answer, not a lost request: the edge passes it
+/// to the client once (with its `Retry-After`) and does not send the
+/// request again. Resending it would turn a circuit breaker's fail-fast
+/// refusal into seconds and a timed-out POST into a second attempt
+/// (ADR 0025). Counted at the provider: a confirmation through the edge
+/// reaches it exactly as often as one sent to payments directly.
+#[tokio::test]
+async fn a_service_503_reaches_the_client_once_and_is_not_sent_again() {
+    let edge = edge(1000, |_| {}).await;
+    let token = edge.token("payments", "client-a", READ_WRITE);
+    edge.psp
+        .configure(json!({ "failure_rate": 1.0, "fail_status": 503 }))
+        .await
+        .unwrap();
+
+    let direct = authorized_client(&token).unwrap();
+    let id = edge.create_payment(&token, "cus_direct").await;
+    let before = edge.psp_requests().await;
+    let answered = answer(
+        direct
+            .post(edge.payments.app.url(&format!("/v1/payments/{id}/confirm")))
+            .header("Idempotency-Key", uuid_like())
+            .json(&json!({ "card_number": "4242424242424242" })),
+    )
+    .await;
+    assert_edge_problem(
+        "confirmed at payments",
+        &answered,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "provider_unavailable",
+    );
+    let at_payments = edge.psp_requests().await - before;
+    assert!(at_payments >= 1, "the provider was not called");
+
+    let id = edge.create_payment(&token, "cus_edge").await;
+    let before = edge.psp_requests().await;
+    let answered = answer(
+        edge.http
+            .post(
+                edge.gateway
+                    .url(&format!("/payments/v1/payments/{id}/confirm")),
+            )
+            .bearer_auth(&token)
+            .header("Idempotency-Key", uuid_like())
+            .json(&json!({ "card_number": "4242424242424242" })),
+    )
+    .await;
+    assert_edge_problem(
+        "confirmed through the edge",
+        &answered,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "provider_unavailable",
+    );
+    assert!(
+        !header(&answered.1, "retry-after").is_empty(),
+        "a 503 without Retry-After: {:?}",
+        answered.1
+    );
+    let through_edge = edge.psp_requests().await - before;
+    assert_eq!(
+        through_edge, at_payments,
+        "the edge sent the confirmation {through_edge} / {at_payments} times"
+    );
 }
 
 #[tokio::test]
