@@ -32,7 +32,7 @@ pub async fn create_with_code(
     code_ttl_secs: u64,
 ) -> Result<Uuid, sqlx::Error> {
     let grant_id = Uuid::now_v7();
-    let mut tx = pool.begin().await?;
+    let mut tx = platform_db::begin(pool).await?;
     sqlx::query(
         "INSERT INTO grants (id, client_id, user_id, scope, audience) VALUES ($1, $2, $3, $4, $5)",
     )

@@ -175,7 +175,7 @@ impl KeyRing {
             // Keys exist but none could be opened (e.g. the encryption key
             // was replaced): start a new key at once instead of refusing to
             // sign. Tokens of the unreadable keys stop validating.
-            let mut tx = ring.pool.begin().await?;
+            let mut tx = platform_db::begin(&ring.pool).await?;
             let now = now();
             let kid = ring.insert_key(&mut tx, now, now).await?;
             tx.commit().await?;
@@ -187,7 +187,7 @@ impl KeyRing {
 
     #[instrument(skip_all)]
     async fn ensure_signing_key(&self) -> Result<(), KeyRingError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(KEY_LOCK)
             .execute(&mut *tx)
@@ -238,7 +238,7 @@ impl KeyRing {
     /// current one retires. Returns the new key.
     #[instrument(skip_all)]
     pub async fn rotate(&self) -> Result<KeyInfo, KeyRingError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(KEY_LOCK)
             .execute(&mut *tx)

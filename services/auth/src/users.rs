@@ -190,7 +190,7 @@ impl Users {
     /// Replaces the user's roles.
     #[instrument(skip_all, fields(user.id = %user_id))]
     pub async fn set_roles(&self, user_id: Uuid, roles: &[String]) -> Result<(), AuthError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
             .bind(user_id)
             .fetch_one(&mut *tx)

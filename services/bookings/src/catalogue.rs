@@ -84,7 +84,7 @@ impl Catalogue {
     }
 
     pub async fn create(&self, spec: &OfferingSpec) -> Result<Offering, BookingsError> {
-        let mut tx = self.offerings.pool().begin().await?;
+        let mut tx = platform_db::begin(self.offerings.pool()).await?;
         let offering = self.offerings.create(&mut tx, spec).await?;
         self.announce(&mut tx, &offering, "bookings.offering.created")
             .await?;
@@ -93,7 +93,7 @@ impl Catalogue {
     }
 
     pub async fn replace(&self, id: Uuid, spec: &OfferingSpec) -> Result<Offering, BookingsError> {
-        let mut tx = self.offerings.pool().begin().await?;
+        let mut tx = platform_db::begin(self.offerings.pool()).await?;
         let offering = self.offerings.replace(&mut tx, id, spec).await?;
         self.announce(&mut tx, &offering, "bookings.offering.updated")
             .await?;

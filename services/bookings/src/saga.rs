@@ -170,7 +170,7 @@ impl Saga {
         request: &BookingRequest,
         hash: &str,
     ) -> Result<(Booking, bool), BookingsError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         if let Some(existing) =
             bookings::by_idempotency_key(&mut tx, requested_by, idempotency_key).await?
         {
@@ -239,7 +239,7 @@ impl Saga {
             return Ok(Applied::NotOurs);
         };
         let entry = Entry::of(event, PAYMENTS_TOPIC);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let Some(booking) = bookings::lock_by_payment(&mut tx, payment_id).await? else {
             return Ok(Applied::NotOurs);
         };
@@ -254,7 +254,7 @@ impl Saga {
 
     /// The hold-time deadline of a booking fired.
     pub async fn expire(&self, booking_id: Uuid) -> Result<Applied, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let Some(booking) = bookings::lock(&mut tx, booking_id).await? else {
             return Ok(Applied::NotOurs);
         };
@@ -291,7 +291,7 @@ impl Saga {
         booking_id: Uuid,
         requested_by: &str,
     ) -> Result<Booking, BookingsError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let booking = bookings::lock(&mut tx, booking_id)
             .await?
             .filter(|b| b.requested_by == requested_by)
@@ -378,7 +378,7 @@ impl Saga {
     /// cancels every booking, each in its own transaction, so a crash
     /// halfway resumes with those not yet done.
     pub async fn cancel_offering(&self, offering_id: Uuid) -> Result<(), BookingsError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let exists: Option<String> =
             sqlx::query_scalar("SELECT status FROM offerings WHERE id = $1 FOR UPDATE")
                 .bind(offering_id)
@@ -424,7 +424,7 @@ impl Saga {
         };
         let mut moved = 0;
         for id in ids {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = platform_db::begin(&self.pool).await?;
             if let Some(booking) = bookings::lock(&mut tx, id).await?
                 && let Applied::Moved(_) = self
                     .apply(&mut tx, &booking, Fact::OrganiserCancelled)
@@ -516,7 +516,7 @@ impl Saga {
     pub async fn run_commands(&self, booking: Option<Uuid>) -> Result<usize, sqlx::Error> {
         let mut done = 0;
         for _ in 0..self.batch {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = platform_db::begin(&self.pool).await?;
             let Some(command) = commands::claim_pending(&mut tx, booking, 1).await?.pop() else {
                 break;
             };

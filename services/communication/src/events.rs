@@ -324,7 +324,7 @@ impl EventHandler<'_> {
             Err(error) => return self.reject(topic, event, raw, &error.to_string()).await,
         };
         let result: Result<Outcome, sqlx::Error> = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = platform_db::begin(self.pool).await?;
             if !inbox::claim(&mut tx, &Entry::of(event, topic)).await? {
                 return Ok(Outcome::Duplicate);
             }
@@ -379,7 +379,7 @@ impl EventHandler<'_> {
         tracing::warn!(reason, "rejecting an event to the dead-letter topic");
         let letter = DeadLetter::new(SERVICE, topic, reason, raw);
         let result: Result<(), sqlx::Error> = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = platform_db::begin(self.pool).await?;
             if inbox::claim(&mut tx, &Entry::of(event, topic)).await? {
                 outbox::add(
                     &mut tx,

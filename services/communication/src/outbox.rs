@@ -102,7 +102,7 @@ impl Relay {
     /// Publishes up to `batch` rows (locked, so replicas share the work) and
     /// deletes those the sidecar accepted. Returns how many rows were taken.
     pub async fn publish_batch(&self) -> Result<usize, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let rows = sqlx::query(
             "SELECT id, pubsub, topic, event_id, event_type, subject, payload, created_at FROM outbox
               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",

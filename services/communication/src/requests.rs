@@ -41,7 +41,7 @@ impl Requests<'_> {
             PrepareError::Render(e) => CommunicationError::Render(e),
             PrepareError::NoAddress(_) => CommunicationError::invalid("recipient", e.to_string()),
         })?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(self.pool).await?;
         let created =
             notifications::create(&mut tx, &draft, &self.settings.throttle, OverLimit::Refuse)
                 .await

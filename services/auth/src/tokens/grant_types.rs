@@ -123,7 +123,7 @@ impl Tokens {
         verifier: &str,
     ) -> Result<TokenResponse, OAuthError> {
         let invalid = || OAuthError::invalid_grant("the code is invalid");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let code = match grants::redeem_code(&mut tx, &digest_secret(code)).await? {
             Redemption::Spent(code) => code,
             // A second redemption: the code leaked. Revoke what the first
@@ -193,7 +193,7 @@ impl Tokens {
     ) -> Result<TokenResponse, OAuthError> {
         let digest = digest_secret(presented);
         let invalid = || OAuthError::invalid_grant("the refresh token is invalid");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let Some(token) = grants::lock_by_refresh_token(&mut tx, &digest).await? else {
             return Err(invalid());
         };

@@ -55,7 +55,7 @@ async fn run(relay: Relay, saga: Saga, interval: Duration, mut stop: StopSignal)
 impl Relay {
     /// Publishes up to `batch` rows and deletes those the sidecar took.
     pub(crate) async fn publish_batch(&self) -> Result<usize, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let messages = outbox::oldest(&mut tx, self.batch).await?;
         let mut published = Vec::with_capacity(messages.len());
         for message in &messages {

@@ -241,7 +241,7 @@ async fn an_organiser_cancellation_crashed_halfway_is_finished_by_the_next_insta
             .await
             .unwrap();
     assert_eq!(order.len(), 5);
-    let mut blocker = bookings.begin().await.unwrap();
+    let mut blocker = platform_db::begin(&bookings).await.unwrap();
     sqlx::query("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE")
         .bind(order[2].0)
         .execute(&mut *blocker)

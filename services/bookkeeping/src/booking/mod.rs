@@ -124,7 +124,7 @@ impl Bookkeeper {
         if prepared.is_empty() {
             return outcomes;
         }
-        let mut tx = match self.pool.begin().await {
+        let mut tx = match platform_db::begin(&self.pool).await {
             Ok(tx) => tx,
             Err(error) => {
                 tracing::warn!(%error, "database unavailable; asking for redelivery");

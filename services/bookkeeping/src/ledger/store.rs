@@ -242,7 +242,7 @@ impl Ledger {
     /// Posts every entry or none, in one transaction.
     #[instrument(name = "ledger.post_batch", skip_all, fields(entries = drafts.len()))]
     pub async fn post_batch(&self, drafts: &[EntryDraft]) -> Result<Vec<PostOutcome>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         let outcomes = post_in(&mut tx, drafts, None).await?;
         tx.commit().await.map_err(map_commit_error)?;
         Ok(outcomes)
@@ -255,7 +255,7 @@ impl Ledger {
         original: Uuid,
         reversal_id: Uuid,
     ) -> Result<PostOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = platform_db::begin(&self.pool).await?;
         // A replay of the same reversal returns it; the id used for anything
         // else is a conflict.
         if let Some(existing) = load_entry(&mut tx, reversal_id).await? {

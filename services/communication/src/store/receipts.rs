@@ -36,7 +36,7 @@ pub async fn apply_receipt(
     target: Status,
     reason: Option<&str>,
 ) -> Result<ReceiptApplied, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = platform_db::begin(pool).await?;
     let row: Option<(String, String)> =
         sqlx::query_as("SELECT status, channel FROM notifications WHERE id = $1 FOR UPDATE")
             .bind(id)

@@ -79,7 +79,7 @@ pub async fn put_preferences(
     recipient_id: &RecipientId,
     preferences: &[Preference],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = platform_db::begin(pool).await?;
     sqlx::query("DELETE FROM preferences WHERE recipient_id = $1")
         .bind(recipient_id)
         .execute(&mut *tx)

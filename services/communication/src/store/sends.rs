@@ -129,7 +129,7 @@ pub async fn release_for_retry(pool: &PgPool, id: Uuid, error: &str) -> Result<(
 /// Fails the notification and dead-letters its send job with the reason,
 /// in one transaction. `false` if it had already reached an end state.
 pub async fn fail(pool: &PgPool, id: Uuid, reason: &str) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = platform_db::begin(pool).await?;
     let failed = fail_in(&mut tx, id, reason).await?;
     if failed {
         tx.commit().await?;
@@ -242,7 +242,7 @@ pub async fn requeue_or_fail(
     max_attempts: i32,
     give_up_after_secs: i64,
 ) -> Result<DeadLettered, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = platform_db::begin(pool).await?;
     let row: Option<(String, i32, bool, bool)> = sqlx::query_as(
         "SELECT status, attempts, in_flight,
                 created_at > now() - make_interval(secs => $2)
@@ -283,7 +283,7 @@ pub async fn requeue_stale(
     stale_after_secs: i64,
     requeue_after_secs: i64,
 ) -> Result<usize, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = platform_db::begin(pool).await?;
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE notifications
             SET in_flight = false,
