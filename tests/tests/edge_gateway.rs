@@ -221,50 +221,35 @@ async fn a_service_503_reaches_the_client_once_and_is_not_sent_again() {
         .await
         .unwrap();
 
+    // A fresh payment confirmed at `base` (payments itself, or payments
+    // through the edge): the answer and how many provider calls it made.
     let direct = authorized_client(&token).unwrap();
-    let id = edge.create_payment(&token, "cus_direct").await;
-    let before = edge.psp_requests().await;
-    let answered = answer(
-        direct
-            .post(edge.payments.app.url(&format!("/v1/payments/{id}/confirm")))
-            .header("Idempotency-Key", uuid_like())
-            .json(&json!({ "card_number": "4242424242424242" })),
-    )
-    .await;
-    assert_edge_problem(
-        "confirmed at payments",
-        &answered,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "provider_unavailable",
-    );
-    let at_payments = edge.psp_requests().await - before;
+    let confirm = async |base: &str, reference: &str| {
+        let id = edge.create_payment(&token, reference).await;
+        let before = edge.psp_requests().await;
+        let answered = answer(
+            direct
+                .post(format!("{base}/v1/payments/{id}/confirm"))
+                .header("Idempotency-Key", uuid_like())
+                .json(&json!({ "card_number": "4242424242424242" })),
+        )
+        .await;
+        assert_edge_problem(
+            base,
+            &answered,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+        );
+        assert!(
+            !header(&answered.1, "retry-after").is_empty(),
+            "{base}: a 503 without Retry-After: {:?}",
+            answered.1
+        );
+        edge.psp_requests().await - before
+    };
+    let at_payments = confirm(&edge.payments.app.url(""), "cus_direct").await;
     assert!(at_payments >= 1, "the provider was not called");
-
-    let id = edge.create_payment(&token, "cus_edge").await;
-    let before = edge.psp_requests().await;
-    let answered = answer(
-        edge.http
-            .post(
-                edge.gateway
-                    .url(&format!("/payments/v1/payments/{id}/confirm")),
-            )
-            .bearer_auth(&token)
-            .header("Idempotency-Key", uuid_like())
-            .json(&json!({ "card_number": "4242424242424242" })),
-    )
-    .await;
-    assert_edge_problem(
-        "confirmed through the edge",
-        &answered,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "provider_unavailable",
-    );
-    assert!(
-        !header(&answered.1, "retry-after").is_empty(),
-        "a 503 without Retry-After: {:?}",
-        answered.1
-    );
-    let through_edge = edge.psp_requests().await - before;
+    let through_edge = confirm(&edge.gateway.url("/payments"), "cus_edge").await;
     assert_eq!(
         through_edge, at_payments,
         "the edge sent the confirmation {through_edge} / {at_payments} times"

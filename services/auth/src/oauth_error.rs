@@ -29,6 +29,10 @@ pub enum OAuthError {
     /// Logged where it is raised; the body says nothing more.
     #[error("internal error")]
     ServerError,
+    /// The database could not be reached: a 503 with `Retry-After` the
+    /// client may retry (RFC 6749 §4.1.2.1's code), not a 500.
+    #[error("the service is temporarily unavailable; retry later")]
+    TemporarilyUnavailable,
 }
 
 impl OAuthError {
@@ -42,6 +46,7 @@ impl OAuthError {
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 
@@ -61,6 +66,7 @@ impl OAuthError {
         match self {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -73,9 +79,16 @@ pub fn server_error(error: impl std::fmt::Display) -> OAuthError {
     OAuthError::ServerError
 }
 
+/// A database that cannot be reached is a 503 (logged as a warning); any
+/// other failed statement a server error.
 impl From<sqlx::Error> for OAuthError {
     fn from(error: sqlx::Error) -> Self {
-        server_error(error)
+        if platform_server::database::is_unavailable(&error) {
+            tracing::warn!(%error, "OAuth request: database unavailable");
+            Self::TemporarilyUnavailable
+        } else {
+            server_error(error)
+        }
     }
 }
 
@@ -93,6 +106,9 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if matches!(self, Self::TemporarilyUnavailable) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Self::InvalidClient { basic } = self {
             let challenge = if basic {
                 "Basic realm=\"auth\", charset=\"UTF-8\""
@@ -105,5 +121,40 @@ impl IntoResponse for OAuthError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+
+    use super::OAuthError;
+
+    async fn answer(error: sqlx::Error) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = OAuthError::from(error).into_response();
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        (status, retry_after, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_database_out_of_reach_is_a_503_to_retry_and_a_failed_statement_a_500() {
+        for away in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            let (status, retry_after, body) = answer(away).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(retry_after.as_deref(), Some("1"));
+            assert_eq!(body["error"], "temporarily_unavailable");
+        }
+        let (status, retry_after, body) = answer(sqlx::Error::RowNotFound).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(retry_after, None);
+        assert_eq!(body["error"], "server_error");
     }
 }

@@ -123,28 +123,13 @@ pub(crate) async fn get_balance(
     query: Result<Query<BalanceQuery>, QueryRejection>,
 ) -> Result<Json<Balance>, axum::response::Response> {
     use axum::response::IntoResponse;
-    let Query(query) = query.map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "Invalid query parameters",
-        )
-        .with_detail(e.body_text())
-        .into_response()
-    })?;
-    let invalid = |detail: &str| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "Invalid query parameters",
-        )
-        .with_detail(detail)
-        .into_response()
-    };
+    let Query(query) = query.map_err(|e| invalid_query(e.body_text()))?;
     let as_of = match (query.as_of_sequence, query.as_of) {
-        (Some(_), Some(_)) => return Err(invalid("give as_of_sequence or as_of, not both")),
+        (Some(_), Some(_)) => {
+            return Err(invalid_query("give as_of_sequence or as_of, not both"));
+        }
         (Some(n), None) => AsOf::Sequence(
-            i64::try_from(n).map_err(|_| invalid("as_of_sequence: at most 2^63 - 1"))?,
+            i64::try_from(n).map_err(|_| invalid_query("as_of_sequence: at most 2^63 - 1"))?,
         ),
         (None, Some(t)) => AsOf::Time(t),
         (None, None) => AsOf::Now,
