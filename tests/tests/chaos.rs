@@ -919,6 +919,20 @@ async fn breakers_open(http: &reqwest::Client) -> usize {
 }
 
 #[test]
+fn a_confirmation_whose_payment_reached_the_provider_is_a_probe() {
+    let ms = Duration::from_millis;
+    let timed = vec![
+        ("pay_1".to_owned(), ms(600)),
+        ("pay_10".to_owned(), ms(20)),
+        ("pay_2".to_owned(), ms(10)),
+    ];
+    let reached = ["pay_1.a1".to_owned(), "pay_20.a1".to_owned()];
+    let (refused, probes) = split_probes(timed, &reached);
+    assert_eq!(refused, vec![ms(10), ms(20)]);
+    assert_eq!(probes, vec![ms(600)]);
+}
+
+#[test]
 fn the_psp_breaker_is_read_from_the_labels_dapr_writes() {
     let series = |status: &str, value: &str| {
         format!(
@@ -936,17 +950,17 @@ fn the_psp_breaker_is_read_from_the_labels_dapr_writes() {
     ));
 }
 
+/// One confirmation timed while the breaker of both payments instances was
+/// open: the payment it confirmed and how long the 503 took.
+type Timed = Vec<(String, Duration)>;
+
 /// While the provider is down: the breaker's state over time, and the
 /// latency of payments' answers once it is open (a confirmation of a fresh
-/// payment, which must be 503 at once).
-/// Also times the same confirmation sent to payments' replica 1 directly,
-/// past the gateway (a diagnostic: the gateway's sidecar retries a 503
-/// twice, 200 ms apart, dapr-config/gateway/resiliency/resiliency.yaml).
-async fn watch_breaker(
-    c: Clients,
-    run: u128,
-    stop: Arc<AtomicBool>,
-) -> (bool, Vec<Duration>, Vec<Duration>) {
+/// payment, which must be 503 at once). Also times a confirmation of
+/// another fresh payment sent to payments' replica 1 directly, past the
+/// gateway. Which of them were the breaker's half-open probes (let through
+/// to the provider) is told afterwards by [`split_probes`].
+async fn watch_breaker(c: Clients, run: u128, stop: Arc<AtomicBool>) -> (bool, Timed, Timed) {
     let mut opened = false;
     let mut fast = Vec::new();
     let mut direct = Vec::new();
@@ -958,42 +972,95 @@ async fn watch_breaker(
         // open, a confirmation the gateway sends to the other instance goes
         // to the provider (and its retries), which is not the promise.
         if open == 2 {
-            n += 1;
-            let customer = format!("cus_breaker_{run}_{n}");
-            if let Ok(res) = c
-                .api(Api::Payments)
-                .post(format!("{GATEWAY}/payments/v1/payments"))
-                .json(&json!({"amount": AMOUNT, "currency": "EUR", "customer_reference": customer}))
-                .send()
-                .await
-                && let Ok(body) = res.json::<Value>().await
-                && let Some(id) = body["id"].as_str()
-            {
-                let started = Instant::now();
-                let answer = c
-                    .api(Api::Payments)
-                    .post(format!("{GATEWAY}/payments/v1/payments/{id}/confirm"))
-                    .json(&json!({"card_number": CARD}))
-                    .send()
-                    .await;
-                if answer.is_ok_and(|r| r.status() == 503) {
-                    fast.push(started.elapsed());
-                }
-                let started = Instant::now();
-                let answer = c
-                    .api(Api::Payments)
-                    .post(format!("http://127.0.0.1:8002/v1/payments/{id}/confirm"))
-                    .json(&json!({"card_number": CARD}))
-                    .send()
-                    .await;
-                if answer.is_ok_and(|r| r.status() == 503) {
-                    direct.push(started.elapsed());
+            for (base, timed) in [
+                (format!("{GATEWAY}/payments"), &mut fast),
+                ("http://127.0.0.1:8002".to_owned(), &mut direct),
+            ] {
+                n += 1;
+                if let Some(sample) = time_a_refused_confirmation(&c, &base, run, n).await {
+                    timed.push(sample);
                 }
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (opened, fast, direct)
+}
+
+/// Creates a payment through the gateway and confirms it at `base`; the
+/// payment and the time the answer took, if it was a 503.
+async fn time_a_refused_confirmation(
+    c: &Clients,
+    base: &str,
+    run: u128,
+    n: u32,
+) -> Option<(String, Duration)> {
+    let customer = format!("cus_breaker_{run}_{n}");
+    let res = c
+        .api(Api::Payments)
+        .post(format!("{GATEWAY}/payments/v1/payments"))
+        .json(&json!({"amount": AMOUNT, "currency": "EUR", "customer_reference": customer}))
+        .send()
+        .await
+        .ok()?;
+    let body = res.json::<Value>().await.ok()?;
+    let id = body["id"].as_str()?.to_owned();
+    let started = Instant::now();
+    let answer = c
+        .api(Api::Payments)
+        .post(format!("{base}/v1/payments/{id}/confirm"))
+        .json(&json!({"card_number": CARD}))
+        .send()
+        .await;
+    let took = started.elapsed();
+    answer
+        .is_ok_and(|r| r.status() == 503)
+        .then_some((id, took))
+}
+
+/// Splits timed confirmations into those the breaker refused and its
+/// half-open probes: a probe's payment reached the provider, which
+/// answered it with an injected failure (`/__sandbox/failures`, references
+/// `<payment id>.a<n>`). A probe costs a real call plus the retry policy's
+/// first back-off (docs/reliability.md), and is not an answer "while open".
+fn split_probes(timed: Timed, reached_provider: &[String]) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut probes, mut refused): (Vec<_>, Vec<_>) = timed.into_iter().partition(|(id, _)| {
+        reached_provider.iter().any(|r| {
+            r.strip_prefix(id.as_str())
+                .is_some_and(|rest| rest.starts_with(".a"))
+        })
+    });
+    probes.sort_by_key(|(_, d)| *d);
+    refused.sort_by_key(|(_, d)| *d);
+    (
+        refused.into_iter().map(|(_, d)| d).collect(),
+        probes.into_iter().map(|(_, d)| d).collect(),
+    )
+}
+
+/// The references of every request the PSP sandbox answered with an
+/// injected failure.
+async fn references_that_reached_the_provider(http: &reqwest::Client) -> Vec<String> {
+    let Ok(res) = http.get(format!("{PSP}/__sandbox/failures")).send().await else {
+        return Vec::new();
+    };
+    let body = res.json::<Value>().await.unwrap_or_default();
+    body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["reference"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `n=… p50=… p99=…` of sorted durations.
+fn summary(sorted: &[Duration]) -> String {
+    format!(
+        "n={} p50={:?} p99={:?}",
+        sorted.len(),
+        percentile(sorted, 50.0),
+        percentile(sorted, 99.0)
+    )
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -1360,20 +1427,18 @@ async fn run_scenario(stack: &Stack, c: &Clients, run: u128, scenario: Scenario)
         ..Report::default()
     };
     if let Some(watcher) = watcher {
-        let (opened, mut fast, mut direct) =
-            watcher.await.unwrap_or((false, Vec::new(), Vec::new()));
-        fast.sort();
-        direct.sort();
+        let (opened, fast, direct) = watcher.await.unwrap_or((false, Vec::new(), Vec::new()));
+        let reached = references_that_reached_the_provider(&c.plain).await;
+        let (fast, fast_probes) = split_probes(fast, &reached);
+        let (direct, direct_probes) = split_probes(direct, &reached);
         let p99 = percentile(&fast, 99.0);
         report.notes.push(format!(
-            "breaker opened: {opened}; 503 while open: n={} p50={:?} p99={:?}; \
-             at payments past the gateway: n={} p50={:?} p99={:?}",
-            fast.len(),
-            percentile(&fast, 50.0),
-            p99,
-            direct.len(),
-            percentile(&direct, 50.0),
-            percentile(&direct, 99.0)
+            "breaker opened: {opened}; 503 while open: {}; half-open probes: {}; \
+             at payments past the gateway: {}, probes {}",
+            summary(&fast),
+            summary(&fast_probes),
+            summary(&direct),
+            summary(&direct_probes),
         ));
         if !opened {
             report.fail("the PSP breaker never opened (dapr_resiliency_cb_state)".into());

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, json_response};
 use crate::state::AppState;
-use crate::store::{Outcome, Replay, Store};
+use crate::store::{InjectedFailure, Outcome, Replay, Store};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -152,6 +152,20 @@ async fn post(
         )
     });
     if let Injection::Fail(status) = injection {
+        let reference = serde_json::from_slice::<Value>(raw_body)
+            .ok()
+            .and_then(|b| {
+                b.get("reference")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+        state.with_store(|s| {
+            s.record_injected(InjectedFailure {
+                endpoint: endpoint.to_owned(),
+                reference,
+                status: status.as_u16(),
+            });
+        });
         tracing::info!(
             psp.endpoint = endpoint,
             http.status = status.as_u16(),

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -38,6 +38,24 @@ pub async fn get_config(State(state): State<AppState>) -> Response {
 
 pub async fn stats(State(state): State<AppState>) -> Response {
     Json(state.with_store(|s| s.stats.clone())).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FailuresQuery {
+    reference_prefix: Option<String>,
+}
+
+/// `GET /__sandbox/failures[?reference_prefix=]`: the requests answered with
+/// an injected failure (the last 10,000), oldest first.
+pub async fn failures(
+    State(state): State<AppState>,
+    Query(query): Query<FailuresQuery>,
+) -> Response {
+    state
+        .with_store(|s| {
+            Json(json!({ "data": s.injected_failures(query.reference_prefix.as_deref()) }))
+        })
+        .into_response()
 }
 
 pub async fn reset(State(state): State<AppState>) -> Response {

@@ -53,6 +53,7 @@ fn router(state: AppState) -> Router {
             post(control::update_config).get(control::get_config),
         )
         .route("/__sandbox/stats", get(control::stats))
+        .route("/__sandbox/failures", get(control::failures))
         .route("/__sandbox/reset", post(control::reset))
         .route("/__sandbox/webhooks", get(control::list_webhooks))
         .route(

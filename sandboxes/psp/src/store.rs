@@ -3,7 +3,7 @@
 //! guards it all, so an idempotency check and the effect it protects happen
 //! atomically.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -109,6 +109,20 @@ impl ConfigUpdate {
     }
 }
 
+/// How many injected failures [`Store::injected_failures`] remembers (the
+/// oldest are forgotten first).
+const INJECTED_KEPT: usize = 10_000;
+
+/// A request answered with an injected failure: which endpoint, the
+/// `reference` its body named (if any), the status it got. Lets a test tell
+/// which of its requests reached the provider while it was failing.
+#[derive(Debug, Clone, Serialize)]
+pub struct InjectedFailure {
+    pub endpoint: String,
+    pub reference: Option<String>,
+    pub status: u16,
+}
+
 /// Counts of real effects (and of injected failures), for tests.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
@@ -210,6 +224,7 @@ pub struct Store {
     idempotency: HashMap<(String, String), StoredResponse>,
     events: HashMap<String, (Arc<Event>, EventDelivery)>,
     event_order: Vec<String>,
+    injected: VecDeque<InjectedFailure>,
     pub config: Config,
     pub stats: Stats,
 }
@@ -224,9 +239,29 @@ impl Store {
             idempotency: HashMap::new(),
             events: HashMap::new(),
             event_order: Vec::new(),
+            injected: VecDeque::new(),
             config,
             stats: Stats::default(),
         }
+    }
+
+    /// Remembers a request answered with an injected failure.
+    pub fn record_injected(&mut self, failure: InjectedFailure) {
+        if self.injected.len() == INJECTED_KEPT {
+            self.injected.pop_front();
+        }
+        self.injected.push_back(failure);
+    }
+
+    /// The remembered injected failures, oldest first; only those whose
+    /// reference starts with `prefix` when given.
+    pub fn injected_failures(&self, prefix: Option<&str>) -> Vec<&InjectedFailure> {
+        self.injected
+            .iter()
+            .filter(|f| {
+                prefix.is_none_or(|p| f.reference.as_deref().is_some_and(|r| r.starts_with(p)))
+            })
+            .collect()
     }
 
     /// Looks `key` up for the endpoint `path` (keys are per endpoint).

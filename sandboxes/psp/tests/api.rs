@@ -532,6 +532,35 @@ async fn captures_and_refunds_are_announced_too() {
     assert_eq!(event["data"]["status"], "declined");
 }
 
+/// A test can tell which of its requests reached the provider while it was
+/// failing: the injected failures are listed with the reference each body
+/// named, filtered by a prefix, and cleared by a reset.
+#[tokio::test]
+async fn injected_failures_are_listed_by_reference() {
+    let psp = TestPsp::start(None).await;
+    psp.configure(json!({"fail_next": 2, "fail_status": 503}))
+        .await;
+    psp.authorize("k1", OK_CARD, "pay_a.a1").await;
+    psp.authorize("k2", OK_CARD, "pay_b.a1").await;
+    let (status, _) = psp.authorize("k3", OK_CARD, "pay_a.a2").await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (_, all) = psp.get("/__sandbox/failures").await;
+    assert_eq!(
+        all["data"],
+        json!([
+            {"endpoint": "/v1/authorizations", "reference": "pay_a.a1", "status": 503},
+            {"endpoint": "/v1/authorizations", "reference": "pay_b.a1", "status": 503},
+        ])
+    );
+    let (_, only_b) = psp.get("/__sandbox/failures?reference_prefix=pay_b").await;
+    assert_eq!(only_b["data"].as_array().map(Vec::len), Some(1), "{only_b}");
+
+    psp.post("/__sandbox/reset", None, &json!({})).await;
+    let (_, after) = psp.get("/__sandbox/failures").await;
+    assert_eq!(after["data"], json!([]));
+}
+
 #[tokio::test]
 async fn health_answers() {
     let psp = TestPsp::start(None).await;

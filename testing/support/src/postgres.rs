@@ -67,6 +67,41 @@ impl TestDatabase {
         Ok(PgConnection::connect_with(&self.settings.connect_options()).await?)
     }
 
+    /// Makes this database unavailable to the service (and only to it: the
+    /// shared PostgreSQL keeps running): no new connection is allowed and
+    /// the open ones are ended, what a service sees while its database
+    /// restarts. [`Self::back`] ends it.
+    pub async fn outage(&self) -> anyhow::Result<()> {
+        self.allow_connections(false).await
+    }
+
+    /// Ends an [`Self::outage`].
+    pub async fn back(&self) -> anyhow::Result<()> {
+        self.allow_connections(true).await
+    }
+
+    async fn allow_connections(&self, allow: bool) -> anyhow::Result<()> {
+        // As the database's owner (the service's role), from its role's own
+        // database.
+        let mut base = self.settings.clone();
+        base.database_name = base.username.clone();
+        let mut admin = PgConnection::connect_with(&base.connect_options()).await?;
+        let name = &self.settings.database_name;
+        admin
+            .execute(format!(r#"ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {allow}"#).as_str())
+            .await?;
+        if !allow {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(name)
+            .execute(&mut admin)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// A pool on this database, for a test or benchmark that queries it
     /// from several tasks.
     pub async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {

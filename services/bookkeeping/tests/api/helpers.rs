@@ -8,7 +8,7 @@ use platform_test_support::{
     Daprd, RunningApp, TestDatabase, TestEnv, TestIssuer, start_with_sidecar,
 };
 use serde_json::{Value, json};
-use sqlx::{Connection, Row};
+use sqlx::Row;
 
 pub const PUBSUB: &str = "pubsub";
 pub const TOPIC: &str = "payments";
@@ -261,42 +261,13 @@ impl TestApp {
         authorized_client(&token).expect("client")
     }
 
-    /// Makes this test's database unavailable to the service (and only to
-    /// it: the shared PostgreSQL keeps running): no new connections are
-    /// allowed and the open ones are ended. [`Self::database_back`] ends it.
+    /// This test's database refuses the service ([`TestDatabase::outage`]).
     pub async fn database_outage(&self) {
-        self.allow_connections(false).await;
+        self.db.outage().await.expect("database outage");
     }
 
     pub async fn database_back(&self) {
-        self.allow_connections(true).await;
-    }
-
-    async fn allow_connections(&self, allow: bool) {
-        // As the database's owner (the service's role), from its role's own
-        // database.
-        let mut base = self.db.settings().clone();
-        base.database_name = base.username.clone();
-        let mut admin = sqlx::PgConnection::connect_with(&base.connect_options())
-            .await
-            .expect("admin connection");
-        let name = &self.db.settings().database_name;
-        sqlx::Executor::execute(
-            &mut admin,
-            format!(r#"ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {allow}"#).as_str(),
-        )
-        .await
-        .expect("alter database");
-        if !allow {
-            sqlx::query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                  WHERE datname = $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(name)
-            .execute(&mut admin)
-            .await
-            .expect("terminate connections");
-        }
+        self.db.back().await.expect("database back");
     }
 
     /// Rows in the inbox for `(source, id)`.

@@ -15,6 +15,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use platform_consumer::TopicResponse;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -22,6 +24,46 @@ use uuid::Uuid;
 use crate::outbox::Relay;
 use crate::sender::{Outcome, Sender};
 use crate::store::sends::{self, NotClaimed};
+
+/// How long before its claim goes stale a sent message's record stops
+/// being tried (so that it never lands after the sweeper queued it again).
+const STALE_MARGIN: Duration = Duration::from_secs(2);
+
+/// Records that notification `id` was sent, trying again (back-off up to
+/// 2 s) until it is recorded or `until`. Only a crash of the process or a
+/// database away until `until` leaves the claim to the sweeper, which sends
+/// the message again (at-least-once, docs/adr/0021).
+async fn record_sent_until(
+    pool: PgPool,
+    relay: Relay,
+    id: Uuid,
+    provider: String,
+    message_id: Option<String>,
+    until: Instant,
+) {
+    let mut wait = Duration::from_millis(250);
+    loop {
+        if Instant::now() + wait >= until {
+            tracing::error!(
+                notification.id = %id,
+                "a sent message could not be recorded before its claim goes stale; the sweeper will send it again"
+            );
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        match sends::mark_sent(&pool, id, &provider, message_id.as_deref()).await {
+            Ok(()) => {
+                tracing::info!(notification.id = %id, "sent message recorded after the database came back");
+                relay.wake();
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, notification.id = %id, "still cannot record a sent message")
+            }
+        }
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
 
 /// The worker over the service's pool, sender and relay.
 #[derive(Debug, Clone, Copy)]
@@ -33,12 +75,17 @@ pub(crate) struct SendWorker<'a> {
     pub(crate) max_attempts: i32,
     /// `sending.give_up_after_secs`.
     pub(crate) give_up_after_secs: i64,
+    /// `sending.stale_after_secs`: how long a claim without an outcome is
+    /// left alone before the sweeper sends the notification again.
+    pub(crate) stale_after_secs: i64,
 }
 
 impl SendWorker<'_> {
     /// Claims notification `id`, sends it and records the outcome; the
     /// answer to give Dapr.
     pub(crate) async fn send(self, id: Uuid) -> TopicResponse {
+        // Taken before the claim, so never later than the claim's own time.
+        let claimed_at = Instant::now();
         let claim = match sends::claim(self.pool, id).await {
             Ok(Ok(claim)) => claim,
             Ok(Err(NotClaimed::Unknown)) => {
@@ -59,13 +106,21 @@ impl SendWorker<'_> {
             .sender
             .send(claim.id, claim.channel, &claim.address, &claim.content)
             .await;
-        let response = self.record(claim.id, claim.attempts, outcome).await;
+        let response = self
+            .record(claim.id, claim.attempts, outcome, claimed_at)
+            .await;
         self.relay.wake();
         response
     }
 
     /// Records an attempt's outcome; the answer to give Dapr.
-    async fn record(self, id: Uuid, attempts: i32, outcome: Outcome) -> TopicResponse {
+    async fn record(
+        self,
+        id: Uuid,
+        attempts: i32,
+        outcome: Outcome,
+        claimed_at: Instant,
+    ) -> TopicResponse {
         let pool = self.pool;
         let mut tries = 0;
         loop {
@@ -116,8 +171,34 @@ impl SendWorker<'_> {
                     tokio::time::sleep(Duration::from_millis(200 * tries)).await;
                 }
                 Err(error) => {
+                    if let Outcome::Sent {
+                        provider,
+                        message_id,
+                    } = outcome
+                    {
+                        // The message is out. Were the record given up now,
+                        // the sweeper would send it again once the claim is
+                        // stale: a database restart longer than these tries
+                        // doubled a receipt (make chaos, database-restart).
+                        // So it is kept trying past this request, until
+                        // just before the claim goes stale.
+                        tracing::warn!(%error, "cannot record a sent message yet; trying on in the background");
+                        let until = claimed_at
+                            + Duration::from_secs(self.stale_after_secs.unsigned_abs())
+                                .saturating_sub(STALE_MARGIN);
+                        tokio::spawn(record_sent_until(
+                            pool.clone(),
+                            self.relay.clone(),
+                            id,
+                            provider,
+                            message_id,
+                            until,
+                        ));
+                        return TopicResponse::Success;
+                    }
                     // The row stays in flight; the sweeper re-queues it after
-                    // sending.stale_after_secs (docs/adr/0021).
+                    // sending.stale_after_secs (docs/adr/0021): one more
+                    // attempt of a message that did not go out.
                     tracing::error!(%error, ?outcome, "cannot record the send outcome");
                     return TopicResponse::Success;
                 }

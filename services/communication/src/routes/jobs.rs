@@ -55,6 +55,7 @@ impl AppState {
             relay: &self.relay,
             max_attempts: self.settings.sending.max_attempts,
             give_up_after_secs: self.settings.sending.give_up_after_secs,
+            stale_after_secs: self.settings.sending.stale_after_secs,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! failover, retries of retriable failures, terminal failures to the
 //! dead-letter topic, status events.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::helpers::{alert, with_notify};
@@ -242,4 +244,56 @@ async fn a_job_dapr_gives_up_on_is_queued_again_while_attempts_remain() {
             .any(|m| m["type"] == "communication.send.requested"),
         "Dapr dead-lettered the job: {forwarded:#?}"
     );
+}
+
+/// Issue 12's database-restart doubled a receipt: the message went out,
+/// the database went away before its outcome was recorded, the worker gave
+/// up recording after ~3 s, and once the claim was stale the sweeper sent
+/// it again. Now the record is kept trying until just before the claim goes
+/// stale: a database away for longer than the worker's own tries but back
+/// in time ends with the message recorded and sent once.
+#[tokio::test]
+async fn a_message_sent_while_the_database_goes_away_is_recorded_when_it_is_back_and_not_sent_again()
+ {
+    const STALE_AFTER_SECS: i64 = 12;
+    let (notify, app) = with_notify(|s| {
+        s.sending.route_timeout_ms = 8_000;
+        s.sending.stale_after_secs = STALE_AFTER_SECS;
+        s.sending.sweep_interval_ms = 500;
+    })
+    .await;
+    // Accepted at once, answered 1.5 s later: the database goes away while
+    // the message is out and its answer on the way.
+    notify
+        .configure("push", json!({"mode": "delay", "delay_ms": 1500}))
+        .await
+        .unwrap();
+
+    let created = app
+        .create(&alert("push", ("push_token", "device-db")))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    platform_test_support::eventually(
+        Duration::from_secs(30),
+        "the push at the provider",
+        || async {
+            let sent = notify.messages("push", "device-db").await.ok()?;
+            (!sent.is_empty()).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    app.db.outage().await.unwrap();
+    // Longer than the worker's tries within the request (~3 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    app.db.back().await.unwrap();
+
+    let sent = app.wait_status(&id, "sent").await;
+    assert_eq!(sent["attempts"], 1, "{sent}");
+    // Past the moment the claim would have gone stale and the sweeper run.
+    tokio::time::sleep(Duration::from_secs(STALE_AFTER_SECS.unsigned_abs() + 3)).await;
+    let delivered = notify.messages("push", "device-db").await.unwrap();
+    assert_eq!(delivered.len(), 1, "sent again: {delivered:?}");
+    let after = app.wait_status(&id, "sent").await;
+    assert_eq!(after["attempts"], 1, "{after}");
 }
