@@ -198,7 +198,7 @@ impl Clients {
     }
 }
 
-/// A client-credentials token and its lifetime.
+/// A client-credentials token from auth and its lifetime.
 async fn token(
     http: &reqwest::Client,
     user: &str,
@@ -206,25 +206,16 @@ async fn token(
     scope: &str,
     aud: &str,
 ) -> Result<(String, Duration), String> {
-    let answer: Value = http
-        .post(format!("{AUTH}/oauth2/token"))
-        .basic_auth(user, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", scope),
-            ("audience", aud),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let access = answer["access_token"]
-        .as_str()
-        .ok_or_else(|| format!("no token for {user}: {answer}"))?;
-    let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
-    Ok((access.to_owned(), lifetime))
+    platform_test_support::client_credentials_grant(
+        http,
+        &format!("{AUTH}/oauth2/token"),
+        user,
+        secret,
+        scope,
+        aud,
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))
 }
 
 /// Both APIs' clients with fresh tokens, and the shortest lifetime.

@@ -1,5 +1,7 @@
 //! Tokens from auth for tests that drive a running platform.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 /// An access token by the client-credentials grant (client_secret_basic)
@@ -13,6 +15,21 @@ pub async fn client_credentials_token(
     scope: &str,
     audience: &str,
 ) -> anyhow::Result<String> {
+    client_credentials_grant(http, token_url, client_id, secret, scope, audience)
+        .await
+        .map(|(token, _)| token)
+}
+
+/// [`client_credentials_token`] with the token's lifetime (`expires_in`,
+/// 300 s when the answer has none), for a client that renews it.
+pub async fn client_credentials_grant(
+    http: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+    audience: &str,
+) -> anyhow::Result<(String, Duration)> {
     let answer: Value = http
         .post(token_url)
         .basic_auth(client_id, Some(secret))
@@ -25,8 +42,10 @@ pub async fn client_credentials_token(
         .await?
         .json()
         .await?;
-    answer["access_token"]
+    let token = answer["access_token"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no token for {client_id}: {answer}"))
+        .ok_or_else(|| anyhow::anyhow!("no token for {client_id}: {answer}"))?;
+    let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
+    Ok((token, lifetime))
 }

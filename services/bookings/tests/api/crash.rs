@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, World, payment_data};
+use crate::helpers::{TestApp, World, causes, payment_data};
 use crate::ledger::Ledger;
 
 /// A payments event as payments' outbox publishes it, with a fixed id so
@@ -21,22 +21,6 @@ fn payment_event(id: &str, event_type: &str, data: Value) -> Value {
         "specversion": "1.0", "id": id, "source": "payments", "type": event_type,
         "subject": data["payment_id"], "datacontenttype": "application/json", "data": data,
     })
-}
-
-#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
-fn causes(booking: &Value) -> Vec<String> {
-    booking["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            format!(
-                "{}:{}",
-                t["to"].as_str().unwrap(),
-                t["cause"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 #[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
@@ -60,12 +44,7 @@ async fn a_crash_after_every_step_resumes_the_saga_and_decides_each_compensation
     let app = TestApp::spawn(&world, 900).await;
     let offering = app.create_offering(2).await;
     let offering_id = offering["id"].as_str().unwrap().to_owned();
-    let res = app.book(&offering_id, "crash-matrix").await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.reserve(&offering_id, "crash-matrix").await;
     let payment = app.payment_created(&id).await;
 
     // Step 1 done (reserved). Crash; the payment succeeds meanwhile, and
@@ -150,12 +129,7 @@ async fn a_late_success_delivered_across_a_crash_is_refunded_once() {
     let app = TestApp::spawn(&world, 3).await;
     let offering = app.create_offering(1).await;
     let offering_id = offering["id"].as_str().unwrap().to_owned();
-    let res = app.book(&offering_id, "late").await;
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.reserve(&offering_id, "late").await;
     let payment = app.payment_created(&id).await;
     app.wait_for_state(&id, "released", Duration::from_secs(30))
         .await;

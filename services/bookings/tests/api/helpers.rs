@@ -127,6 +127,15 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Books a place ([`Self::book`]); the id of the `reserved` booking.
+    pub async fn reserve(&self, offering_id: &str, key: &str) -> String {
+        let res = self.book(offering_id, key).await;
+        assert_eq!(res.status(), 201);
+        let booking: Value = res.json().await.expect("booking");
+        assert_eq!(booking["state"], "reserved");
+        booking["id"].as_str().expect("booking id").to_owned()
+    }
+
     pub async fn booking(&self, id: &str) -> Value {
         let res = self
             .http
@@ -238,4 +247,20 @@ pub fn offering_body(capacity: i32, now: time::OffsetDateTime) -> Value {
             { "until": fmt(now + time::Duration::days(20)), "percent": 50 }
         ],
     })
+}
+
+/// A booking's history as `state:cause`, oldest first.
+pub fn causes(booking: &Value) -> Vec<String> {
+    booking["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|t| {
+            format!(
+                "{}:{}",
+                t["to"].as_str().unwrap_or_default(),
+                t["cause"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }

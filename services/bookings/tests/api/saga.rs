@@ -6,32 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, World, payment_data};
-
-#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
-async fn reserve(app: &TestApp, offering_id: &str, key: &str) -> String {
-    let res = app.book(offering_id, key).await;
-    assert_eq!(res.status(), 201);
-    let booking: Value = res.json().await.unwrap();
-    assert_eq!(booking["state"], "reserved");
-    booking["id"].as_str().unwrap().to_owned()
-}
-
-#[expect(clippy::unwrap_used, reason = "a test helper fails the test loudly")]
-fn causes(booking: &Value) -> Vec<String> {
-    booking["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            format!(
-                "{}:{}",
-                t["to"].as_str().unwrap(),
-                t["cause"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
+use crate::helpers::{TestApp, World, causes, payment_data};
 
 #[tokio::test]
 async fn a_paid_booking_is_confirmed_once_and_a_member_cancellation_refunds_per_policy() {
@@ -39,7 +14,7 @@ async fn a_paid_booking_is_confirmed_once_and_a_member_cancellation_refunds_per_
     let app = TestApp::spawn(&world, 900).await;
     let offering = app.create_offering(2).await;
     let offering_id = offering["id"].as_str().unwrap();
-    let id = reserve(&app, offering_id, "happy").await;
+    let id = app.reserve(offering_id, "happy").await;
     // The deadline was scheduled at the scheduler as the saga's first call.
     let (_, scheduled, _) = app.command(&id, "schedule_deadline").await.unwrap();
     assert!(scheduled, "the hold deadline is a Dapr job");
@@ -122,7 +97,7 @@ async fn an_unpaid_hold_expires_by_its_dapr_job_and_a_late_success_is_refunded()
     let app = TestApp::spawn(&world, 8).await;
     let offering = app.create_offering(1).await;
     let offering_id = offering["id"].as_str().unwrap();
-    let id = reserve(&app, offering_id, "slow-payer").await;
+    let id = app.reserve(offering_id, "slow-payer").await;
     let full = app.book(offering_id, "second").await;
     assert_eq!(full.status(), 409, "the one place is held");
     let payment = app.payment_created(&id).await;
@@ -165,7 +140,7 @@ async fn a_hold_deadline_survives_a_crash_of_bookings() {
     let first = TestApp::spawn(&world, 6).await;
     let offering = first.create_offering(1).await;
     let offering_id = offering["id"].as_str().unwrap().to_owned();
-    let id = reserve(&first, &offering_id, "crash").await;
+    let id = first.reserve(&offering_id, "crash").await;
     // bookings and its sidecar die (no graceful stop) with the hold running.
     drop(first);
 
@@ -187,7 +162,7 @@ async fn an_organiser_cancellation_refunds_every_paid_booking_and_releases_the_r
     let offering_id = offering["id"].as_str().unwrap();
     let mut paid = Vec::new();
     for i in 0..3 {
-        let id = reserve(&app, offering_id, &format!("paid-{i}")).await;
+        let id = app.reserve(offering_id, &format!("paid-{i}")).await;
         let payment = app.payment_created(&id).await;
         app.publish_payment_event("payments.payment.succeeded", payment_data(&payment, 12000))
             .await;
@@ -197,7 +172,7 @@ async fn an_organiser_cancellation_refunds_every_paid_booking_and_releases_the_r
         app.wait_for_state(id, "confirmed", Duration::from_secs(15))
             .await;
     }
-    let open = reserve(&app, offering_id, "unpaid").await;
+    let open = app.reserve(offering_id, "unpaid").await;
 
     let res = app
         .http
@@ -228,7 +203,7 @@ async fn a_deadline_fired_early_changes_nothing_and_is_set_again() {
     let world = World::start().await;
     let app = TestApp::spawn(&world, 900).await;
     let offering = app.create_offering(1).await;
-    let id = reserve(&app, offering["id"].as_str().unwrap(), "early").await;
+    let id = app.reserve(offering["id"].as_str().unwrap(), "early").await;
     let job = format!("{}/v1.0/jobs/booking-hold-{id}", app.daprd.http_base());
     // The sidecar's API needs its token; the app's job route the app token.
     let http = app.daprd.api_client().clone();
