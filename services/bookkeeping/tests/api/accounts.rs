@@ -106,6 +106,10 @@ async fn balances_carry_every_field_and_refunds_read_on_their_debit_side() {
     let app = TestApp::spawn().await;
     app.publish_payment_event(&new_id(), SUCCEEDED, payment_succeeded("pay_b", 1000))
         .await;
+    // The sale booked before the refund is published: Dapr may deliver two
+    // events of a topic concurrently, and the sequences below assume this
+    // order (a CI run once booked the refund first).
+    app.wait_deliveries("success", 1.0).await;
     let refund = json!({ "refund_id": "ref_b", "payment_id": "pay_b", "amount": 250, "currency": "EUR",
         "customer_reference": "cus_42", "occurred_at": "2026-11-26T11:00:00Z" });
     app.publish_payment_event(&new_id(), REFUNDED, refund).await;
