@@ -41,7 +41,7 @@ async fn token(
     scope: &str,
     audience: &str,
 ) -> anyhow::Result<String> {
-    platform_test_support::client_credentials_token(
+    platform_test_support::client_credentials_grant(
         http,
         &url("/auth/oauth2/token"),
         user,
@@ -50,6 +50,7 @@ async fn token(
         audience,
     )
     .await
+    .map(|(token, _lifetime)| token)
 }
 
 /// Status and JSON body; a refusal fails with the body in the message.

@@ -32,7 +32,7 @@ async fn token(
     scope: &str,
     audience: &str,
 ) -> anyhow::Result<String> {
-    platform_test_support::client_credentials_token(
+    platform_test_support::client_credentials_grant(
         http,
         &format!("{AUTH}/oauth2/token"),
         user,
@@ -41,6 +41,7 @@ async fn token(
         audience,
     )
     .await
+    .map(|(token, _lifetime)| token)
 }
 
 /// A span of the trace: who made it (service, and whether the app or its

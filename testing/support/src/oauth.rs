@@ -6,22 +6,9 @@ use serde_json::Value;
 
 /// An access token by the client-credentials grant (client_secret_basic)
 /// from the token endpoint at `token_url` (auth directly, or through the
-/// edge gateway), for `scope` and `audience`.
-pub async fn client_credentials_token(
-    http: &reqwest::Client,
-    token_url: &str,
-    client_id: &str,
-    secret: &str,
-    scope: &str,
-    audience: &str,
-) -> anyhow::Result<String> {
-    client_credentials_grant(http, token_url, client_id, secret, scope, audience)
-        .await
-        .map(|(token, _)| token)
-}
-
-/// [`client_credentials_token`] with the token's lifetime (`expires_in`,
-/// 300 s when the answer has none), for a client that renews it.
+/// edge gateway), for `scope` and `audience`, with its lifetime
+/// (`expires_in`, 300 s when the answer has none) for a client that renews
+/// it.
 pub async fn client_credentials_grant(
     http: &reqwest::Client,
     token_url: &str,
