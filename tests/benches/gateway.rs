@@ -13,6 +13,12 @@
 //!   `BENCH_SECS`, default 10): p50, p99 from vegeta's report;
 //! * throughput: as fast as `BENCH_WORKERS` (default 16) workers go, for
 //!   `BENCH_SECS`: successful requests per second.
+//!
+//! During each throughput run it also reads every process's CPU time from
+//! `/proc` (grouped by program, daprd by its `--app-id`) and prints the CPU
+//! each group spent per request: on a machine whose cores the load
+//! generator, the gateway and the service share, the throughput ratio can
+//! be no better than direct CPU per request / gateway CPU per request.
 
 #![expect(
     clippy::expect_used,
@@ -20,6 +26,7 @@
     reason = "a benchmark: prints its figures, failures end the run loudly"
 )]
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -101,6 +108,77 @@ fn attack(vegeta: &str, url: &str, token: &str, rate: u64, workers: u64, secs: u
         r["status_codes"]
     );
     report
+}
+
+/// CPU time (user + system, in clock ticks) of every process now running,
+/// summed by program: `comm`, and for daprd its `--app-id`.
+fn cpu_by_program() -> BTreeMap<String, u64> {
+    let mut by = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return by;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ... utime(14) stime(15): comm may hold spaces.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // After the comm: state is field 3, utime 14, stime 15 (1-based).
+        let cpu = ticks(11) + ticks(12);
+        let mut name = comm.to_owned();
+        if comm == "daprd" {
+            let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if let Some(id) = args.iter().skip_while(|a| *a != "--app-id").nth(1) {
+                name = format!("daprd {id}");
+            }
+        }
+        *by.entry(name).or_insert(0) += cpu;
+    }
+    by
+}
+
+/// CPU milliseconds per request by program between two snapshots (only
+/// programs that used at least 1 % of the total).
+fn cpu_per_request(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    requests: u64,
+) -> Vec<(String, f64)> {
+    // Linux counts CPU time in ticks of 10 ms (sysconf(_SC_CLK_TCK) = 100).
+    let tick_ms = 10.0;
+    let used: Vec<(String, u64)> = after
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.saturating_sub(before.get(k).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    let total: u64 = used.iter().map(|(_, v)| v).sum();
+    let mut rows: Vec<(String, f64)> = used
+        .into_iter()
+        .filter(|(_, v)| *v * 100 >= total)
+        .map(|(k, v)| (k, v as f64 * tick_ms / requests.max(1) as f64))
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    rows
 }
 
 fn load_average() -> String {
@@ -193,15 +271,28 @@ async fn main() {
 
     let v = vegeta.clone();
     let (t, d, g) = (token.clone(), direct.clone(), through.clone());
-    let (lat_direct, lat_gateway, tp_direct, tp_gateway) = tokio::task::spawn_blocking(move || {
-        let lat_direct = attack(&v, &d, &t, rate, 0, secs);
-        let lat_gateway = attack(&v, &g, &t, rate, 0, secs);
-        let tp_gateway = attack(&v, &g, &t, 0, workers, secs);
-        let tp_direct = attack(&v, &d, &t, 0, workers, secs);
-        (lat_direct, lat_gateway, tp_direct, tp_gateway)
-    })
-    .await
-    .expect("attacks");
+    let (lat_direct, lat_gateway, tp_direct, tp_gateway, cpu_direct, cpu_gateway) =
+        tokio::task::spawn_blocking(move || {
+            let lat_direct = attack(&v, &d, &t, rate, 0, secs);
+            let lat_gateway = attack(&v, &g, &t, rate, 0, secs);
+            let before = cpu_by_program();
+            let tp_gateway = attack(&v, &g, &t, 0, workers, secs);
+            let middle = cpu_by_program();
+            let tp_direct = attack(&v, &d, &t, 0, workers, secs);
+            let after = cpu_by_program();
+            let cpu_gateway = cpu_per_request(&before, &middle, tp_gateway.requests);
+            let cpu_direct = cpu_per_request(&middle, &after, tp_direct.requests);
+            (
+                lat_direct,
+                lat_gateway,
+                tp_direct,
+                tp_gateway,
+                cpu_direct,
+                cpu_gateway,
+            )
+        })
+        .await
+        .expect("attacks");
 
     println!();
     println!(
@@ -229,5 +320,26 @@ async fn main() {
         "throughput ratio gateway/direct {ratio:.2} (goal ≥ 0.80): {}",
         if ratio >= 0.8 { "met" } else { "NOT met" }
     );
+    println!();
+    println!("CPU per request during the throughput runs, by program (ms; ≥ 1 % of the total):");
+    let mut bound = [0.0_f64; 2];
+    for (i, (name, rows)) in [
+        ("direct", &cpu_direct),
+        ("through the gateway", &cpu_gateway),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let total: f64 = rows.iter().map(|(_, ms)| ms).sum();
+        bound[i] = total;
+        let parts: Vec<String> = rows.iter().map(|(p, ms)| format!("{p} {ms:.3}")).collect();
+        println!("  {name:<20} total {total:.3}: {}", parts.join(", "));
+    }
+    if bound[1] > 0.0 {
+        println!(
+            "  CPU-bound ceiling of the throughput ratio on this machine: {:.2} (direct CPU / gateway CPU per request)",
+            bound[0] / bound[1]
+        );
+    }
     println!("load average after: {}", load_average());
 }

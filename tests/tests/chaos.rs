@@ -1181,6 +1181,70 @@ fn ledger_audit(root: &std::path::Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// Sessions of the services' databases that are idle inside a transaction,
+/// or waiting for a lock, for more than 10 s once the load is over: a
+/// connection back in its pool with a transaction open makes the next
+/// request's writes vanish (ADR 0048), so none may exist.
+fn stuck_transactions() -> Vec<String> {
+    let sql = "SELECT datname || ' pid ' || pid || ': ' || state || coalesce(' waiting for ' || wait_event_type || '/' || wait_event, '') \
+               || ' for ' || round(extract(epoch FROM now() - coalesce(state_change, xact_start)))::text || ' s in a transaction of ' \
+               || round(extract(epoch FROM now() - xact_start))::text || ' s; last statement: ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 160) \
+                 FROM pg_stat_activity \
+                WHERE datname IN ('auth','payments','bookkeeping','communication','bookings') \
+                  AND xact_start IS NOT NULL \
+                  AND (state LIKE 'idle in transaction%' OR wait_event_type = 'Lock') \
+                  AND now() - coalesce(state_change, xact_start) > interval '10 seconds'";
+    match Command::new("runuser")
+        .args([
+            "-u", "postgres", "--", "psql", "-qAt", "-d", "postgres", "-c", sql,
+        ])
+        .output()
+    {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Ok(o) => vec![format!(
+            "pg_stat_activity: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )],
+        Err(e) => vec![format!("pg_stat_activity: {e}")],
+    }
+}
+
+/// communication's own record of a customer's notifications and of the
+/// events it took in for them (printed when an email is missing, so that a
+/// CI log says where it stopped).
+fn notifications_of(customer: &str) -> String {
+    let sql = format!(
+        "SELECT n.id, n.template, n.status, n.attempts, n.in_flight, n.created_at, n.updated_at,
+                (SELECT string_agg(h.status || coalesce(' (' || h.reason || ')', '') || ' at ' || h.at, '; ' ORDER BY h.id)
+                   FROM notification_status_history h WHERE h.notification_id = n.id)
+           FROM notifications n WHERE n.recipient_id = '{customer}' ORDER BY n.created_at;
+         SELECT 'parked: ' || topic || ' ' || event_type || ' ' || reason FROM parked_letters
+          WHERE event::text LIKE '%{customer}%';"
+    );
+    Command::new("psql")
+        .args([
+            "postgres://communication:communication@127.0.0.1:5432/communication",
+            "-qAt",
+            "-c",
+            &sql,
+        ])
+        .output()
+        .map_or_else(
+            |e| format!("psql: {e}"),
+            |o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            },
+        )
+}
+
 /// Waits until every journey's payment is final and its emails are in, then
 /// checks the invariants.
 async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report: &mut Report) {
@@ -1365,7 +1429,14 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         if by_id.len() < expected {
             report.lost += (expected - by_id.len()) as u64;
             report.fail(format!("{to}: {} emails, {expected} expected", by_id.len()));
+            eprintln!(
+                "[chaos] what communication knows of {to}:\n{}",
+                notifications_of(&j.customer)
+            );
         }
+    }
+    for stuck in stuck_transactions() {
+        report.fail(format!("stuck database session: {stuck}"));
     }
     match ledger_audit(root) {
         Ok(v) if v.is_empty() => {}

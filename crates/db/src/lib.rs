@@ -1,5 +1,5 @@
-//! PostgreSQL the one way: [`begin`] starts every transaction a service
-//! opens on its pool.
+//! PostgreSQL the one way: [`pool_options`] builds every service's pool,
+//! [`begin`] starts every transaction a service opens on it.
 //!
 //! Why not `PgPool::begin` (sqlx 0.8.6): it sends `BEGIN`, waits for the
 //! answer, and only then counts the transaction. A caller cancelled during
@@ -13,8 +13,47 @@
 //! which rolls it back like any dropped transaction.
 //!
 //! `clippy.toml` disallows `Pool::begin` so that this stays the one way.
+//!
+//! [`pool_options`] is the second line of defence: a pooled connection is
+//! checked before it is handed out, and one found inside a transaction (by
+//! `begin`'s bug or any other way) is closed, which rolls that transaction
+//! back, instead of being used: an autocommit statement run on it would
+//! answer as if done and never be committed (`make chaos` lost a recipient
+//! that way, ADR 0048).
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Row, Transaction};
+
+/// Options for a service's pool: every connection taken from it is outside
+/// any transaction. The check is one round trip, `SELECT now() =
+/// statement_timestamp()` as a simple query (true only when the statement
+/// starts its own transaction), and replaces sqlx's ping before acquire, which it also
+/// does: a dead connection fails it and is closed.
+#[must_use]
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, _meta| Box::pin(outside_any_transaction(conn)))
+}
+
+/// Whether `conn` is outside any transaction block; logs an error when it
+/// is not (the pool then closes the connection).
+async fn outside_any_transaction(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    // The simple protocol: one message, so the statement's time is the
+    // implicit transaction's start. (With a prepared statement the time is
+    // that of its Execute message, later than the Bind that began it.)
+    // (A plain `&str`, no arguments, is sent as a simple query.)
+    let row = conn
+        .fetch_one("SELECT now() = statement_timestamp()")
+        .await?;
+    let outside: bool = row.try_get(0)?;
+    if !outside {
+        tracing::error!(
+            "a pooled connection was inside a transaction; closed, its uncommitted work rolled back"
+        );
+    }
+    Ok(outside)
+}
 
 /// Starts a transaction on a connection of `pool`, safe to cancel.
 ///

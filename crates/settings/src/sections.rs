@@ -171,9 +171,10 @@ impl DatabaseSettings {
         Duration::from_millis(self.acquire_timeout_ms)
     }
 
-    /// The service's pool, sized and timed by these settings.
+    /// The service's pool ([`platform_db::pool_options`]: no connection is
+    /// handed out inside a transaction), sized and timed by these settings.
     pub fn pool_options(&self) -> PgPoolOptions {
-        PgPoolOptions::new()
+        platform_db::pool_options()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout())
     }
