@@ -8,11 +8,12 @@
 //! the invariants' results.
 //!
 //! Clients behave as the API asks them to: every write carries an
-//! `Idempotency-Key` and is retried with it on a transport error, 5xx, 409
-//! or 429 until its deadline. "Accepted" is an operation that got a 2xx;
-//! "lost" an accepted operation whose effect is missing at the end;
-//! "duplicated" an effect found more than once (a second payment for one
-//! key, a second provider refund, a second ledger entry, a second email).
+//! `Idempotency-Key` and is retried with it on a transport error, 5xx, 429
+//! or a 409 with `Retry-After` (the key in flight) until its deadline.
+//! "Accepted" is an operation that got a 2xx; "lost" an accepted operation
+//! whose effect is missing at the end; "duplicated" an effect found more
+//! than once (a second payment for one key, a second provider refund, a
+//! second ledger entry, a second email).
 //!
 //! Needs the fixed ports of `make up`, so it is ignored by `cargo test`; the
 //! make targets run it under the machine-wide stack lock:
@@ -358,9 +359,13 @@ async fn operation(
                 counters.accepted.fetch_add(1, Ordering::Relaxed);
                 return Some(res.json().await.unwrap_or(Value::Null));
             }
+            // A 409 is retried only when it says when (Retry-After: the key's
+            // first request is still in flight); a 409 without it (the
+            // payment is past the state the request needs) is final.
             Ok(res)
                 if !(res.status().is_server_error()
-                    || res.status() == 409
+                    || (res.status() == 409
+                        && res.headers().contains_key(reqwest::header::RETRY_AFTER))
                     || res.status() == 429
                     || res.status() == 401) =>
             {

@@ -5,13 +5,28 @@
 use platform_problem::Problem;
 
 /// Whether `error` means the database could not be reached (no connection
-/// in time, a broken connection, a closed pool) rather than that the
-/// statement failed.
+/// in time, a broken connection, a closed pool, or the server saying it
+/// cannot serve now) rather than that the statement failed.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-    )
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(e) => {
+            server_cannot_serve(e.code().as_deref().unwrap_or_default(), e.message())
+        }
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of a server that cannot serve now (PostgreSQL, appendix A):
+/// class 08 (connection exception); 57P01–57P03 and 57P05 (the session was
+/// terminated by an administrator, a crash, a start-up or shutdown, or the
+/// idle-session timeout); 53300 (too many connections); and 55000 when it
+/// is "database … is not currently accepting connections" (`ALTER DATABASE
+/// … ALLOW_CONNECTIONS false`; 55000 is otherwise a statement's error).
+fn server_cannot_serve(code: &str, message: &str) -> bool {
+    code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "57P05" | "53300")
+        || (code == "55000" && message.contains("not currently accepting connections"))
 }
 
 /// The answer to a request whose database call failed with `error`,
@@ -39,6 +54,29 @@ mod tests {
             "connection reset"
         ))));
         assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn a_server_that_cannot_serve_now_is_unavailable_and_a_failed_statement_is_not() {
+        use super::server_cannot_serve;
+        for code in [
+            "08006", "08001", "57P01", "57P02", "57P03", "57P05", "53300",
+        ] {
+            assert!(server_cannot_serve(code, "any"), "{code}");
+        }
+        assert!(server_cannot_serve(
+            "55000",
+            "database \"auth\" is not currently accepting connections"
+        ));
+        for (code, message) in [
+            ("55000", "lock is not available"),
+            ("23505", "duplicate key value violates unique constraint"),
+            ("40001", "could not serialize access"),
+            ("42P01", "relation does not exist"),
+            ("", ""),
+        ] {
+            assert!(!server_cannot_serve(code, message), "{code}");
+        }
     }
 
     #[test]
