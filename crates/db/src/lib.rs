@@ -27,8 +27,10 @@ use sqlx::{Executor, PgConnection, PgPool, Postgres, Row, Transaction};
 /// Options for a service's pool: every connection taken from it is outside
 /// any transaction. The check is one round trip, `SELECT now() =
 /// statement_timestamp()` as a simple query (true only when the statement
-/// starts its own transaction), and replaces sqlx's ping before acquire, which it also
-/// does: a dead connection fails it and is closed.
+/// starts its own transaction); it replaces sqlx's ping before acquire,
+/// whose work it also does: a dead connection fails it and is closed.
+/// Each connection refused is logged as an error and counted in
+/// `db_pool_connections_in_transaction_total`.
 #[must_use]
 pub fn pool_options() -> PgPoolOptions {
     PgPoolOptions::new()
@@ -39,10 +41,10 @@ pub fn pool_options() -> PgPoolOptions {
 /// Whether `conn` is outside any transaction block; logs an error when it
 /// is not (the pool then closes the connection).
 async fn outside_any_transaction(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    // The simple protocol: one message, so the statement's time is the
-    // implicit transaction's start. (With a prepared statement the time is
-    // that of its Execute message, later than the Bind that began it.)
-    // (A plain `&str`, no arguments, is sent as a simple query.)
+    // A plain `&str` (no arguments) goes as a simple query: one message,
+    // so the statement's time is its implicit transaction's start. With a
+    // prepared statement the time is that of its Execute message, later
+    // than the Bind that began the transaction, and the check always fails.
     let row = conn
         .fetch_one("SELECT now() = statement_timestamp()")
         .await?;
@@ -51,6 +53,7 @@ async fn outside_any_transaction(conn: &mut PgConnection) -> Result<bool, sqlx::
         tracing::error!(
             "a pooled connection was inside a transaction; closed, its uncommitted work rolled back"
         );
+        metrics::counter!("db_pool_connections_in_transaction_total").increment(1);
     }
     Ok(outside)
 }
