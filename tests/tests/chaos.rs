@@ -1218,9 +1218,9 @@ fn stuck_transactions() -> Vec<String> {
     }
 }
 
-/// communication's own record of a customer's notifications and of the
-/// events it took in for them (printed when an email is missing, so that a
-/// CI log says where it stopped).
+/// communication's own record of a customer: notifications with their
+/// history, parked events naming it, its recipient row (printed when an
+/// email is missing, so that a CI log says where it stopped).
 fn notifications_of(customer: &str) -> String {
     let sql = format!(
         "SELECT n.id, n.template, n.status, n.attempts, n.in_flight, n.created_at, n.updated_at,
@@ -1228,7 +1228,8 @@ fn notifications_of(customer: &str) -> String {
                    FROM notification_status_history h WHERE h.notification_id = n.id)
            FROM notifications n WHERE n.recipient_id = '{customer}' ORDER BY n.created_at;
          SELECT 'parked: ' || topic || ' ' || event_type || ' ' || reason FROM parked_letters
-          WHERE event::text LIKE '%{customer}%';"
+          WHERE event::text LIKE '%{customer}%';
+         SELECT 'recipient: ' || coalesce((SELECT email FROM recipients WHERE id = '{customer}'), 'none');"
     );
     Command::new("psql")
         .args([
