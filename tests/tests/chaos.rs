@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use platform_test_support::chaos::{Captured, Respawned, listener_pid, signal};
-use platform_test_support::{authorized_client, repo_root};
+use platform_test_support::{authorized_client, repo_root, stack_token};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -199,48 +199,20 @@ impl Clients {
     }
 }
 
-/// A client-credentials token from auth and its lifetime.
-async fn token(
-    http: &reqwest::Client,
-    user: &str,
-    secret: &str,
-    scope: &str,
-    aud: &str,
-) -> Result<(String, Duration), String> {
-    platform_test_support::client_credentials_grant(
-        http,
-        &format!("{AUTH}/oauth2/token"),
-        user,
-        secret,
-        scope,
-        aud,
-    )
-    .await
-    .map_err(|e| format!("{e:#}"))
-}
-
 /// Both APIs' clients with fresh tokens, and the shortest lifetime.
 async fn authorize(
     http: &reqwest::Client,
     client_id: &str,
     secret: &str,
 ) -> Result<(Authorized, Duration), String> {
-    let (pay, pay_life) = token(
-        http,
-        client_id,
-        secret,
-        "payments:write payments:read",
-        "payments",
-    )
-    .await?;
-    let (comm, comm_life) = token(
-        http,
-        client_id,
-        secret,
-        "communication:write communication:read",
-        "communication",
-    )
-    .await?;
+    let grant = |scope: &'static str, audience: &'static str| async move {
+        stack_token(http, client_id, secret, scope, audience)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    };
+    let (pay, pay_life) = grant("payments:write payments:read", "payments").await?;
+    let (comm, comm_life) =
+        grant("communication:write communication:read", "communication").await?;
     Ok((
         Authorized {
             payments: authorized_client(&pay).map_err(|e| e.to_string())?,
@@ -256,7 +228,7 @@ async fn clients(run: u128) -> Clients {
         .build()
         .expect("client");
     let admin = authorized_client(
-        &token(&plain, "platform-admin", ADMIN_SECRET, "auth:admin", "auth")
+        &stack_token(&plain, "platform-admin", ADMIN_SECRET, "auth:admin", "auth")
             .await
             .expect("admin token")
             .0,

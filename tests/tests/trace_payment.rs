@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use platform_test_support::{authorized_client, eventually, json_answer};
+use platform_test_support::{authorized_client, eventually, json_answer, stack_token};
 use serde_json::{Value, json};
 
 const AUTH: &str = "http://127.0.0.1:8001";
@@ -24,25 +24,6 @@ const PAYMENTS: &str = "http://127.0.0.1:8002";
 const COMMUNICATION: &str = "http://127.0.0.1:8004";
 const ZIPKIN: &str = "http://127.0.0.1:9411";
 const ADMIN_SECRET: &str = "local-only-admin-secret";
-
-async fn token(
-    http: &reqwest::Client,
-    user: &str,
-    secret: &str,
-    scope: &str,
-    audience: &str,
-) -> anyhow::Result<String> {
-    platform_test_support::client_credentials_grant(
-        http,
-        &format!("{AUTH}/oauth2/token"),
-        user,
-        secret,
-        scope,
-        audience,
-    )
-    .await
-    .map(|(token, _lifetime)| token)
-}
 
 /// A span of the trace: who made it (service, and whether the app or its
 /// daprd sidecar), its name and its parent.
@@ -112,9 +93,10 @@ async fn a_confirmed_payment_is_one_trace_across_services_and_sidecars() {
 
     // A client with the scopes of the journey.
     let admin = authorized_client(
-        &token(&http, "platform-admin", ADMIN_SECRET, "auth:admin", "auth")
+        &stack_token(&http, "platform-admin", ADMIN_SECRET, "auth:admin", "auth")
             .await
-            .unwrap(),
+            .unwrap()
+            .0,
     )
     .unwrap();
     let client_id = format!("trace-test-{run}");
@@ -130,7 +112,7 @@ async fn a_confirmed_payment_is_one_trace_across_services_and_sidecars() {
         .unwrap_or_else(|| panic!("client not created: {created}"))
         .to_owned();
     let pay = authorized_client(
-        &token(
+        &stack_token(
             &http,
             &client_id,
             &secret,
@@ -138,11 +120,12 @@ async fn a_confirmed_payment_is_one_trace_across_services_and_sidecars() {
             "payments",
         )
         .await
-        .unwrap(),
+        .unwrap()
+        .0,
     )
     .unwrap();
     let comm = authorized_client(
-        &token(
+        &stack_token(
             &http,
             &client_id,
             &secret,
@@ -150,7 +133,8 @@ async fn a_confirmed_payment_is_one_trace_across_services_and_sidecars() {
             "communication",
         )
         .await
-        .unwrap(),
+        .unwrap()
+        .0,
     )
     .unwrap();
 

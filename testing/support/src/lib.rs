@@ -44,7 +44,7 @@ pub use gateway::{EdgeGateway, EdgeOptions, RotatingIssuer};
 pub use issuer::TestIssuer;
 pub use mtls::control_plane_args as mtls_control_plane_args;
 pub use notify::NotifySandbox;
-pub use oauth::client_credentials_grant;
+pub use oauth::{client_credentials_grant, stack_token};
 pub use ports::free_port;
 pub use postgres::TestDatabase;
 pub use production::{production_settings, refusal, sidecar_tokens};

@@ -36,3 +36,18 @@ pub async fn client_credentials_grant(
     let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
     Ok((token, lifetime))
 }
+
+/// The token endpoint of auth as `make up` runs it (tests against the
+/// running platform).
+const STACK_TOKEN_URL: &str = "http://127.0.0.1:8001/oauth2/token";
+
+/// [`client_credentials_grant`] from the auth of `make up`.
+pub async fn stack_token(
+    http: &reqwest::Client,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+    audience: &str,
+) -> anyhow::Result<(String, Duration)> {
+    client_credentials_grant(http, STACK_TOKEN_URL, client_id, secret, scope, audience).await
+}
