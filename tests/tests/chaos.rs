@@ -290,6 +290,18 @@ struct Counters {
     accepted: AtomicU64,
     /// Requests answered 5xx/409/429 or not at all, retried with their key.
     retries: AtomicU64,
+    /// Why each operation that was not accepted ended (a final 4xx, or the
+    /// client gave up): shown with the scenario's row.
+    refused: std::sync::Mutex<Vec<String>>,
+}
+
+impl Counters {
+    fn refused(&self, why: String) {
+        eprintln!("[chaos] {why}");
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.push(why);
+        }
+    }
 }
 
 /// One customer's journey: recipient, payment, confirmation, maybe a refund.
@@ -343,14 +355,16 @@ async fn operation(
             {
                 let status = res.status();
                 let text = res.text().await.unwrap_or_default();
-                eprintln!("[chaos] {method} {url}: final {status} {text}");
+                counters.refused(format!("{method} {url}: final {status} {text}"));
                 return None;
             }
             _ => {}
         }
         counters.retries.fetch_add(1, Ordering::Relaxed);
         if Instant::now() > deadline {
-            eprintln!("[chaos] {method} {url}: gave up after {OPERATION_DEADLINE:?}");
+            counters.refused(format!(
+                "{method} {url}: gave up after {OPERATION_DEADLINE:?}"
+            ));
             return None;
         }
         tokio::time::sleep(backoff).await;
@@ -1062,36 +1076,54 @@ impl Report {
     }
 }
 
-async fn psp_list(http: &reqwest::Client, what: &str, reference: &str) -> Vec<Value> {
-    for _ in 0..10 {
-        if let Ok(res) = http
-            .get(format!("{PSP}/v1/{what}"))
-            .query(&[("reference", reference)])
-            .send()
-            .await
-            && let Ok(body) = res.json::<Value>().await
-        {
-            return body["data"].as_array().cloned().unwrap_or_default();
+/// GETs `url` until a 2xx JSON answer, a few times over ~10 s: a read the
+/// invariants rest on must never pass for "nothing there" because the
+/// sandbox was slow to answer once (a catcher timeout read as "0 emails"
+/// would be a loss that never happened).
+async fn read_json(
+    http: &reqwest::Client,
+    url: &str,
+    query: &[(&str, &str)],
+) -> Result<Value, String> {
+    let mut last = String::new();
+    for _ in 0..20 {
+        match http.get(url).query(query).send().await {
+            Ok(res) if res.status().is_success() => match res.json::<Value>().await {
+                Ok(body) => return Ok(body),
+                Err(e) => last = format!("not JSON: {e}"),
+            },
+            Ok(res) => last = format!("answered {}", res.status()),
+            Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Vec::new()
+    Err(format!("GET {url} {query:?}: {last}"))
 }
 
-async fn catcher_messages(http: &reqwest::Client, to: &str) -> Vec<Value> {
-    let Ok(res) = http
-        .get(format!("{CATCHER}/api/messages"))
-        .query(&[("to", to), ("limit", "100")])
-        .send()
-        .await
-    else {
-        return Vec::new();
-    };
-    res.json::<Value>()
-        .await
-        .ok()
-        .and_then(|b| b["messages"].as_array().cloned())
-        .unwrap_or_default()
+/// The PSP sandbox's `what` (authorizations, refunds) with `reference`.
+async fn psp_list(
+    http: &reqwest::Client,
+    what: &str,
+    reference: &str,
+) -> Result<Vec<Value>, String> {
+    let body = read_json(
+        http,
+        &format!("{PSP}/v1/{what}"),
+        &[("reference", reference)],
+    )
+    .await?;
+    Ok(body["data"].as_array().cloned().unwrap_or_default())
+}
+
+/// The mail the catcher holds for `to`.
+async fn catcher_messages(http: &reqwest::Client, to: &str) -> Result<Vec<Value>, String> {
+    let body = read_json(
+        http,
+        &format!("{CATCHER}/api/messages"),
+        &[("to", to), ("limit", "100")],
+    )
+    .await?;
+    Ok(body["messages"].as_array().cloned().unwrap_or_default())
 }
 
 fn message_id(m: &Value) -> String {
@@ -1201,7 +1233,7 @@ fn notifications_of(customer: &str) -> String {
            FROM notifications n WHERE n.recipient_id = '{customer}' ORDER BY n.created_at;
          SELECT 'parked: ' || topic || ' ' || event_type || ' ' || reason FROM parked_letters
           WHERE event::text LIKE '%{customer}%';
-         SELECT 'recipient: ' || coalesce((SELECT email FROM recipients WHERE id = '{customer}'), 'none');"
+         SELECT 'recipient: ' || coalesce((SELECT email || ' written ' || updated_at FROM recipients WHERE id = '{customer}'), 'none');"
     );
     Command::new("psql")
         .args([
@@ -1221,6 +1253,57 @@ fn notifications_of(customer: &str) -> String {
                 )
             },
         )
+}
+
+/// What the `payments` stream holds about `payment_id`: the type and the
+/// stream id of each event naming it, and the consumer groups' pending
+/// counts (an event delivered and never acknowledged waits there for the
+/// pub/sub's `processingTimeout`).
+fn events_on_stream(payment_id: &str) -> String {
+    let redis = |args: &[&str]| {
+        Command::new("redis-cli")
+            .args(["-p", "6379", "--raw"])
+            .args(args)
+            .output()
+            .map_or_else(
+                |e| format!("redis-cli: {e}"),
+                |o| String::from_utf8_lossy(&o.stdout).into_owned(),
+            )
+    };
+    // The stream is trimmed near 500,000 entries: the last hour is enough.
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().saturating_sub(3_600_000));
+    let entries = redis(&["XRANGE", "payments", &format!("{since}-0"), "+"]);
+    let mut found = Vec::new();
+    let mut last_id = "";
+    for line in entries.lines() {
+        if line.len() > 13
+            && line.split_once('-').is_some_and(|(ms, n)| {
+                ms.bytes().all(|b| b.is_ascii_digit()) && n.bytes().all(|b| b.is_ascii_digit())
+            })
+        {
+            last_id = line;
+        } else if line.contains(payment_id) {
+            let event_type = serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "?".into());
+            found.push(format!("{event_type} at {last_id}"));
+        }
+    }
+    let pending = redis(&["XINFO", "GROUPS", "payments"]);
+    let groups: Vec<String> = pending
+        .lines()
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter(|kv| kv.len() == 2 && (kv[0] == "name" || kv[0] == "pending"))
+        .map(|kv| kv[1].to_owned())
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .map(|g| g.join(" pending "))
+        .collect();
+    format!("{} / groups: {}", found.join(", "), groups.join(", "))
 }
 
 /// Waits until every journey's payment is final and its emails are in, then
@@ -1316,11 +1399,10 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         // Charged ⇒ succeeded, and one charge per payment.
         let mut charged = 0;
         for attempt in 1..=3 {
-            charged += psp_list(&c.plain, "authorizations", &format!("{id}.a{attempt}"))
-                .await
-                .iter()
-                .filter(|a| a["status"] == "captured")
-                .count();
+            match psp_list(&c.plain, "authorizations", &format!("{id}.a{attempt}")).await {
+                Ok(found) => charged += found.iter().filter(|a| a["status"] == "captured").count(),
+                Err(e) => report.fail(format!("{id}: the PSP could not be read: {e}")),
+            }
         }
         if charged > 0 && !succeeded {
             report.lost += 1;
@@ -1334,9 +1416,10 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         let recorded = p["refunds"].as_array().cloned().unwrap_or_default();
         let mut provider_refunds = 0;
         for n in 1..=3 {
-            provider_refunds += psp_list(&c.plain, "refunds", &format!("{id}.r{n}"))
-                .await
-                .len();
+            match psp_list(&c.plain, "refunds", &format!("{id}.r{n}")).await {
+                Ok(found) => provider_refunds += found.len(),
+                Err(e) => report.fail(format!("{id}: the PSP could not be read: {e}")),
+            }
         }
         if provider_refunds > usize::from(j.refund_wanted) {
             report.duplicated += (provider_refunds - usize::from(j.refund_wanted)) as u64;
@@ -1384,10 +1467,17 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         let expected = expected_emails.get(&j.customer).copied().unwrap_or(0);
         let to = format!("{}@example.test", j.customer);
         let mut messages = catcher_messages(&c.plain, &to).await;
-        while messages.len() < expected && Instant::now() < quiet {
+        while messages.as_ref().is_ok_and(|m| m.len() < expected) && Instant::now() < quiet {
             tokio::time::sleep(Duration::from_secs(2)).await;
             messages = catcher_messages(&c.plain, &to).await;
         }
+        let messages = match messages {
+            Ok(messages) => messages,
+            Err(e) => {
+                report.fail(format!("{to}: the catcher could not be read: {e}"));
+                continue;
+            }
+        };
         let mut by_id: HashMap<String, usize> = HashMap::new();
         for m in &messages {
             *by_id.entry(message_id(m)).or_default() += 1;
@@ -1406,11 +1496,17 @@ async fn check(c: &Clients, root: &std::path::Path, journeys: &[Journey], report
         }
         if by_id.len() < expected {
             report.lost += (expected - by_id.len()) as u64;
-            report.fail(format!("{to}: {} emails, {expected} expected", by_id.len()));
-            eprintln!(
-                "[chaos] what communication knows of {to}:\n{}",
-                notifications_of(&j.customer)
-            );
+            // The diagnosis goes in the row itself: CI shows the table.
+            let known = notifications_of(&j.customer);
+            let events = j
+                .payment_id
+                .as_deref()
+                .map_or_else(String::new, events_on_stream);
+            report.fail(format!(
+                "{to}: {} emails, {expected} expected (communication knows: {}; the payments stream: {events})",
+                by_id.len(),
+                known.trim().replace('\n', " / ")
+            ));
         }
     }
     for stuck in stuck_transactions() {
@@ -1466,6 +1562,13 @@ async fn run_scenario(stack: &Stack, c: &Clients, run: u128, scenario: Scenario)
         recover,
         ..Report::default()
     };
+    if let Ok(refused) = counters.refused.lock()
+        && !refused.is_empty()
+    {
+        report
+            .notes
+            .push(format!("not accepted: {}", refused.join("; ")));
+    }
     if let Some(watcher) = watcher {
         let (opened, fast, direct) = watcher.await.unwrap_or((false, Vec::new(), Vec::new()));
         let reached = references_that_reached_the_provider(&c.plain).await;
@@ -1564,5 +1667,18 @@ async fn nothing_is_lost_or_duplicated_under_faults() {
         .filter(|r| !r.failures.is_empty() || r.lost > 0 || r.duplicated > 0)
         .map(|r| r.scenario)
         .collect();
-    assert!(broken.is_empty(), "invariants broken in: {broken:?}");
+    // Every failure, not only the table's first: CI shows the panic.
+    let failures: Vec<String> = reports
+        .iter()
+        .flat_map(|r| {
+            r.failures
+                .iter()
+                .map(move |f| format!("{}: {f}", r.scenario))
+        })
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "invariants broken in: {broken:?}\n{}",
+        failures.join("\n")
+    );
 }
