@@ -156,9 +156,12 @@ impl IntoResponse for PaymentsError {
                 code,
                 "Idempotency-Key already used for another request",
             ),
-            Self::Conflict => {
-                Problem::new(status, code, "Concurrent modification").with_detail(self.to_string())
-            }
+            // The key is released (idempotency.rs): the same request may
+            // run again, and says when, unlike a 409 about the payment's
+            // state, which is final.
+            Self::Conflict => Problem::new(status, code, "Concurrent modification")
+                .with_detail(self.to_string())
+                .with_retry_after(1),
             Self::InvalidMoney(_) => Problem::new(status, code, "Invalid amount or currency")
                 .with_detail(self.to_string()),
             Self::Domain(_) => Problem::new(status, code, "Not possible for this payment")
@@ -176,5 +179,33 @@ impl IntoResponse for PaymentsError {
             }
         };
         problem.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry_after(error: PaymentsError) -> (StatusCode, Option<String>) {
+        let response = error.into_response();
+        let header = response
+            .headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (response.status(), header)
+    }
+
+    #[test]
+    fn a_concurrent_modification_says_when_to_retry_and_a_state_conflict_does_not() {
+        assert_eq!(
+            retry_after(PaymentsError::Conflict),
+            (StatusCode::CONFLICT, Some("1".to_owned()))
+        );
+        let state = PaymentsError::Domain(DomainError::InvalidState {
+            status: crate::domain::PaymentStatus::Succeeded,
+            action: "confirmed",
+        });
+        assert_eq!(retry_after(state), (StatusCode::CONFLICT, None));
     }
 }
