@@ -37,13 +37,34 @@ all_present() { for b in "${runtime_bins[@]}"; do [ -x "$bin_dir/$b" ] || return
 # from: the version and a digest of the wrapper module (a changed go.mod or
 # go.sum, e.g. a dependency bump, rebuilds).
 stamp="$bin_dir/.runtime-version"
-build_id="$dapr_version $(cat "$wrapper/go.mod" "$wrapper/go.sum" | sha256sum | cut -c1-16)"
+patches=("$wrapper"/patches/*.patch)
+build_id="$dapr_version $(cat "$wrapper/go.mod" "$wrapper/go.sum" "${patches[@]}" | sha256sum | cut -c1-16)"
 if [ "$(installed_version "$bin_dir/daprd")" = "$dapr_version" ] \
   && [ "$(cat "$stamp" 2>/dev/null)" = "$build_id" ] \
   && all_present; then
   log "Dapr runtime $dapr_version already in $bin_dir"
 else
   rm -f "$stamp"
+  # The runtime carries the fixes in tools/dapr/patches (each says why and
+  # which upstream release it waits for; ADR 0049): the pinned module from
+  # the proxy is copied under $HOME/.cache, patched, and the wrapper builds
+  # against that copy through a generated go.mod with one more `replace`.
+  patch_id="$(cat "${patches[@]}" | sha256sum | cut -c1-16)"
+  patched="$HOME/.cache/lisasports-dapr/dapr-v$dapr_version-$patch_id"
+  if [ ! -d "$patched" ]; then
+    src="$(cd "$wrapper" && go mod download -json "github.com/dapr/dapr@v$dapr_version" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    log "patching Dapr $dapr_version: ${patches[*]##*/}"
+    rm -rf "$patched.tmp" && mkdir -p "$(dirname "$patched")"
+    cp -R "$src" "$patched.tmp" && chmod -R u+w "$patched.tmp"
+    for p in "${patches[@]}"; do (cd "$patched.tmp" && git apply -p1 "$p"); done
+    mv "$patched.tmp" "$patched"
+  fi
+  modfile_dir="$(mktemp -d)"
+  trap 'rm -rf "$modfile_dir"' EXIT
+  cp "$wrapper/go.mod" "$modfile_dir/go.mod"
+  cp "$wrapper/go.sum" "$modfile_dir/go.sum"
+  printf '\nreplace github.com/dapr/dapr => %s\n' "$patched" >> "$modfile_dir/go.mod"
   commit="$(cd "$wrapper" && go mod download -json "github.com/dapr/dapr@v$dapr_version" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["Origin"]["Hash"])' 2>/dev/null || echo unknown)"
   ldflags="-s -w \
@@ -55,8 +76,8 @@ else
     log "building $b $dapr_version (the first build takes minutes; Go caches it)"
     start=$(date +%s)
     run_with_progress "go build $b" "$bin_dir/.build-$b.log" \
-      bash -c 'cd "$1" && go build -v -trimpath -tags allcomponents -ldflags "$2" -o "$3" "$4"' _ \
-      "$wrapper" "$ldflags" "$bin_dir/$b.tmp" "github.com/dapr/dapr/cmd/$b"
+      bash -c 'cd "$1" && go build -modfile "$5" -v -trimpath -tags allcomponents -ldflags "$2" -o "$3" "$4"' _ \
+      "$wrapper" "$ldflags" "$bin_dir/$b.tmp" "github.com/dapr/dapr/cmd/$b" "$modfile_dir/go.mod"
     mv -f "$bin_dir/$b.tmp" "$bin_dir/$b"
     log "built $b in $(( $(date +%s) - start ))s"
   done
