@@ -57,7 +57,9 @@ else
     log "patching Dapr $dapr_version: ${patches[*]##*/}"
     rm -rf "$patched.tmp" && mkdir -p "$(dirname "$patched")"
     cp -R "$src" "$patched.tmp" && chmod -R u+w "$patched.tmp"
-    for p in "${patches[@]}"; do (cd "$patched.tmp" && git apply -p1 "$p"); done
+    for p in "${patches[@]}"; do
+      (cd "$patched.tmp" && GIT_CEILING_DIRECTORIES="$(dirname "$patched")" git apply -p1 "$p")
+    done
     mv "$patched.tmp" "$patched"
   fi
   modfile_dir="$(mktemp -d)"
